@@ -1,0 +1,68 @@
+"""Feldman-Zhang estimator: exact values on planted scores, and ranking on planted data."""
+
+import numpy as np
+import pytest
+
+from memcurv.memorization import (
+    aggregate_by_membership,
+    memorization,
+    subset_masks,
+    top_k,
+    topk_subset_masks,
+)
+
+
+def test_subset_masks_sizes_seeding_and_prefix_stability():
+    masks = subset_masks(100, range(20), 0.7, seed=5)
+    assert masks.shape == (20, 100) and (masks.sum(1) == 70).all()
+    np.testing.assert_array_equal(masks, subset_masks(100, range(20), 0.7, seed=5))
+    np.testing.assert_array_equal(masks[:7], subset_masks(100, range(7), 0.7, seed=5))  # more models keep old ones
+    np.testing.assert_array_equal(masks[10:], subset_masks(100, range(10, 20), 0.7, seed=5))  # shards
+    assert not np.array_equal(masks, subset_masks(100, range(20), 0.7, seed=6))
+    with pytest.raises(ValueError, match="ratio"):
+        subset_masks(10, range(2), 1.0, seed=0)
+
+
+def test_topk_subset_masks_take_half_the_topk_and_ratio_of_others():
+    top = np.array([3, 9, 11, 40])
+    masks = topk_subset_masks(50, top, range(30), 0.7, seed=1)
+    assert (masks[:, top].sum(1) == 2).all()
+    others = np.setdiff1d(np.arange(50), top)
+    assert (masks[:, others].sum(1) == round(0.7 * 46)).all()
+    inclusion = masks[:, top].mean(0)
+    assert inclusion.min() > 0.2 and inclusion.max() < 0.8  # each top-k example in about half the models
+
+
+def test_conditional_estimate_on_planted_scores():
+    rng = np.random.default_rng(0)
+    masks = rng.random((400, 3)) < 0.7
+    # example 0: always right (typical); 1: right only when included (memorized); 2: right half the time
+    scores = np.stack([np.ones(400), masks[:, 1].astype(float), (np.arange(400) % 2).astype(float)], 1)
+    res = memorization(masks, scores)
+    assert res.mem[0] == 0 and res.mem[1] == 1
+    assert abs(res.mem[2]) < 0.15
+    np.testing.assert_array_equal(res.n_in + res.n_out, 400)
+    # the released unconditional variant shrinks a fully memorized example to the inclusion rate
+    unc = memorization(masks, scores, estimator="unconditional")
+    assert unc.mem[1] == pytest.approx(masks[:, 1].mean())
+
+
+def test_never_excluded_gives_nan_and_topk_skips_it():
+    masks = np.array([[True, True, False], [True, False, True]])
+    scores = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
+    res = memorization(masks, scores)
+    assert np.isnan(res.mem[0])
+    assert list(top_k(res.mem, 2)) == [1, 2]  # tie broken by lower id
+    with pytest.raises(ValueError, match="top_k"):
+        top_k(res.mem, 3)
+    with pytest.raises(ValueError, match="K x N"):
+        memorization(masks, scores[:, :2])
+
+
+def test_aggregate_by_membership():
+    masks = np.array([[True, False], [False, False], [True, True]])
+    vals = np.array([[1.0, 5.0], [3.0, 7.0], [2.0, 9.0]])
+    agg = aggregate_by_membership(masks, vals)
+    np.testing.assert_allclose(agg["in_mean"], [1.5, 9.0])
+    np.testing.assert_allclose(agg["out_mean"], [3.0, 6.0])
+    np.testing.assert_allclose(agg["in_max"], [2.0, 9.0])
