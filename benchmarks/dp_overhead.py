@@ -1,0 +1,58 @@
+"""DP-SGD overhead: step time of private training divided by that of non-private training, on the same
+model, batch and precision, for every per-example gradient mode memcurv supports.
+
+    python benchmarks/dp_overhead.py [--model small_cnn|resnet18] [--batch 256] [--steps 10] [--device cpu|cuda]
+
+Each mode is timed through memcurv.train.train (one epoch of `--steps` logical batches), so the numbers
+include Poisson sampling, clipping, noise and the optimizer step, exactly as the workflow runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from memcurv.models import build_model
+from memcurv.train import GRAD_SAMPLE_MODES, PrivacySettings, TrainSettings, train
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="small_cnn", choices=["small_cnn", "resnet18"])
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--physical", type=int, default=None, help="physical batch (default: the logical batch)")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    shape = (1, 8, 8) if args.model == "small_cnn" else (3, 32, 32)
+    n = args.batch * args.steps
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(n, *shape, generator=g), torch.randint(0, 10, (n,), generator=g)
+    settings = TrainSettings(epochs=1, batch_size=args.batch, physical_batch_size=args.physical, lr=0.1)
+
+    def step_time(privacy: PrivacySettings | None) -> float:
+        torch.manual_seed(0)
+        model = build_model(args.model, shape, 10)
+        train(model, x[: args.batch * 2], y[: args.batch * 2], settings, privacy_settings=privacy,
+              device=args.device)  # warm-up
+        torch.manual_seed(0)
+        model = build_model(args.model, shape, 10)
+        start = time.perf_counter()
+        train(model, x, y, settings, privacy_settings=privacy, device=args.device)
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - start) / args.steps
+
+    base = step_time(None)
+    print(f"model {args.model}, logical batch {args.batch}, physical {args.physical or args.batch}, {args.device}")
+    print(f"{'mode':<12}{'s/step':>10}{'overhead':>10}")
+    print(f"{'non-private':<12}{base:10.4f}{1.0:10.2f}x")
+    for mode in GRAD_SAMPLE_MODES:
+        t = step_time(PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode))
+        print(f"{mode:<12}{t:10.4f}{t / base:10.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Study configuration: schema validation with defaults, fidelity resolution, early sanity checks.
+
+The schema (config.schema.yaml, shipped in the package; workflow/schemas/ links to it) is the one
+source of keys, defaults and descriptions, for the command line and the Snakefile alike.
+"""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+# Defect switches (PAPER.md, "Known defects"): the corrected and the faithful (released code) value.
+DEFECTS: dict[str, tuple[str, str]] = {
+    "curvature_score": ("trace", "gradnorm"),
+    "loss_reduction": ("sum", "mean"),
+    "curvature_aggregation": ("out_mean", "in_max"),
+    "mem_estimator": ("conditional", "faithful"),
+    "seed_average": ("mean", "faithful"),
+    "subset_seeding": ("seeded", "unseeded"),
+}
+
+# Training-set sizes of datasets whose size is fixed, for checks before any job starts.
+_FIXED_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000}
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key and the fix."""
+
+
+def schema() -> dict[str, Any]:
+    return yaml.safe_load(resources.files("memcurv").joinpath("config.schema.yaml").read_text())
+
+
+def _validator_with_defaults() -> type:
+    base = jsonschema.Draft202012Validator
+
+    def set_defaults(validator: Any, properties: dict, instance: Any, sch: dict) -> Any:
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from base.VALIDATORS["properties"](validator, properties, instance, sch)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def validate(config: dict[str, Any]) -> dict[str, Any]:
+    """A validated deep copy of ``config`` with every default filled in, plus `resolved_defects`."""
+    cfg = copy.deepcopy(config)
+    cfg.pop("resolved_defects", None)
+    errors = sorted(_validator_with_defaults()(schema()).iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        raise ConfigError(f"config key {_key_path(e)}: {e.message}")
+    cfg["resolved_defects"] = resolve_defects(cfg)
+    _check_semantics(cfg)
+    return cfg
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    return validate(yaml.safe_load(path.read_text()) or {})
+
+
+def resolve_defects(cfg: dict[str, Any]) -> dict[str, str]:
+    """Each defect switch's value: the explicit override, else the one `fidelity` implies."""
+    pick = 1 if cfg["fidelity"] == "faithful" else 0
+    return {name: cfg["defects"].get(name) or values[pick] for name, values in DEFECTS.items()}
+
+
+def train_size(dataset: dict[str, Any]) -> int | None:
+    """Number of training examples, where it can be known without reading a data folder."""
+    name = dataset["name"]
+    if name in _FIXED_TRAIN_SIZES:
+        return _FIXED_TRAIN_SIZES[name]
+    if name in ("digits", "synthetic"):
+        from memcurv.data import load_dataset
+
+        return len(load_dataset(name, seed=dataset["seed"], **dataset["options"]).y_train)
+    return None
+
+
+def _check_semantics(cfg: dict[str, Any]) -> None:
+    n = train_size(cfg["dataset"])
+    if n is None:
+        return
+    checks = [
+        ("mem_vs_epsilon.top_k", cfg["mem_vs_epsilon"]["top_k"], n),
+        ("train.batch_size", cfg["train"]["batch_size"], n),
+        ("memorization.train.batch_size", cfg["memorization"]["train"]["batch_size"], n),
+    ]
+    for key, value, limit in checks:
+        if value > limit:
+            raise ConfigError(f"config key {key} = {value} exceeds the {limit} training examples of {cfg['dataset']['name']}")
