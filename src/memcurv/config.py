@@ -28,6 +28,16 @@ DEFECTS: dict[str, tuple[str, str]] = {
 _FIXED_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000}
 
 
+def format_epsilon(eps: float) -> str:
+    """Canonical text of an epsilon in file names: 1 and 1.0 are both '1'."""
+    return f"{float(eps):g}"
+
+
+def num_shards(total: int, per_job: int) -> int:
+    """Jobs needed for `total` models at `per_job` models a job."""
+    return -(-total // per_job)
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key and the fix."""
 

@@ -137,7 +137,7 @@ def curvature_scores(
     model.eval()
     out = {name: np.empty(len(x), dtype=np.float64) for name in SCORES}
     try:
-        for sl in tqdm(list(_batches(len(x), batch_size)), desc="curvature", disable=not progress, leave=False):
+        for sl in tqdm(list(_batches(len(x), batch_size)), desc="curvature", disable=None if progress else True, leave=False):
             xb, yb = x[sl].to(device), y[sl].to(device)
             v = rademacher_probes(ids[sl], probes, tuple(x.shape[1:]), seed).to(device=device, dtype=xb.dtype)
             scale = 1.0 / len(xb) if loss_reduction == "mean" else 1.0

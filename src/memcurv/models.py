@@ -5,7 +5,6 @@ from __future__ import annotations
 
 
 from torch import nn
-from torchvision.models import resnet18, resnet50
 
 MODELS = ("small_cnn", "resnet18", "resnet50")
 
@@ -26,6 +25,8 @@ def _group_norm(channels: int) -> nn.GroupNorm:
 
 def _cifar_resnet18(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """The CIFAR ResNet-18 of the released code: 3x3 stride-1 stem, no max-pool, GroupNorm(32)."""
+    from torchvision.models import resnet18  # imported here: a second of start-up the small models skip
+
     model = resnet18(num_classes=num_classes, norm_layer=_group_norm)
     model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
@@ -33,6 +34,8 @@ def _cifar_resnet18(input_shape: tuple[int, int, int], num_classes: int) -> nn.M
 
 
 def _resnet50(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    from torchvision.models import resnet50
+
     model = resnet50(num_classes=num_classes, norm_layer=_group_norm)
     if input_shape[0] != 3:
         model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=7, stride=2, padding=3, bias=False)

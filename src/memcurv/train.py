@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from memcurv import privacy
 from memcurv.io import atomic_path
 
 log = logging.getLogger("memcurv.train")
@@ -184,7 +183,7 @@ def train(
         log.info("resumed from %s at epoch %d/%d", ckpt, state.epoch, s.epochs)
 
     skipped_empty = 0
-    for epoch in tqdm(range(state.epoch, s.epochs), desc=desc, disable=not progress, leave=False,
+    for epoch in tqdm(range(state.epoch, s.epochs), desc=desc, disable=None if progress else True, leave=False,
                       initial=state.epoch, total=s.epochs):
         start = time.perf_counter()
         total_loss, seen = 0.0, 0
@@ -232,6 +231,8 @@ def train(
         "history": state.history,
     }
     if p is not None:
+        from memcurv import privacy  # imports Opacus's accountants: only private runs pay for them
+
         metrics.update(
             noise_multiplier=p.noise_multiplier,
             max_grad_norm=p.max_grad_norm,

@@ -1,0 +1,5 @@
+import sys
+
+from memcurv.cli import main
+
+sys.exit(main())

@@ -1,0 +1,151 @@
+"""Command line: `python -m memcurv <verb> ...`, the interface every workflow rule calls.
+
+Each verb reads the study config (validated, defaults filled), writes its outputs atomically and,
+on bad input, exits with status 2 and one line naming the bad argument and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from memcurv import config as config_mod
+
+
+def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Any, dict], None]]]:
+    from memcurv import pipeline as p
+
+    def cfg_only(ap: argparse.ArgumentParser) -> None:
+        pass
+
+    def calibrate(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--experiment", choices=p.EXPERIMENTS, required=True)
+        ap.add_argument("--epsilons", type=float, nargs="+", required=True)
+        ap.add_argument("--out", type=Path, required=True)
+
+    def train_dp(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--epsilon", type=float, required=True)
+        ap.add_argument("--seed", type=int, required=True)
+        ap.add_argument("--noise", type=Path, required=True, help="calibration JSON from `calibrate`")
+        ap.add_argument("--out-dir", type=Path, required=True)
+        ap.add_argument("--resume", type=Path, help="per-epoch checkpoint to resume from and keep up to date")
+
+    def curvature(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--checkpoint", type=Path, required=True)
+        ap.add_argument("--out", type=Path, required=True)
+
+    def dp_table(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--metrics", type=Path, nargs="+", required=True)
+        ap.add_argument("--curvature", type=Path, nargs="+", required=True)
+        ap.add_argument("--out", type=Path, required=True)
+
+    def out_only(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--out", type=Path, required=True)
+
+    def train_subsets(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--masks", type=Path, required=True)
+        ap.add_argument("--shard", type=int, required=True)
+        ap.add_argument("--out", type=Path, required=True)
+
+    def shards_table(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--shards", type=Path, nargs="+", required=True)
+        ap.add_argument("--out", type=Path, required=True)
+
+    def from_examples(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--examples", type=Path, required=True)
+        ap.add_argument("--out", type=Path, required=True)
+
+    def train_dp_subsets(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--epsilon", type=float, required=True)
+        ap.add_argument("--noise", type=Path, required=True)
+        ap.add_argument("--topk", type=Path, required=True)
+        ap.add_argument("--shard", type=int, required=True)
+        ap.add_argument("--out", type=Path, required=True)
+
+    def mem_eps_table(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--examples", type=Path, required=True)
+        ap.add_argument("--shards", type=Path, nargs="+", required=True)
+        ap.add_argument("--out", type=Path, required=True)
+
+    def figure(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("name", help="figure name, e.g. mem_vs_curvature (see memcurv.figures.FIGURES)")
+        ap.add_argument("--tables", type=Path, nargs="+", required=True, help="the tables the figure reads (one folder)")
+        ap.add_argument("--out-pdf", type=Path, required=True)
+        ap.add_argument("--out-png", type=Path, required=True)
+        ap.add_argument("--out-csv", type=Path, required=True)
+
+    def run_figure(a: Any, c: dict) -> None:
+        from memcurv.figures import render
+
+        d = c["resolved_defects"]
+        render(a.name, a.tables[0].parent, a.out_pdf, a.out_png, a.out_csv, study=c["study"],
+               options={"seed_average": d["seed_average"], "estimator": d["mem_estimator"], "fidelity": c["fidelity"]})
+
+    def show(a: Any, c: dict) -> None:
+        import yaml
+
+        print(yaml.safe_dump(c, sort_keys=False), end="")
+
+    return {
+        "validate": ("Validate a config and print it with every default filled in.", cfg_only, show),
+        "calibrate": ("Noise multipliers for target epsilons (once per epsilon, reused by every seed).", calibrate,
+                      lambda a, c: p.calibrate(c, a.experiment, a.epsilons, a.out)),
+        "train-dp": ("Train one DP model on the full training set.", train_dp,
+                     lambda a, c: p.train_dp_model(c, a.epsilon, a.seed, a.noise, a.out_dir, a.resume)),
+        "curvature": ("Input loss curvature of every training example under a checkpoint.", curvature,
+                      lambda a, c: p.model_curvature(c, a.checkpoint, a.out)),
+        "dp-table": ("Table of the DP models: accuracy, loss, epsilon spent, mean curvature.", dp_table,
+                     lambda a, c: p.dp_models_table(c, a.metrics, a.curvature, a.out)),
+        "masks": ("Seeded subset masks of the non-private subset models.", out_only,
+                  lambda a, c: p.write_subset_masks(c, a.out)),
+        "train-subsets": ("Train one shard of non-private subset models; score every training example.",
+                          train_subsets, lambda a, c: p.train_subset_shard(c, a.masks, a.shard, a.out)),
+        "examples": ("Per-example table: memorization and curvature from the subset-model shards.", shards_table,
+                     lambda a, c: p.examples_table(c, a.shards, a.out)),
+        "topk": ("The top-k most memorized examples.", from_examples,
+                 lambda a, c: p.write_topk(c, a.examples, a.out)),
+        "train-dp-subsets": ("Train one shard of DP subset models for memorization vs epsilon.", train_dp_subsets,
+                             lambda a, c: p.train_dp_subset_shard(c, a.epsilon, a.noise, a.topk, a.shard, a.out)),
+        "mem-eps-table": ("Memorization of the top-k at each epsilon.", mem_eps_table,
+                          lambda a, c: p.mem_vs_epsilon_table(c, a.examples, a.shards, a.out)),
+        "extremes": ("Images of the lowest/highest curvature and most memorized examples.", from_examples,
+                     lambda a, c: p.write_extremes(c, a.examples, a.out)),
+        "figure": ("Draw one figure from the tables (PDF, PNG and the plotted data as CSV).", figure, run_figure),
+    }
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    verbs = _verbs()
+    parser = argparse.ArgumentParser(prog="memcurv", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for name, (help_text, add_args, _) in verbs.items():
+        ap = sub.add_parser(name, help=help_text, description=help_text)
+        ap.add_argument("--config", type=Path, required=True, help="study config YAML (see config/config.yaml)")
+        ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+        add_args(ap)
+    return parser, verbs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, verbs = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr,
+                        force=True)  # Opacus configures the root logger on import
+    try:
+        cfg = config_mod.load(args.config)
+        from memcurv.pipeline import set_threads
+
+        set_threads(args.threads)
+        verbs[args.verb][2](args, cfg)
+    except (config_mod.ConfigError, ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"memcurv {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

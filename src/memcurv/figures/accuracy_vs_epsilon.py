@@ -1,0 +1,28 @@
+"""Train and test accuracy of the DP models against epsilon: what the privacy budget costs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from memcurv import theory
+from memcurv.figures.style import PALETTE, epsilon_axis, new_figure, title
+
+
+def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    dp = pd.read_csv(tables / "dp_models.csv")
+    fig, ax = new_figure()
+    frames = []
+    for color, split in zip(PALETTE, ("train", "test")):
+        acc = theory.per_epsilon(dp, f"{split}_acc")
+        ax.errorbar(acc["epsilon"], 100 * acc["mean"], yerr=100 * acc["std"], fmt="o-", color=color, capsize=2,
+                    label=split)
+        frames.append(acc.assign(split=split))
+    epsilon_axis(ax)
+    ax.set_xscale("log")
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(fontsize=6, title="DP models, mean ± sd", title_fontsize=6)
+    title(ax, "Accuracy vs privacy budget", study, options)
+    return fig, pd.concat(frames, ignore_index=True)

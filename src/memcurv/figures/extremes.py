@@ -1,0 +1,59 @@
+"""Paper Fig. 2: the lowest- and highest-curvature training images of a few classes, and the most
+memorized examples with their labels and scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from memcurv.figures.style import COLUMN_WIDTH, new_figure
+
+
+def _class(name: str) -> str:
+    return f"class {name}" if name.isdigit() else name
+
+
+def _show(ax: Any, image: np.ndarray, caption: str) -> None:
+    ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image, cmap="gray_r" if image.shape[-1] == 1 else None,
+              vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(caption, fontsize=5, labelpad=1)
+
+
+def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    with np.load(tables / "extremes.npz", allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    names = data["class_names"]
+    table = pd.DataFrame({"kind": data["kind"], "id": data["ids"], "label": data["labels"],
+                          "class_name": names[data["labels"]], "curvature": data["curvature"], "mem": data["mem"]})
+    classes = list(dict.fromkeys(table.loc[table["kind"] == "low_curvature", "label"]))
+    per_class = int((table["kind"] == "low_curvature").sum() // max(len(classes), 1))
+    memorized = np.flatnonzero(table["kind"] == "most_memorized")
+    cols = max(2 * per_class, 1)
+    rows = len(classes) + int(np.ceil(len(memorized) / cols))
+    fig, axes = new_figure(width=1.6 * COLUMN_WIDTH, height=0.75 * rows + 0.6, nrows=rows, ncols=cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for r, label in enumerate(classes):
+        picks = [i for kind in ("low_curvature", "high_curvature")
+                 for i in np.flatnonzero((table["kind"] == kind) & (table["label"] == label))]
+        for c, i in enumerate(picks[:cols]):
+            axes[r, c].set_axis_on()
+            _show(axes[r, c], data["images"][i], f"curv {table['curvature'][i]:.3g}")
+        axes[r, 0].set_ylabel(_class(names[label]), fontsize=6)
+    for j, i in enumerate(memorized):
+        ax = axes[len(classes) + j // cols, j % cols]
+        ax.set_axis_on()
+        _show(ax, data["images"][i], f"{_class(names[table['label'][i]])}\nmem {table['mem'][i]:.2f}")
+    if classes:
+        axes[0, 0].set_title("lowest curvature →", fontsize=6, loc="left")
+        axes[0, per_class].set_title("highest curvature →", fontsize=6, loc="left")
+    if len(memorized):
+        axes[len(classes), 0].set_title("most memorized (label, score) →", fontsize=6, loc="left")
+    fig.suptitle(f"Extremes of curvature and memorization (study {study}, {options.get('fidelity', 'corrected')})",
+                 fontsize=8)
+    return fig, table

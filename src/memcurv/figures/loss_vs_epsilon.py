@@ -1,0 +1,34 @@
+"""Paper Fig. 4: test loss of the DP models against epsilon, with the fit a + b e^(-c eps)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from memcurv import theory
+from memcurv.figures.style import PALETTE, epsilon_axis, new_figure, title
+
+
+def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    loss = theory.per_epsilon(pd.read_csv(tables / "dp_models.csv"), "test_loss")
+    fig, ax = new_figure()
+    ax.errorbar(loss["epsilon"], loss["mean"], yerr=loss["std"], fmt="o", color=PALETTE[0], capsize=2,
+                label="DP models (mean ± sd over seeds)")
+    data = loss.assign(fit=np.nan)
+    try:
+        fit = theory.fit_loss_vs_epsilon(loss["epsilon"], loss["mean"])
+        grid = np.linspace(loss["epsilon"].min(), loss["epsilon"].max(), 200)
+        a, b, c = fit.params.values()
+        ax.plot(grid, fit.predict(grid), color=PALETTE[1],
+                label=rf"${a:.2f} + {b:.2f}\,e^{{-{c:.2f}\varepsilon}}$ ($R^2$={fit.r2:.2f})")
+        data["fit"] = fit.predict(loss["epsilon"])
+    except (RuntimeError, ValueError) as e:
+        ax.text(0.5, 0.05, f"fit failed: {e}", transform=ax.transAxes, ha="center", fontsize=6)
+    epsilon_axis(ax)
+    ax.set_ylabel("test cross-entropy loss")
+    ax.legend(fontsize=6)
+    title(ax, "Test loss vs privacy budget", study, options)
+    return fig, data

@@ -1,0 +1,26 @@
+"""Shared look: a paper's column width, seaborn's paper context, the study named in every title."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+COLUMN_WIDTH = 3.4  # inches, one column of a two-column paper
+PALETTE = sns.color_palette("colorblind")
+
+
+def new_figure(width: float = COLUMN_WIDTH, height: float = 2.6, **subplots: Any) -> tuple[plt.Figure, Any]:
+    sns.set_theme(context="paper", style="ticks", palette=PALETTE, font_scale=0.9)
+    fig, ax = plt.subplots(figsize=(width, height), constrained_layout=True, **subplots)
+    return fig, ax
+
+
+def title(ax: Any, text: str, study: str, options: dict[str, Any]) -> None:
+    ax.set_title(f"{text}\nstudy {study}, {options.get('fidelity', 'corrected')}", fontsize=8)
+
+
+def epsilon_axis(ax: Any) -> None:
+    ax.set_xlabel(r"privacy budget $\varepsilon$")
+    ax.grid(alpha=0.3)

@@ -1,0 +1,324 @@
+"""The workflow's jobs: each reads a validated study config and input files, writes its outputs
+atomically.  The command line (memcurv.cli) is a thin layer over these functions."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from memcurv import io, memorization
+from memcurv.config import format_epsilon, num_shards
+from memcurv.curvature import SCORES, curvature_scores
+from memcurv.data import Dataset, load_dataset
+from memcurv.ensemble import train_ensemble
+from memcurv.models import build_model
+from memcurv.train import PrivacySettings, TrainSettings, dp_schedule, evaluate, train
+
+log = logging.getLogger("memcurv.pipeline")
+
+EXPERIMENTS = ("dp_models", "mem_vs_epsilon")
+
+
+def device_of(cfg: dict[str, Any]) -> torch.device:
+    want = cfg["device"]
+    if want == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config key device = cuda, but no GPU is visible; use device: auto or cpu")
+    return torch.device("cuda" if want in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
+
+
+def dataset(cfg: dict[str, Any]) -> Dataset:
+    d = cfg["dataset"]
+    return load_dataset(d["name"], root=d["root"], download=d["download"], verify_checksums=d["verify_checksums"],
+                        seed=d["seed"], **d["options"])
+
+
+def model_seed(base: int, index: int) -> int:
+    """Seed of the index-th model of an ensemble, independent of how the ensemble is sharded."""
+    return int(np.random.SeedSequence([base, index]).generate_state(1)[0])
+
+
+def train_settings(section: dict[str, Any]) -> TrainSettings:
+    return TrainSettings(**{**section, "lr_milestones": tuple(section["lr_milestones"])})
+
+
+def _privacy_settings(cfg: dict[str, Any], noise: dict[str, Any]) -> PrivacySettings:
+    p = cfg["privacy"]
+    return PrivacySettings(noise_multiplier=noise["noise_multiplier"], max_grad_norm=p["max_grad_norm"],
+                           delta=p["delta"], accountant=noise["accountant"], grad_sample_mode=p["grad_sample_mode"])
+
+
+def _fresh_model(cfg: dict[str, Any], ds: Dataset, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(cfg["model"], ds.input_shape, ds.num_classes)
+
+
+def _curvature(cfg: dict[str, Any], model: torch.nn.Module, ds: Dataset, device: torch.device,
+               progress: bool = False) -> dict[str, np.ndarray]:
+    c = cfg["curvature"]
+    return curvature_scores(model, ds.x_train, ds.y_train, ids=ds.ids, probes=c["probes"], h=c["h"],
+                            method=c["method"], loss_reduction=cfg["resolved_defects"]["loss_reduction"],
+                            batch_size=c["batch_size"], seed=c["seed"], device=device, progress=progress)
+
+
+# --- DP models: calibration, training, curvature -------------------------------------------------
+
+def experiment_train_size(cfg: dict[str, Any], experiment: str, n: int) -> int:
+    """Training-set size of one model of an experiment (the subset size for memorization vs epsilon)."""
+    if experiment == "dp_models":
+        return n
+    m = cfg["mem_vs_epsilon"]
+    k = m["top_k"]
+    return round(m["subset_ratio"] * (n - k)) + k // 2
+
+
+def calibrate(cfg: dict[str, Any], experiment: str, epsilons: list[float], out: Path) -> None:
+    """Noise multiplier for each target epsilon of an experiment, keyed by the epsilon's file-name text."""
+    from memcurv import privacy
+
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {experiment!r}; choose one of {EXPERIMENTS}")
+    n = experiment_train_size(cfg, experiment, len(dataset(cfg).y_train))
+    rate, steps = dp_schedule(n, cfg["train"]["batch_size"], cfg["train"]["epochs"])
+    p = cfg["privacy"]
+    cals = {format_epsilon(e): privacy.calibrate_noise(e, p["delta"], rate, steps, p["accountant"]).to_dict()
+            for e in epsilons}
+    io.write_json(out, {"experiment": experiment, "train_size": n, "calibrations": cals,
+                        "provenance": io.provenance(cfg)})
+
+
+def noise_for(noise_file: Path, epsilon: float) -> dict[str, Any]:
+    """The calibration of one epsilon from the experiment's noise file."""
+    cals = io.read_json(noise_file)["calibrations"]
+    if format_epsilon(epsilon) not in cals:
+        raise ValueError(f"epsilon {epsilon} is not calibrated in {noise_file}; rerun `calibrate` with it")
+    return cals[format_epsilon(epsilon)]
+
+
+def train_dp_model(cfg: dict[str, Any], epsilon: float, seed: int, noise_file: Path, out_dir: Path,
+                   resume: Path | None) -> None:
+    """One DP model on the full training set: checkpoint and metrics."""
+    ds, device = dataset(cfg), device_of(cfg)
+    noise = noise_for(noise_file, epsilon)
+    model, metrics = train(_fresh_model(cfg, ds, seed), ds.x_train, ds.y_train, train_settings(cfg["train"]),
+                           privacy_settings=_privacy_settings(cfg, noise), seed=seed, device=device,
+                           checkpoint_path=resume, progress=True, desc=f"eps={format_epsilon(epsilon)} seed={seed}")
+    if metrics["epsilon"] > epsilon * (1 + 1e-9):
+        raise RuntimeError(f"spent epsilon {metrics['epsilon']:.4f} exceeds the target {epsilon}")
+    for split, (x, y) in {"train": (ds.x_train, ds.y_train), "test": (ds.x_test, ds.y_test)}.items():
+        ev = evaluate(model, x, y, device=device)
+        metrics[f"{split}_loss"], metrics[f"{split}_acc"] = ev["loss"], ev["acc"]
+    metrics.update(target_epsilon=epsilon, seed=seed, fidelity=cfg["fidelity"],
+                   provenance=io.provenance(cfg, seed=seed, device=str(device)))
+    with io.atomic_path(out_dir / "model.pt") as tmp:
+        torch.save({"state_dict": model.state_dict(), "config": cfg, "epsilon": epsilon, "seed": seed}, tmp)
+    io.write_json(out_dir / "metrics.json", metrics)
+    if resume is not None and resume.exists():
+        resume.unlink()
+
+
+def load_model(cfg: dict[str, Any], ds: Dataset, checkpoint: Path, device: torch.device) -> torch.nn.Module:
+    saved = torch.load(checkpoint, map_location=device, weights_only=False)
+    model = build_model(cfg["model"], ds.input_shape, ds.num_classes)
+    model.load_state_dict(saved["state_dict"])
+    return model.to(device)
+
+
+def model_curvature(cfg: dict[str, Any], checkpoint: Path, out: Path) -> None:
+    """Curvature of every training example under one trained model."""
+    ds, device = dataset(cfg), device_of(cfg)
+    scores = _curvature(cfg, load_model(cfg, ds, checkpoint, device), ds, device, progress=True)
+    io.write_npz(out, ids=ds.ids.numpy(), **scores)
+
+
+def dp_models_table(cfg: dict[str, Any], metrics_files: list[Path], curvature_files: list[Path], out: Path) -> None:
+    score = cfg["resolved_defects"]["curvature_score"]
+    rows = []
+    for mf, cf in zip(metrics_files, curvature_files, strict=True):
+        m = io.read_json(mf)
+        with np.load(cf) as curv:
+            means = {f"curv_{s}": float(curv[s].mean()) for s in SCORES}
+        rows.append({"study": cfg["study"], "fidelity": cfg["fidelity"], "epsilon": m["target_epsilon"],
+                     "seed": m["seed"], "noise_multiplier": m["noise_multiplier"], "epsilon_spent": m["epsilon"],
+                     "sample_rate": m["sample_rate"], "steps": m["steps"], "seconds": m["seconds"],
+                     "train_loss": m["train_loss"], "train_acc": m["train_acc"], "test_loss": m["test_loss"],
+                     "test_acc": m["test_acc"], **means, "curvature_score": score, "curvature": means[f"curv_{score}"]})
+    _write_csv(pd.DataFrame(rows).sort_values(["epsilon", "seed"]), out)
+
+
+def _write_csv(df: pd.DataFrame, out: Path) -> None:
+    with io.atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+# --- Non-private subset models: memorization and per-model curvature ------------------------------
+
+def write_subset_masks(cfg: dict[str, Any], out: Path) -> None:
+    m = cfg["memorization"]
+    n = len(dataset(cfg).y_train)
+    masks = memorization.subset_masks(n, range(m["num_models"]), m["subset_ratio"], m["seed"])
+    io.write_npz(out, masks=masks)
+
+
+def shard_range(total: int, per_job: int, shard: int) -> range:
+    start = shard * per_job
+    if not 0 <= start < total:
+        raise ValueError(f"shard {shard} is outside the {-(-total // per_job)} shards of {total} models")
+    return range(start, min(total, start + per_job))
+
+
+def train_subset_shard(cfg: dict[str, Any], masks_file: Path, shard: int, out: Path) -> None:
+    """Train one shard of subset models; keep each model's per-example score and curvature on all
+    training examples (the models themselves are not kept: hundreds of checkpoints are not needed)."""
+    m = cfg["memorization"]
+    ds, device = dataset(cfg), device_of(cfg)
+    models = shard_range(m["num_models"], m["models_per_job"], shard)
+    with np.load(masks_file) as f:
+        masks = f["masks"][models.start:models.stop]
+    settings = train_settings(m["train"])
+    seeds = [model_seed(m["seed"], k) for k in models]
+    subsets = [torch.from_numpy(np.flatnonzero(row)) for row in masks]
+    if m["stacked"]:
+        trained = train_ensemble(lambda: build_model(cfg["model"], ds.input_shape, ds.num_classes), ds.x_train,
+                                 ds.y_train, subsets, seeds, settings, device=device)
+    else:
+        trained = [train(_fresh_model(cfg, ds, seed), ds.x_train[idx], ds.y_train[idx], settings, seed=seed,
+                         device=device, desc=f"subset model {k}")[0]
+                   for k, seed, idx in zip(models, seeds, subsets)]
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("correct", "prob", *[f"curv_{s}" for s in SCORES])}
+    test_acc = []
+    for k, model in zip(models, trained):
+        ev = evaluate(model, ds.x_train, ds.y_train, device=device)
+        rows["correct"].append(ev["correct"])
+        rows["prob"].append(ev["prob"])
+        for s, v in _curvature(cfg, model, ds, device).items():
+            rows[f"curv_{s}"].append(v.astype(np.float32))
+        test_acc.append(evaluate(model, ds.x_test, ds.y_test, device=device)["acc"])
+        log.info("subset model %d: test acc %.3f", k, test_acc[-1])
+    io.write_npz(out, models=np.array(list(models)), masks=masks, test_acc=np.array(test_acc),
+                 **{k: np.stack(v) for k, v in rows.items()})
+
+
+def _load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for f in files:
+        with np.load(f) as z:
+            for k in keys:
+                parts[k].append(z[k])
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path) -> None:
+    """Per training example: memorization, inclusion counts and curvature over subset models."""
+    ds = dataset(cfg)
+    keys = ("masks", "correct", "prob", *[f"curv_{s}" for s in SCORES])
+    z = _load_shards(shard_files, keys)
+    score = z["correct"] if cfg["memorization"]["score"] == "correctness" else z["prob"]
+    mem = memorization.memorization(z["masks"], score)
+    unc = memorization.memorization(z["masks"], score, estimator="unconditional")
+    table = pd.DataFrame({"id": ds.ids.numpy(), "label": ds.y_train.numpy(), "mem": mem.mem,
+                          "mem_unconditional": unc.mem, "n_in": mem.n_in, "n_out": mem.n_out,
+                          "planted": _planted(ds)})
+    for s in SCORES:
+        for agg, values in memorization.aggregate_by_membership(z["masks"], z[f"curv_{s}"]).items():
+            table[f"curv_{s}_{agg}"] = values
+    d = cfg["resolved_defects"]
+    table["curvature"] = table[f"curv_{d['curvature_score']}_{d['curvature_aggregation']}"]
+    table["curvature_column"] = f"curv_{d['curvature_score']}_{d['curvature_aggregation']}"
+    _write_csv(table, out)
+
+
+def _planted(ds: Dataset) -> np.ndarray:
+    planted = np.full(len(ds.y_train), "" if not ds.ground_truth else "typical", dtype=object)
+    for kind, ids in ds.ground_truth.items():
+        planted[ids] = kind
+    return planted
+
+
+def write_topk(cfg: dict[str, Any], examples_file: Path, out: Path) -> None:
+    table = pd.read_csv(examples_file)
+    ids = memorization.top_k(table["mem"].to_numpy(), cfg["mem_vs_epsilon"]["top_k"])
+    io.write_json(out, {"ids": ids.tolist(), "mem": table["mem"].to_numpy()[ids].tolist(),
+                        "labels": table["label"].to_numpy()[ids].tolist()})
+
+
+# --- DP subset models: memorization of the top-k vs epsilon ---------------------------------------
+
+def train_dp_subset_shard(cfg: dict[str, Any], epsilon: float, noise_file: Path, topk_file: Path, shard: int,
+                          out: Path) -> None:
+    m = cfg["mem_vs_epsilon"]
+    ds, device = dataset(cfg), device_of(cfg)
+    topk = np.array(io.read_json(topk_file)["ids"])
+    noise = noise_for(noise_file, epsilon)
+    models = shard_range(m["num_models"], m["models_per_job"], shard)
+    seeded = cfg["resolved_defects"]["subset_seeding"] == "seeded"
+    masks = memorization.topk_subset_masks(len(ds.y_train), topk, models, m["subset_ratio"],
+                                           m["seed"] if seeded else None)
+    correct, prob, spent = [], [], []
+    for row, k in enumerate(models):
+        seed = model_seed(m["seed"], k)
+        idx = torch.from_numpy(np.flatnonzero(masks[row]))
+        model, metrics = train(_fresh_model(cfg, ds, seed), ds.x_train[idx], ds.y_train[idx],
+                               train_settings(cfg["train"]), privacy_settings=_privacy_settings(cfg, noise),
+                               seed=seed, device=device, desc=f"eps={format_epsilon(epsilon)} model {k}")
+        ev = evaluate(model, ds.x_train[topk], ds.y_train[topk], device=device)
+        correct.append(ev["correct"])
+        prob.append(ev["prob"])
+        spent.append(metrics["epsilon"])
+        log.info("eps %s DP subset model %d: spent epsilon %.3f", format_epsilon(epsilon), k, spent[-1])
+    if max(spent) > epsilon * (1 + 1e-9):
+        raise RuntimeError(f"spent epsilon {max(spent):.4f} exceeds the target {epsilon}")
+    io.write_npz(out, epsilon=np.array(epsilon), models=np.array(list(models)), masks=masks[:, topk], topk=topk,
+                 correct=np.stack(correct), prob=np.stack(prob), epsilon_spent=np.array(spent))
+
+
+def mem_vs_epsilon_table(cfg: dict[str, Any], examples_file: Path, shard_files: list[Path], out: Path) -> None:
+    """Memorization of each top-k example at each epsilon, from the DP subset-model shards."""
+    examples = pd.read_csv(examples_file).set_index("id")
+    by_eps: dict[float, list[Path]] = {}
+    for f in shard_files:
+        with np.load(f) as z:
+            by_eps.setdefault(float(z["epsilon"]), []).append(f)
+    frames = []
+    for eps, files in sorted(by_eps.items()):
+        with np.load(files[0]) as z:
+            topk = z["topk"]
+        z = _load_shards(files, ("masks", "correct", "prob"))
+        score = z["correct"] if cfg["memorization"]["score"] == "correctness" else z["prob"]
+        cond = memorization.memorization(z["masks"], score)
+        unc = memorization.memorization(z["masks"], score, estimator="unconditional")
+        frames.append(pd.DataFrame({"epsilon": eps, "id": topk, "label": examples.loc[topk, "label"].to_numpy(),
+                                    "mem": cond.mem, "mem_unconditional": unc.mem, "n_in": cond.n_in,
+                                    "n_out": cond.n_out, "baseline_mem": examples.loc[topk, "mem"].to_numpy()}))
+    _write_csv(pd.concat(frames), out)
+
+
+# --- Images for the extremes figure ---------------------------------------------------------------
+
+def write_extremes(cfg: dict[str, Any], examples_file: Path, out: Path) -> None:
+    f = cfg["figures"]
+    ds = dataset(cfg)
+    table = pd.read_csv(examples_file)
+    table = table[np.isfinite(table["curvature"])]
+    picks: list[tuple[str, pd.DataFrame]] = []
+    for label in sorted(table["label"].unique())[: f["extremes_classes"]]:
+        ranked = table[table["label"] == label].sort_values("curvature")
+        picks.append(("low_curvature", ranked.head(f["extremes_per_class"])))
+        picks.append(("high_curvature", ranked.tail(f["extremes_per_class"])))
+    picks.append(("most_memorized", table[np.isfinite(table["mem"])].nlargest(f["most_memorized"], "mem")))
+    chosen = pd.concat([p for _, p in picks])
+    kinds = np.concatenate([[k] * len(p) for k, p in picks])
+    io.write_npz(out, images=ds.images(chosen["id"].to_numpy()), ids=chosen["id"].to_numpy(),
+                 labels=chosen["label"].to_numpy(), curvature=chosen["curvature"].to_numpy(),
+                 mem=chosen["mem"].to_numpy(), kind=kinds, class_names=np.array(ds.classes))
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
