@@ -36,3 +36,14 @@ def test_double_backward_through_small_cnn():
 def test_unknown_model_is_an_error():
     with pytest.raises(ValueError, match="vgg"):
         build_model("vgg", (3, 32, 32), 10)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+@pytest.mark.parametrize("mode", ["hooks", "ew"])
+def test_resnets_train_privately_with_every_grad_sample_mode(name, mode):
+    from memcurv.train import PrivacySettings, TrainSettings, train
+
+    x, y = torch.randn(8, 3, 32, 32), torch.arange(8) % 3
+    model, metrics = train(build_model(name, (3, 32, 32), 3), x, y, TrainSettings(epochs=1, batch_size=4), seed=0,
+                           privacy_settings=PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode))
+    assert metrics["steps"] == 2 and all(torch.isfinite(p).all() for p in model.parameters())

@@ -27,14 +27,15 @@ def _rows(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 3, 1, 2).reshape(len(x), -1)
 
 
-def write_cifar10(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def write_cifar10(root: Path, per_batch: int = PER_BATCH) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Five training batches and a test batch of `per_batch` random images each, in CIFAR-10's format."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    x_tr, x_te = _images(rng, 5 * PER_BATCH), _images(rng, PER_BATCH)
-    y_tr, y_te = np.arange(5 * PER_BATCH) % 10, np.array([9, 8, 7, 6])
+    x_tr, x_te = _images(rng, 5 * per_batch), _images(rng, per_batch)
+    y_tr, y_te = np.arange(5 * per_batch) % 10, (9 - np.arange(per_batch)) % 10
     for b in range(5):
-        part = slice(b * PER_BATCH, (b + 1) * PER_BATCH)
+        part = slice(b * per_batch, (b + 1) * per_batch)
         _dump(folder / f"data_batch_{b + 1}", {b"batch_label": b"training batch", b"data": _rows(x_tr[part]),
                                                b"labels": y_tr[part].tolist()})
     _dump(folder / "test_batch", {b"data": _rows(x_te), b"labels": y_te.tolist()})

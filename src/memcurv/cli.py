@@ -82,8 +82,21 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         from memcurv.figures import render
 
         d = c["resolved_defects"]
+        from memcurv.io import provenance
+
         render(a.name, a.tables[0].parent, a.out_pdf, a.out_png, a.out_csv, study=c["study"],
-               options={"seed_average": d["seed_average"], "estimator": d["mem_estimator"], "fidelity": c["fidelity"]})
+               options={"seed_average": d["seed_average"], "estimator": d["mem_estimator"], "fidelity": c["fidelity"]},
+               provenance={**provenance(c), "tables": [str(t) for t in a.tables]})
+
+    def report(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--tables", type=Path, nargs="+", required=True, help="the study's tables (one folder)")
+        ap.add_argument("--figures", type=Path, required=True, help="folder of the study's figures")
+        ap.add_argument("--out", type=Path, required=True, help="Markdown report; its numbers go beside it as JSON")
+
+    def run_report(a: Any, c: dict) -> None:
+        from memcurv.report import build
+
+        build(c, a.tables[0].parent, a.figures, a.out)
 
     def show(a: Any, c: dict) -> None:
         import yaml
@@ -114,6 +127,8 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
                           lambda a, c: p.mem_vs_epsilon_table(c, a.examples, a.shards, a.out)),
         "extremes": ("Images of the lowest/highest curvature and most memorized examples.", from_examples,
                      lambda a, c: p.write_extremes(c, a.examples, a.out)),
+        "report": ("The replication report: each claim's figure, numbers, criterion and verdict.", report,
+                   run_report),
         "figure": ("Draw one figure from the tables (PDF, PNG and the plotted data as CSV).", figure, run_figure),
     }
 

@@ -92,6 +92,12 @@ def git_state(cwd: str | os.PathLike | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": dirty}
 
 
+def provenance_path(result: str | os.PathLike) -> Path:
+    """Where the provenance of a result file is written: beside it, `<name>.provenance.json`."""
+    result = Path(result)
+    return result.with_name(result.name + ".provenance.json")
+
+
 def provenance(config: Any = None, seed: int | None = None, device: str | None = None) -> dict[str, Any]:
     """Everything a reader needs to trace a result file back to code, settings and machine."""
     out: dict[str, Any] = {

@@ -148,12 +148,15 @@ def dp_models_table(cfg: dict[str, Any], metrics_files: list[Path], curvature_fi
                      "sample_rate": m["sample_rate"], "steps": m["steps"], "seconds": m["seconds"],
                      "train_loss": m["train_loss"], "train_acc": m["train_acc"], "test_loss": m["test_loss"],
                      "test_acc": m["test_acc"], **means, "curvature_score": score, "curvature": means[f"curv_{score}"]})
-    _write_csv(pd.DataFrame(rows).sort_values(["epsilon", "seed"]), out)
+    _write_csv(pd.DataFrame(rows).sort_values(["epsilon", "seed"]), out, cfg)
 
 
-def _write_csv(df: pd.DataFrame, out: Path) -> None:
+def _write_csv(df: pd.DataFrame, out: Path, cfg: dict[str, Any]) -> None:
+    """A table and, beside it, the provenance that makes its numbers citable."""
     with io.atomic_path(out) as tmp:
         df.to_csv(tmp, index=False)
+    io.write_json(io.provenance_path(out), {**io.provenance(cfg), "fidelity": cfg["fidelity"],
+                                            "resolved_defects": cfg["resolved_defects"], "rows": len(df)})
 
 
 # --- Non-private subset models: memorization and per-model curvature ------------------------------
@@ -230,7 +233,7 @@ def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path) -> N
     d = cfg["resolved_defects"]
     table["curvature"] = table[f"curv_{d['curvature_score']}_{d['curvature_aggregation']}"]
     table["curvature_column"] = f"curv_{d['curvature_score']}_{d['curvature_aggregation']}"
-    _write_csv(table, out)
+    _write_csv(table, out, cfg)
 
 
 def _planted(ds: Dataset) -> np.ndarray:
@@ -295,7 +298,7 @@ def mem_vs_epsilon_table(cfg: dict[str, Any], examples_file: Path, shard_files: 
         frames.append(pd.DataFrame({"epsilon": eps, "id": topk, "label": examples.loc[topk, "label"].to_numpy(),
                                     "mem": cond.mem, "mem_unconditional": unc.mem, "n_in": cond.n_in,
                                     "n_out": cond.n_out, "baseline_mem": examples.loc[topk, "mem"].to_numpy()}))
-    _write_csv(pd.concat(frames), out)
+    _write_csv(pd.concat(frames), out, cfg)
 
 
 # --- Images for the extremes figure ---------------------------------------------------------------

@@ -14,8 +14,9 @@ FIGURES = ("mem_vs_curvature", "curvature_vs_epsilon", "loss_vs_epsilon", "memor
 
 
 def render(name: str, tables: Path, out_pdf: Path, out_png: Path, out_csv: Path, *, study: str,
-           options: dict[str, Any]) -> None:
-    """Draw figure `name` from the tables folder and write its PDF, PNG and plotted data atomically."""
+           options: dict[str, Any], provenance: dict[str, Any] | None = None) -> None:
+    """Draw figure `name` from the tables folder and write its PDF, PNG and plotted data atomically,
+    with the given provenance beside the data."""
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; choose one of {FIGURES}")
     import matplotlib
@@ -33,3 +34,5 @@ def render(name: str, tables: Path, out_pdf: Path, out_png: Path, out_csv: Path,
         plt.close(fig)
     with io.atomic_path(out_csv) as tmp:
         data.to_csv(tmp, index=False)
+    if provenance is not None:
+        io.write_json(io.provenance_path(out_csv), {**provenance, "figure": name, "options": options})

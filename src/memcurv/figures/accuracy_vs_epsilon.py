@@ -21,7 +21,6 @@ def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.Dat
                     label=split)
         frames.append(acc.assign(split=split))
     epsilon_axis(ax)
-    ax.set_xscale("log")
     ax.set_ylabel("accuracy (%)")
     ax.legend(fontsize=6, title="DP models, mean ± sd", title_fontsize=6)
     title(ax, "Accuracy vs privacy budget", study, options)

@@ -23,7 +23,7 @@ def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.Dat
     try:
         fit = theory.fit_curvature_vs_epsilon(curv["epsilon"], curv["mean"],
                                               theory.fit_loss_vs_epsilon(loss["epsilon"], loss["mean"]))
-        grid = np.linspace(curv["epsilon"].min(), curv["epsilon"].max(), 200)
+        grid = np.geomspace(curv["epsilon"].min(), curv["epsilon"].max(), 200)
         ax.plot(grid, fit.predict(grid), color=PALETTE[1], label=f"eq. 16 fit ($R^2$={fit.r2:.2f})")
         data["fit"] = fit.predict(curv["epsilon"])
     except (RuntimeError, ValueError) as e:

@@ -20,7 +20,7 @@ def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.Dat
     data = loss.assign(fit=np.nan)
     try:
         fit = theory.fit_loss_vs_epsilon(loss["epsilon"], loss["mean"])
-        grid = np.linspace(loss["epsilon"].min(), loss["epsilon"].max(), 200)
+        grid = np.geomspace(loss["epsilon"].min(), loss["epsilon"].max(), 200)
         a, b, c = fit.params.values()
         ax.plot(grid, fit.predict(grid), color=PALETTE[1],
                 label=rf"${a:.2f} + {b:.2f}\,e^{{-{c:.2f}\varepsilon}}$ ($R^2$={fit.r2:.2f})")

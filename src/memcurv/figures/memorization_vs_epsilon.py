@@ -18,7 +18,7 @@ def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.Dat
     per = theory.topk_memorization_per_epsilon(table, options.get("estimator", "conditional"))
     k = table.groupby("epsilon")["id"].nunique().max()
     fig, ax = new_figure()
-    grid = np.linspace(min(per["epsilon"].min(), 0.5), per["epsilon"].max(), 200)
+    grid = np.geomspace(min(per["epsilon"].min(), 0.5), per["epsilon"].max(), 200)
     ax.plot(grid, theory.mem_bound(grid), color=PALETTE[3], ls="--", label=r"bound $1 - e^{-\varepsilon}$")
     positive = per["mean"] > 0
     ax.plot(per.loc[positive, "epsilon"], per.loc[positive, "mean"], "o-", color=PALETTE[0],

@@ -1,0 +1,79 @@
+"""Subset models for memorization: a stacked (vmapped) ensemble against the same models trained one
+after another, in one process, on the same subsets, seeds and settings.
+
+    python benchmarks/ensemble.py [--model small_cnn|resnet18] [--models 32] [--epochs 5] [--device cpu|cuda]
+
+Prints models per hour of each path, the speed-up, and the largest difference between the two paths'
+predictions (they train the same models, so it should be float noise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from memcurv.data import load_dataset
+from memcurv.ensemble import train_ensemble
+from memcurv.memorization import subset_masks
+from memcurv.models import build_model
+from memcurv.train import TrainSettings, train
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="small_cnn", choices=["small_cnn", "resnet18"])
+    ap.add_argument("--models", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--n", type=int, default=None, help="training examples (resnet18: random 32x32 images)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    if args.model == "small_cnn":
+        ds = load_dataset("digits")
+        x, y = ds.x_train[: args.n], ds.y_train[: args.n]
+    else:
+        g = torch.Generator().manual_seed(0)
+        x, y = torch.randn(args.n or 2048, 3, 32, 32, generator=g), torch.randint(0, 10, (args.n or 2048,), generator=g)
+    x, y = x.to(args.device), y.to(args.device)
+    shape = tuple(x.shape[1:])
+    settings = TrainSettings(epochs=args.epochs, batch_size=args.batch, lr=0.05, momentum=0.9)
+    masks = subset_masks(len(y), range(args.models), 0.7, seed=0)
+    subsets = [torch.from_numpy(np.flatnonzero(m)).to(args.device) for m in masks]
+    seeds = list(range(args.models))
+
+    def build() -> torch.nn.Module:
+        return build_model(args.model, shape, 10)
+
+    def timed(fn):  # type: ignore[no-untyped-def]
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = fn()
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        return out, time.perf_counter() - start
+
+    def sequential() -> list[torch.nn.Module]:
+        models = []
+        for seed, idx in zip(seeds, subsets):
+            torch.manual_seed(seed)
+            models.append(train(build(), x[idx], y[idx], settings, seed=seed, device=args.device)[0])
+        return models
+
+    stacked, t_stacked = timed(lambda: train_ensemble(build, x, y, subsets, seeds, settings, device=args.device))
+    one_by_one, t_seq = timed(sequential)
+    with torch.no_grad():
+        diff = max(float((a.eval()(x[:256]).softmax(1) - b.eval()(x[:256]).softmax(1)).abs().max())
+                   for a, b in zip(stacked, one_by_one))
+    print(f"{args.models} x {args.model}, {args.epochs} epochs, batch {args.batch}, {len(y)} examples, "
+          f"{args.device}, {torch.get_num_threads()} threads")
+    print(f"one after another: {args.models / t_seq * 3600:10.0f} models/hour ({t_seq:.1f} s)")
+    print(f"stacked (vmap):    {args.models / t_stacked * 3600:10.0f} models/hour ({t_stacked:.1f} s)")
+    print(f"speed-up: {t_seq / t_stacked:.2f}x; largest probability difference between paths: {diff:.2e}")
+
+
+if __name__ == "__main__":
+    main()

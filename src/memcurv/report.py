@@ -1,0 +1,123 @@
+"""The replication report of one study: each claim of the paper with its figure, numbers, criterion and
+verdict, generated from the run's tables only (and a JSON twin of every number, for citing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from memcurv import io, theory
+from memcurv.config import DEFECTS
+
+FIGURE_OF_CLAIM = {
+    "curvature_memorization": "mem_vs_curvature",
+    "epsilon_curvature": "curvature_vs_epsilon",
+    "epsilon_memorization": "memorization_vs_epsilon",
+    "loss_epsilon": "loss_vs_epsilon",
+}
+# The defects a table can be re-read under; loss reduction (2) and unseeded subsets (7) need a rerun.
+REREADABLE = ("curvature_score", "curvature_aggregation", "mem_estimator", "seed_average")
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    return str(x)
+
+
+def _fit_line(name: str, fit: dict[str, Any]) -> str:
+    if "error" in fit:
+        return f"- {name}: fit failed ({fit['error']})"
+    params = ", ".join(f"{k} = {_fmt(v)} ± {_fmt(fit['stderr'][k])}" for k, v in fit["params"].items())
+    return f"- {name}: `{fit['formula']}` with {params}; R² = {_fmt(fit['r2'])} over {fit['n']} points"
+
+
+def _numbers(claim: theory.Claim) -> list[str]:
+    n = claim.numbers
+    lines = []
+    if "spearman_rho" in n:
+        lines.append(f"- Spearman ρ = {_fmt(n['spearman_rho'])} (p = {n['spearman_p']:.2g})")
+    for key, name in (("linear_fit", "linear fit"), ("subpopulation_fit", "eq. 15 fit"), ("eq16_fit", "eq. 16 fit"),
+                      ("fit", "loss fit")):
+        if key in n:
+            lines.append(_fit_line(name, n[key]))
+    if "curvature_column" in n:
+        lines.append(f"- curvature column: `{n['curvature_column']}` over {n['examples']} examples in {n['bins']} bins")
+    if "fraction_below_bound" in n:
+        lines.append(f"- fraction of epsilons at which memorization stays below 1 - e^-ε: "
+                     f"{_fmt(n['fraction_below_bound'])}")
+        rows = [f"| {_fmt(r['epsilon'])} | {r['mean']:.4f} ± {r['std']:.4f} | {r['bound']:.4f} | "
+                f"{'yes' if r['below_bound'] else '**no**'} |" for r in n["per_epsilon"]]
+        lines += ["", "| ε | mean top-k memorization ± sd | bound 1 - e^-ε | below |", "|---|---|---|---|", *rows]
+    return lines
+
+
+def _markdown_table(df: pd.DataFrame) -> list[str]:
+    head = "| " + " | ".join(df.columns) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    return [head, rule, *("| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False))]
+
+
+def _other_reading(resolved: dict[str, str], fidelity: str) -> tuple[str, dict[str, str]]:
+    other = "faithful" if fidelity == "corrected" else "corrected"
+    pick = 1 if other == "faithful" else 0
+    return other, {k: DEFECTS[k][pick] for k in REREADABLE}
+
+
+def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[str, Any]:
+    """Markdown report of the study at `out` and its numbers as JSON beside it; returns the numbers."""
+    study, fidelity, resolved = cfg["study"], cfg["fidelity"], cfg["resolved_defects"]
+    claims = theory.check_claims(tables, {k: resolved[k] for k in REREADABLE})
+    other, other_defects = _other_reading(resolved, fidelity)
+    other_claims = theory.check_claims(tables, other_defects)
+    rel = Path("..") / figures  # the report lives in paper/, figures in figures/<study>/
+    lines = [
+        f"## Study `{study}`",
+        "",
+        f"Dataset `{cfg['dataset']['name']}`, model `{cfg['model']}`, fidelity **{fidelity}** "
+        f"(defect settings: {', '.join(f'{k}={v}' for k, v in resolved.items())}). "
+        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by memcurv from `{tables}` only.",
+        "",
+        f"| claim | verdict ({fidelity}) | verdict, same tables read {other} |",
+        "|---|---|---|",
+        *(f"| {c.title} | **{c.verdict}** | {o.verdict} |" for c, o in zip(claims, other_claims)),
+        "",
+        f"The {other} reading re-reads this run's tables with "
+        f"{', '.join(f'{k}={v}' for k, v in other_defects.items())}; the loss reduction of the curvature "
+        f"(defect 2) and subset seeding (defect 7) would need a run with `fidelity: {other}`.",
+    ]
+    for claim in claims:
+        figure = FIGURE_OF_CLAIM[claim.key]
+        lines += ["", f"### {claim.title}", "", claim.statement, "", f"![{figure}]({(rel / f'{figure}.png').as_posix()})", "",
+                  f"*Criterion:* {claim.criterion}", "", f"*Verdict:* **{claim.verdict}**", ""]
+        lines += _numbers(claim) if claim.verdict != theory.NOT_RUN else ["- not run: the table is missing"]
+    dp = tables / "dp_models.csv"
+    if dp.exists():
+        acc = pd.read_csv(dp).groupby("epsilon")[["test_acc", "train_acc", "test_loss", "epsilon_spent"]].mean()
+        lines += ["", "### Accuracy per epsilon (DP models, mean over seeds)", "",
+                  *_markdown_table(acc.reset_index().round(4))]
+    lines += ["", "### Provenance", "", *_provenance_lines(tables)]
+    with io.atomic_path(out) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    numbers = {"study": study, "fidelity": fidelity, "resolved_defects": resolved,
+               "claims": [vars(c) for c in claims], f"claims_read_{other}": [vars(c) for c in other_claims],
+               "provenance": io.provenance(cfg)}
+    io.write_json(out.with_suffix(".json"), numbers)
+    return numbers
+
+
+def _provenance_lines(tables: Path) -> list[str]:
+    rows = []
+    for path in sorted(tables.glob("*.provenance.json")):
+        p = io.read_json(path)
+        git = p["git"]
+        rows.append(f"| `{path.name.removesuffix('.provenance.json')}` | `{git['commit'][:12]}`"
+                    f"{' (dirty)' if git['dirty'] else ''} | `{p['config_hash']}` | {p['host']} |")
+    if not rows:
+        return ["No provenance files found beside the tables."]
+    versions = io.read_json(sorted(tables.glob("*.provenance.json"))[0])["versions"]
+    return ["| table | git commit | config hash | host |", "|---|---|---|---|", *rows, "",
+            "Package versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."]

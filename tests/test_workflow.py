@@ -1,0 +1,168 @@
+"""The workflow end to end on config/smoke.yaml, its rerun behaviour, config errors and resumption."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "config" / "smoke.yaml"
+FIGURES = ("mem_vs_curvature", "curvature_vs_epsilon", "loss_vs_epsilon", "memorization_vs_epsilon",
+           "accuracy_vs_epsilon", "extremes")
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
+           "--configfile", str(SMOKE), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("smoke")
+    res = snakemake(workdir)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_smoke_study_builds_every_figure(smoke_run):
+    for name in FIGURES:
+        for ext in ("pdf", "png", "csv"):
+            path = smoke_run / "figures" / "smoke" / f"{name}.{ext}"
+            assert path.stat().st_size > 0, path
+    for table in ("dp_models.csv", "examples.csv", "mem_vs_epsilon.csv"):
+        assert (smoke_run / "results" / "smoke" / "tables" / table).stat().st_size > 0
+    metrics = json.loads(next((smoke_run / "results" / "smoke" / "dp").glob("eps1/seed0/metrics.json")).read_text())
+    assert 0 < metrics["epsilon"] <= 1 and metrics["provenance"]["config_hash"]
+    for table in ("dp_models.csv", "examples.csv", "mem_vs_epsilon.csv"):
+        provenance = json.loads((smoke_run / "results" / "smoke" / "tables" / f"{table}.provenance.json").read_text())
+        assert provenance["config_hash"] == metrics["provenance"]["config_hash"] and provenance["git"]["commit"]
+
+
+@pytest.mark.slow
+def test_smoke_report_gives_a_verdict_for_every_claim(smoke_run):
+    report = (smoke_run / "paper" / "smoke.md").read_text()
+    numbers = json.loads((smoke_run / "paper" / "smoke.json").read_text())
+    assert [c["key"] for c in numbers["claims"]] == ["curvature_memorization", "epsilon_curvature",
+                                                     "epsilon_memorization", "loss_epsilon"]
+    for claim in numbers["claims"]:
+        assert claim["verdict"] in ("holds", "does not hold", "not run")
+        assert f"**{claim['verdict']}**" in report
+    assert "../figures/smoke/mem_vs_curvature.png" in report and "config hash" in report
+
+
+@pytest.mark.slow
+def test_rerun_is_a_no_op_and_a_deleted_figure_rebuilds_alone(smoke_run):
+    res = snakemake(smoke_run, "--dry-run")
+    assert res.returncode == 0 and "Nothing to be done" in res.stdout + res.stderr
+    (smoke_run / "figures" / "smoke" / "loss_vs_epsilon.png").unlink()
+    res = snakemake(smoke_run, "--dry-run")
+    jobs = {line.split()[0] for line in res.stdout.splitlines() if line.strip().endswith(" 1")}
+    assert jobs == {"figure_loss_vs_epsilon", "all"}, res.stdout
+    assert "total" in res.stdout and "train_" not in res.stdout
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("bogus_key=1", "bogus_key"),
+        ("dp_models={'epsilons': [0, 1]}", "dp_models.epsilons"),
+        ("memorization={'subset_ratio': 1.5}", "memorization.subset_ratio"),
+        ("dataset={'name': 'mnist'}", "dataset.name"),
+        ("model=vgg", "model"),
+        ("mem_vs_epsilon={'top_k': 100000}", "mem_vs_epsilon.top_k"),
+    ],
+)
+def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, override, key):
+    res = snakemake(tmp_path, "--config", override)
+    assert res.returncode != 0
+    assert key.split(".")[-1] in res.stdout + res.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_killed_training_job_resumes_and_matches_uninterrupted_run(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("study: resume\ndataset: {name: digits}\ndevice: cpu\n"
+                   "train: {epochs: 30, batch_size: 128, lr: 2.0, momentum: 0.5}\nprivacy: {accountant: rdp}\n")
+    cli = [sys.executable, "-m", "memcurv"]
+    noise = tmp_path / "noise.json"
+    subprocess.run([*cli, "calibrate", "--config", cfg, "--experiment", "dp_models", "--epsilon", "5", "--out", noise],
+                   check=True, capture_output=True)
+
+    def train(out: Path, resume: Path) -> subprocess.Popen:
+        return subprocess.Popen([*cli, "train-dp", "--config", cfg, "--epsilon", "5", "--seed", "0", "--noise", noise,
+                                 "--out-dir", out, "--resume", resume, "--threads", "1"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    assert train(tmp_path / "full", tmp_path / "full.pt").wait(timeout=300) == 0
+    resume = tmp_path / "killed.pt"
+    proc = train(tmp_path / "killed", resume)
+    while not resume.exists():
+        assert proc.poll() is None, "training ended before its first epoch checkpoint"
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    rerun = train(tmp_path / "killed", resume)
+    log, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0 and "resumed from" in log
+    assert not resume.exists()  # removed once the model is written
+    full = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc", "epsilon", "steps"):
+        assert resumed[key] == full[key], key
+
+
+@pytest.mark.parametrize("study, jobs", [
+    # 21 epsilons x 10 seeds of DP models (+ their curvature), subset models in shards, 6 epsilons of DP subsets
+    ("cifar10", {"train_dp_model": 210, "dp_model_curvature": 210, "train_subset_models": 20,
+                 "train_dp_subset_models": 24}),
+    ("cifar100", {"train_dp_model": 210, "dp_model_curvature": 210, "train_subset_models": 20,
+                  "train_dp_subset_models": 24}),
+    ("imagenet", {"train_dp_model": 210, "dp_model_curvature": 210, "train_subset_models": 10,
+                  "train_dp_subset_models": 24}),
+])
+def test_paper_configs_validate_and_dry_run_to_the_paper_grids(tmp_path, study, jobs):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1",
+           "--configfile", str(REPO / "config" / f"{study}.yaml"), "--dry-run", "--quiet", "rules"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    counts = {line.split()[0]: int(line.split()[1]) for line in res.stdout.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert {k: counts[k] for k in jobs} == jobs, res.stdout
+
+
+@pytest.mark.slow
+def test_miniature_cifar10_study_runs_end_to_end_on_fabricated_files(tmp_path):
+    from test_real_data import write_cifar10
+
+    write_cifar10(tmp_path / "data", per_batch=20)
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(f"""
+dataset: {{root: {tmp_path / 'data'}, download: false, verify_checksums: false}}
+device: cpu
+train: {{epochs: 1, batch_size: 50, physical_batch_size: 25}}
+privacy: {{accountant: rdp}}
+curvature: {{probes: 1, batch_size: 50}}
+dp_models: {{epsilons: [1, 10], seeds: [10655]}}
+memorization: {{num_models: 2, models_per_job: 2, train: {{epochs: 1, batch_size: 50}}}}
+mem_vs_epsilon: {{epsilons: [10], num_models: 2, models_per_job: 2, top_k: 10}}
+""")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2",
+           "--configfile", str(REPO / "config" / "cifar10.yaml"), str(tiny)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-4000:]
+    metrics = json.loads((tmp_path / "results/cifar10/dp/eps1/seed10655/metrics.json").read_text())
+    assert metrics["epsilon"] <= 1 and metrics["steps"] == 2  # 100 images, logical batch 50, one epoch
+    assert (tmp_path / "figures/cifar10/curvature_vs_epsilon.png").stat().st_size > 0
+    assert (tmp_path / "paper/cifar10.md").exists()
+
+
+def test_cli_help_lists_the_verbs():
+    out = subprocess.run([sys.executable, "-m", "memcurv", "--help"], capture_output=True, text=True, check=True).stdout
+    for verb in ("calibrate", "train-dp", "curvature", "train-subsets", "examples", "figure"):
+        assert verb in out

@@ -1,0 +1,147 @@
+# Non-private subset models -> memorization and per-example curvature; the top-k under DP.
+
+
+rule subset_masks:
+    input:
+        config=RESOLVED_CONFIG,
+    output:
+        f"{RESULTS}/subsets/masks.npz",
+    log:
+        f"{LOGS}/subset_masks.log",
+    benchmark:
+        f"{BENCH}/subset_masks.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m memcurv masks --config {input.config} --out {output} > {log} 2>&1"
+
+
+rule train_subset_models:
+    input:
+        config=RESOLVED_CONFIG,
+        masks=f"{RESULTS}/subsets/masks.npz",
+    output:
+        f"{RESULTS}/subsets/shard{{shard}}.npz",
+    log:
+        f"{LOGS}/train_subset_models/shard{{shard}}.log",
+    benchmark:
+        f"{BENCH}/train_subset_models/shard{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=GPU,
+    shell:
+        "python -m memcurv train-subsets --config {input.config} --masks {input.masks} --shard {wildcards.shard}"
+        " --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule examples_table:
+    input:
+        config=RESOLVED_CONFIG,
+        shards=subset_shards(),
+    output:
+        f"{TABLES}/examples.csv",
+    log:
+        f"{LOGS}/examples_table.log",
+    benchmark:
+        f"{BENCH}/examples_table.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=20,
+    shell:
+        "python -m memcurv examples --config {input.config} --shards {input.shards} --out {output} > {log} 2>&1"
+
+
+rule top_k:
+    input:
+        config=RESOLVED_CONFIG,
+        examples=f"{TABLES}/examples.csv",
+    output:
+        f"{RESULTS}/mem_vs_epsilon/topk.json",
+    log:
+        f"{LOGS}/top_k.log",
+    benchmark:
+        f"{BENCH}/top_k.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m memcurv topk --config {input.config} --examples {input.examples} --out {output} > {log} 2>&1"
+
+
+rule train_dp_subset_models:
+    input:
+        config=RESOLVED_CONFIG,
+        noise=f"{RESULTS}/noise/mem_vs_epsilon.json",
+        topk=f"{RESULTS}/mem_vs_epsilon/topk.json",
+    output:
+        f"{RESULTS}/mem_vs_epsilon/eps{{eps}}/shard{{shard}}.npz",
+    log:
+        f"{LOGS}/train_dp_subset_models/eps{{eps}}_shard{{shard}}.log",
+    benchmark:
+        f"{BENCH}/train_dp_subset_models/eps{{eps}}_shard{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=GPU,
+    shell:
+        "python -m memcurv train-dp-subsets --config {input.config} --epsilon {wildcards.eps} --noise {input.noise}"
+        " --topk {input.topk} --shard {wildcards.shard} --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule mem_vs_epsilon_table:
+    input:
+        config=RESOLVED_CONFIG,
+        examples=f"{TABLES}/examples.csv",
+        shards=dp_subset_shards(),
+    output:
+        f"{TABLES}/mem_vs_epsilon.csv",
+    log:
+        f"{LOGS}/mem_vs_epsilon_table.log",
+    benchmark:
+        f"{BENCH}/mem_vs_epsilon_table.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m memcurv mem-eps-table --config {input.config} --examples {input.examples}"
+        " --shards {input.shards} --out {output} > {log} 2>&1"
+
+
+rule extremes:
+    input:
+        config=RESOLVED_CONFIG,
+        examples=f"{TABLES}/examples.csv",
+    output:
+        f"{TABLES}/extremes.npz",
+    log:
+        f"{LOGS}/extremes.log",
+    benchmark:
+        f"{BENCH}/extremes.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "python -m memcurv extremes --config {input.config} --examples {input.examples} --out {output} > {log} 2>&1"

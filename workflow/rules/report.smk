@@ -1,0 +1,25 @@
+# The replication report of the study: every claim checked against the run's tables (figures are linked).
+
+
+rule report:
+    input:
+        config=RESOLVED_CONFIG,
+        tables=[f"{TABLES}/{name}" for name in REPORT_TABLES],
+    output:
+        md=f"paper/{STUDY}.md",
+        json=f"paper/{STUDY}.json",
+    params:
+        figures=f"figures/{STUDY}",  # linked from the report, not read: the report is drawn from tables only
+    log:
+        f"{LOGS}/report.log",
+    benchmark:
+        f"{BENCH}/report.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m memcurv report --config {input.config} --tables {input.tables} --figures {params.figures}"
+        " --out {output.md} > {log} 2>&1"
