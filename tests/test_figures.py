@@ -47,6 +47,14 @@ def test_memorization_csv_is_the_drawn_summary(tables, tmp_path):
     assert drawn["mean"].iloc[0] < 0  # a negative mean is kept in the data, not silently dropped
 
 
+def test_mem_vs_curvature_draws_published_scores_beside_the_runs(tables, tmp_path):
+    examples = pd.read_csv(tables / "examples.csv")
+    examples.assign(mem_published=examples["mem"][::-1].to_numpy()).to_csv(tmp_path / "examples.csv", index=False)
+    outs = [tmp_path / f"f.{ext}" for ext in ("pdf", "png", "csv")]
+    render("mem_vs_curvature", tmp_path, *outs, study="unit", options={})
+    assert set(pd.read_csv(outs[2])["source"]) == {"this run's scores", "published FZ scores"}
+
+
 def test_unknown_figure_is_an_error(tables, tmp_path):
     with pytest.raises(ValueError, match="unknown figure"):
         render("nope", tables, tmp_path / "a.pdf", tmp_path / "a.png", tmp_path / "a.csv", study="u", options={})

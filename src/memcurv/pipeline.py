@@ -218,10 +218,10 @@ def _load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarr
 
 def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path) -> None:
     """Per training example: memorization, inclusion counts and curvature over subset models."""
-    ds = dataset(cfg)
+    ds, m = dataset(cfg), cfg["memorization"]
     keys = ("masks", "correct", "prob", *[f"curv_{s}" for s in SCORES])
     z = _load_shards(shard_files, keys)
-    score = z["correct"] if cfg["memorization"]["score"] == "correctness" else z["prob"]
+    score = z["correct"] if m["score"] == "correctness" else z["prob"]
     mem = memorization.memorization(z["masks"], score)
     unc = memorization.memorization(z["masks"], score, estimator="unconditional")
     table = pd.DataFrame({"id": ds.ids.numpy(), "label": ds.y_train.numpy(), "mem": mem.mem,
@@ -230,6 +230,11 @@ def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path) -> N
     for s in SCORES:
         for agg, values in memorization.aggregate_by_membership(z["masks"], z[f"curv_{s}"]).items():
             table[f"curv_{s}_{agg}"] = values
+    if m["published_scores"]:
+        from memcurv.published import load_published_memorization
+
+        table["mem_published"] = load_published_memorization(m["published_scores"], ds.y_train.numpy(),
+                                                              m["published_index_map"])
     d = cfg["resolved_defects"]
     table["curvature"] = table[f"curv_{d['curvature_score']}_{d['curvature_aggregation']}"]
     table["curvature_column"] = f"curv_{d['curvature_score']}_{d['curvature_aggregation']}"

@@ -70,6 +70,12 @@ def dp_curvatures() -> list[str]:
     return expand(f"{RESULTS}/dp/eps{{eps}}/seed{{seed}}/curvature.npz", eps=DP_EPS, seed=DP_SEEDS)
 
 
+def published_inputs() -> list[str]:
+    """Feldman-Zhang's published scores (and their index map), when the config names them."""
+    m = CFG["memorization"]
+    return [path for path in (m["published_scores"], m["published_index_map"]) if path]
+
+
 def subset_shards() -> list[str]:
     return expand(f"{RESULTS}/subsets/shard{{shard}}.npz", shard=SUBSET_SHARDS)
 

@@ -46,6 +46,7 @@ rule examples_table:
     input:
         config=RESOLVED_CONFIG,
         shards=subset_shards(),
+        published=published_inputs(),
     output:
         f"{TABLES}/examples.csv",
     log:

@@ -1,5 +1,5 @@
 """Paper Fig. 3: mean input curvature of the training examples in each memorization bin, with a straight
-line and the eq. 15 subpopulation-bound fit."""
+line and the eq. 15 subpopulation-bound fit; against Feldman-Zhang's published scores too when given."""
 
 from __future__ import annotations
 
@@ -12,31 +12,45 @@ import pandas as pd
 from memcurv import theory
 from memcurv.figures.style import PALETTE, new_figure, title
 
+SOURCES = {"mem": "this run's scores", "mem_published": "published FZ scores"}
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    examples = pd.read_csv(tables / "examples.csv")
-    bins = theory.bin_memorization(examples["mem"], examples["curvature"])
-    fig, ax = new_figure()
-    ax.scatter(bins["mem"], bins["curvature"], s=8 + 30 * np.sqrt(bins["count"] / bins["count"].max()),
-               color=PALETTE[0], label="bin mean (size ~ examples)", zorder=3)
-    data = bins.assign(linear_fit=np.nan, subpopulation_fit=np.nan)
-    order = np.argsort(bins["mem"].to_numpy())
-    fits = (("linear_fit", lambda: theory.fit_mem_vs_curvature_linear(bins["mem"], bins["curvature"]),
-             lambda f: f.predict(bins["mem"]), "linear fit", PALETTE[1]),
-            ("subpopulation_fit",
-             lambda: theory.fit_subpopulation_bound(bins["mem"], bins["count"], bins["curvature"]),
-             lambda f: f.predict(bins["mem"], bins["count"]), "eq. 15 fit", PALETTE[2]))
-    for column, fit_fn, predict, label, color in fits:
+
+def _binned(examples: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Bins of one memorization column with both fits evaluated at the bins (NaN where a fit fails)."""
+    bins = theory.bin_memorization(examples[column], examples["curvature"])
+    data = bins.assign(source=SOURCES[column], linear_fit=np.nan, subpopulation_fit=np.nan,
+                       linear_r2=np.nan, subpopulation_r2=np.nan)
+    fits = {"linear": (lambda: theory.fit_mem_vs_curvature_linear(bins["mem"], bins["curvature"]),
+                       lambda f: f.predict(bins["mem"])),
+            "subpopulation": (lambda: theory.fit_subpopulation_bound(bins["mem"], bins["count"], bins["curvature"]),
+                              lambda f: f.predict(bins["mem"], bins["count"]))}
+    for name, (fit_fn, predict) in fits.items():
         try:
             fit = fit_fn()
         except (RuntimeError, ValueError):
             continue  # too few bins or no convergence: the points are still drawn, the CSV says NaN
-        data[column] = predict(fit)
-        ax.plot(bins["mem"].to_numpy()[order], data[column].to_numpy()[order], color=color,
-                label=f"{label} ($R^2$={fit.r2:.2f})")
+        data[f"{name}_fit"], data[f"{name}_r2"] = predict(fit), fit.r2
+    return data.sort_values("mem")
+
+
+def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    examples = pd.read_csv(tables / "examples.csv")
+    columns = [c for c in SOURCES if c in examples and examples[c].notna().any()]
+    frames = [_binned(examples, c) for c in columns]
+    fig, ax = new_figure()
+    for i, data in enumerate(frames):
+        color = PALETTE[2 * i]
+        source = f" ({data['source'].iloc[0]})" if len(frames) > 1 else ""
+        ax.scatter(data["mem"], data["curvature"], s=8 + 30 * np.sqrt(data["count"] / data["count"].max()),
+                   color=color, label=f"bin mean, size ~ examples{source}", zorder=3)
+        for name, style in (("linear", "-"), ("subpopulation", "--")):
+            if data[f"{name}_fit"].notna().any():
+                label = "linear fit" if name == "linear" else "eq. 15 fit"
+                ax.plot(data["mem"], data[f"{name}_fit"], style, color=PALETTE[2 * i + 1],
+                        label=f"{label} ($R^2$={data[f'{name}_r2'].iloc[0]:.2f}){source}")
     ax.set_xlabel("memorization score (bin mean)")
     ax.set_ylabel(f"mean input curvature\n({examples['curvature_column'].iloc[0]})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6)
     title(ax, "Curvature vs memorization", study, options)
-    return fig, data
+    return fig, pd.concat(frames, ignore_index=True)

@@ -1,0 +1,39 @@
+"""Published Feldman-Zhang scores are mapped to project ids and every label is checked."""
+
+import numpy as np
+import pytest
+
+from memcurv.published import load_published_memorization
+
+
+@pytest.fixture
+def published(tmp_path):
+    labels = np.array([3, 1, 4, 1, 5])
+    order = np.array([2, 0, 4, 1, 3])  # project id of each published example (a TFDS-like shuffle)
+    path = tmp_path / "infl.npz"
+    np.savez(path, tr_mem=np.array([0.9, 0.1, 0.5, 0.0, 0.3]), tr_labels=labels[order])
+    np.save(tmp_path / "map.npy", order)
+    return labels, path, tmp_path / "map.npy"
+
+
+def test_scores_land_on_the_mapped_ids(published):
+    labels, path, index_map = published
+    mem = load_published_memorization(path, labels, index_map)
+    np.testing.assert_allclose(mem, [0.1, 0.0, 0.9, 0.3, 0.5])
+
+
+def test_unmapped_tfds_order_fails_loudly(published):
+    labels, path, _ = published
+    with pytest.raises(ValueError, match="published labels differ.*published_index_map"):
+        load_published_memorization(path, labels)
+
+
+def test_partial_coverage_leaves_nan_and_bad_maps_are_errors(tmp_path):
+    path = tmp_path / "infl.npz"
+    np.savez(path, tr_mem=np.array([0.7]), tr_labels=np.array([2]))
+    np.save(tmp_path / "one.npy", np.array([1]))
+    mem = load_published_memorization(path, np.array([0, 2, 0]), tmp_path / "one.npy")
+    assert np.isnan(mem[[0, 2]]).all() and mem[1] == 0.7
+    np.save(tmp_path / "bad.npy", np.array([7]))
+    with pytest.raises(ValueError, match="distinct ids"):
+        load_published_memorization(path, np.array([0, 2, 0]), tmp_path / "bad.npy")
