@@ -3,8 +3,8 @@ after another, in one process, on the same subsets, seeds and settings.
 
     python benchmarks/ensemble.py [--model small_cnn|resnet18] [--models 32] [--epochs 5] [--device cpu|cuda]
 
-Prints models per hour of each path, the speed-up, and the largest difference between the two paths'
-predictions (they train the same models, so it should be float noise).
+Prints models per hour of each path, the speed-up, and how far the two paths' models agree (they train
+the same models up to float summation order).
 """
 
 from __future__ import annotations
@@ -66,13 +66,18 @@ def main() -> None:
     stacked, t_stacked = timed(lambda: train_ensemble(build, x, y, subsets, seeds, settings, device=args.device))
     one_by_one, t_seq = timed(sequential)
     with torch.no_grad():
-        diff = max(float((a.eval()(x[:256]).softmax(1) - b.eval()(x[:256]).softmax(1)).abs().max())
-                   for a, b in zip(stacked, one_by_one))
+        pa = torch.stack([m.eval()(x).softmax(1) for m in stacked])
+        pb = torch.stack([m.eval()(x).softmax(1) for m in one_by_one])
+    agree = float((pa.argmax(-1) == pb.argmax(-1)).float().mean())
     print(f"{args.models} x {args.model}, {args.epochs} epochs, batch {args.batch}, {len(y)} examples, "
           f"{args.device}, {torch.get_num_threads()} threads")
     print(f"one after another: {args.models / t_seq * 3600:10.0f} models/hour ({t_seq:.1f} s)")
     print(f"stacked (vmap):    {args.models / t_stacked * 3600:10.0f} models/hour ({t_stacked:.1f} s)")
-    print(f"speed-up: {t_seq / t_stacked:.2f}x; largest probability difference between paths: {diff:.2e}")
+    print(f"speed-up: {t_seq / t_stacked:.2f}x")
+    # Same seeds, subsets and batch orders: the paths differ only in float summation order, which SGD
+    # amplifies over epochs (about 1e-3 in probability after one epoch on digits), not in what is learned.
+    print(f"predictions identical between paths: {100 * agree:.2f}%; "
+          f"largest probability difference: {float((pa - pb).abs().max()):.2e}")
 
 
 if __name__ == "__main__":
