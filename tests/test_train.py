@@ -76,3 +76,18 @@ def test_grad_sample_modes_agree_with_hooks(digits, mode):
 def test_zero_noise_is_an_error_not_a_silent_non_private_run():
     with pytest.raises(ValueError, match="noise_multiplier"):
         PrivacySettings(noise_multiplier=0.0)
+
+
+def test_deterministic_kernels_train_and_match_the_default_path(digits):
+    from memcurv.pipeline import configure_torch
+
+    quick = TrainSettings(epochs=1, batch_size=128, lr=2.0, momentum=0.0)
+    plain, _ = _dp_train(digits, 5.0, settings=quick)
+    try:
+        configure_torch(None, deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled()
+        strict, _ = _dp_train(digits, 5.0, settings=quick)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    for a, b in zip(plain.state_dict().values(), strict.state_dict().values()):
+        torch.testing.assert_close(a, b)

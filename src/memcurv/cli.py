@@ -152,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
                         force=True)  # Opacus configures the root logger on import
     try:
         cfg = config_mod.load(args.config)
-        from memcurv.pipeline import set_threads
+        from memcurv.pipeline import configure_torch
 
-        set_threads(args.threads)
+        configure_torch(args.threads, cfg["deterministic"])
         verbs[args.verb][2](args, cfg)
     except (config_mod.ConfigError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"memcurv {args.verb}: error: {e}", file=sys.stderr)

@@ -326,7 +326,12 @@ def write_extremes(cfg: dict[str, Any], examples_file: Path, out: Path) -> None:
                  mem=chosen["mem"].to_numpy(), kind=kinds, class_names=np.array(ds.classes))
 
 
-def set_threads(threads: int | None) -> None:
+def configure_torch(threads: int | None, deterministic: bool) -> None:
+    """Thread count for CPU jobs; deterministic kernels when the config asks for bit-for-bit GPU reruns."""
     if threads:
         torch.set_num_threads(threads)
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
