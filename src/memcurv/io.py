@@ -75,15 +75,20 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+# The committed outputs of the default study: regenerating them must not mark the run's own code dirty.
+_GENERATED_EXCLUDES = (":(exclude)figures", ":(exclude)paper")
+
+
 def git_state(cwd: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Commit and dirtiness of the checkout the run is in; 'unknown' outside git."""
+    """Commit and dirtiness (of code and configs, not of the committed figures and reports) of the
+    checkout the run is in; 'unknown' outside git."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
+                ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *_GENERATED_EXCLUDES],
                 cwd=cwd, capture_output=True, text=True, check=True,
             ).stdout.strip()
         )
