@@ -89,6 +89,13 @@ def fit_curvature_vs_epsilon(eps: np.ndarray, curv: np.ndarray, loss_fit: Fit) -
                       curv, [float(curv.max() - curv.min()) or 1.0, float(curv.min())])
 
 
+def fit_eq16(dp_models: pd.DataFrame, seed_average: str = "mean") -> Fit:
+    """Eq. 16 through the DP models' per-epsilon mean curvature, with L(eps) fitted to their test loss."""
+    curv = curvature_per_epsilon(dp_models, seed_average)
+    loss = per_epsilon(dp_models, "test_loss")
+    return fit_curvature_vs_epsilon(curv["epsilon"], curv["mean"], fit_loss_vs_epsilon(loss["epsilon"], loss["mean"]))
+
+
 def bin_memorization(mem: np.ndarray, curv: np.ndarray, width: float = BIN_WIDTH) -> pd.DataFrame:
     """The paper's Fig. 3 binning: examples grouped by memorization score in bins of `width` on [0, 1),
     dropping scores below 0 or at 1 (and any NaN); per bin the mean memorization, the mean and standard
@@ -217,13 +224,11 @@ def claim_epsilon_bounds_curvature(dp_models: pd.DataFrame | None, seed_average:
     if dp_models is None or dp_models["epsilon"].nunique() < 4:
         return claim
     curv = curvature_per_epsilon(dp_models, seed_average)
-    loss = per_epsilon(dp_models, "test_loss")
     rho, p = _spearman(dp_models["epsilon"], dp_models["curvature"])
     claim.numbers = {"spearman_rho": rho, "spearman_p": p, "models": len(dp_models), "epsilons": len(curv),
                      "per_epsilon": curv.to_dict("records")}
     try:
-        fit = fit_curvature_vs_epsilon(curv["epsilon"], curv["mean"],
-                                       fit_loss_vs_epsilon(loss["epsilon"], loss["mean"]))
+        fit = fit_eq16(dp_models, seed_average)
         claim.numbers["eq16_fit"] = fit.to_dict()
         fit_ok = fit.params["d"] > 0 and fit.r2 >= 0.5
     except (RuntimeError, ValueError) as e:

@@ -14,15 +14,14 @@ from memcurv.figures.style import PALETTE, epsilon_axis, new_figure, title
 
 def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     dp = pd.read_csv(tables / "dp_models.csv")
-    curv = theory.curvature_per_epsilon(dp, options.get("seed_average", "mean"))
-    loss = theory.per_epsilon(dp, "test_loss")
+    seed_average = options.get("seed_average", "mean")
+    curv = theory.curvature_per_epsilon(dp, seed_average)
     fig, ax = new_figure()
     ax.errorbar(curv["epsilon"], curv["mean"], yerr=curv["std"], fmt="o", color=PALETTE[0], capsize=2,
                 label=f"DP models (mean ± sd, {int(curv['n'].min())}+ seeds)")
     data = curv.assign(fit=np.nan)
     try:
-        fit = theory.fit_curvature_vs_epsilon(curv["epsilon"], curv["mean"],
-                                              theory.fit_loss_vs_epsilon(loss["epsilon"], loss["mean"]))
+        fit = theory.fit_eq16(dp, seed_average)
         grid = np.geomspace(curv["epsilon"].min(), curv["epsilon"].max(), 200)
         ax.plot(grid, fit.predict(grid), color=PALETTE[1], label=f"eq. 16 fit ($R^2$={fit.r2:.2f})")
         data["fit"] = fit.predict(curv["epsilon"])
