@@ -26,7 +26,7 @@ def tables(tmp_path_factory):
     np.savez(out / "extremes.npz", images=rng.random((6, 8, 8, 1)), ids=np.arange(6), labels=np.array([0, 0, 1, 1, 2, 3]),
              curvature=np.arange(6.0), mem=np.linspace(0, 1, 6),
              kind=np.array(["low_curvature", "high_curvature"] * 2 + ["most_memorized"] * 2),
-             class_names=np.array(["0", "1", "2", "3"]))
+             class_names=np.array(["0", "1", "2", "3"]), curvature_column=np.array("curv_trace_out_mean"))
     return out
 
 

@@ -323,7 +323,8 @@ def write_extremes(cfg: dict[str, Any], examples_file: Path, out: Path) -> None:
     kinds = np.concatenate([[k] * len(p) for k, p in picks])
     io.write_npz(out, images=ds.images(chosen["id"].to_numpy()), ids=chosen["id"].to_numpy(),
                  labels=chosen["label"].to_numpy(), curvature=chosen["curvature"].to_numpy(),
-                 mem=chosen["mem"].to_numpy(), kind=kinds, class_names=np.array(ds.classes))
+                 mem=chosen["mem"].to_numpy(), kind=kinds, class_names=np.array(ds.classes),
+                 curvature_column=np.array(table["curvature_column"].iloc[0]))
 
 
 def configure_torch(threads: int | None, deterministic: bool) -> None:

@@ -54,6 +54,8 @@ def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.Dat
         axes[0, per_class].set_title("highest curvature →", fontsize=6, loc="left")
     if len(memorized):
         axes[len(classes), 0].set_title("most memorized (label, score) →", fontsize=6, loc="left")
-    fig.suptitle(f"Extremes of curvature and memorization (study {study}, {options.get('fidelity', 'corrected')})",
-                 fontsize=8)
+    column = str(data["curvature_column"])
+    note = " (a Hutchinson trace estimate can be negative)" if "trace" in column else ""
+    fig.suptitle(f"Extremes of curvature and memorization (study {study}, {options.get('fidelity', 'corrected')})\n"
+                 f"curvature: {column}{note}", fontsize=8)
     return fig, table
