@@ -80,10 +80,9 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
 
     def run_figure(a: Any, c: dict) -> None:
         from memcurv.figures import render
-
-        d = c["resolved_defects"]
         from memcurv.io import provenance
 
+        d = c["resolved_defects"]
         render(a.name, a.tables[0].parent, a.out_pdf, a.out_png, a.out_csv, study=c["study"],
                options={"seed_average": d["seed_average"], "estimator": d["mem_estimator"], "fidelity": c["fidelity"]},
                provenance={**provenance(c), "tables": [str(t) for t in a.tables]})

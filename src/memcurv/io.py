@@ -76,7 +76,7 @@ def package_versions() -> dict[str, str]:
 
 
 # The committed outputs of the default study: regenerating them must not mark the run's own code dirty.
-_GENERATED_EXCLUDES = (":(exclude)figures", ":(exclude)paper")
+_GENERATED_EXCLUDES = (":(top,exclude)figures", ":(top,exclude)paper")
 
 
 def git_state(cwd: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def git_state(cwd: str | os.PathLike | None = None) -> dict[str, Any]:
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *_GENERATED_EXCLUDES],
+                ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)", *_GENERATED_EXCLUDES],
                 cwd=cwd, capture_output=True, text=True, check=True,
             ).stdout.strip()
         )

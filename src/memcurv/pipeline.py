@@ -171,7 +171,7 @@ def write_subset_masks(cfg: dict[str, Any], out: Path) -> None:
 def shard_range(total: int, per_job: int, shard: int) -> range:
     start = shard * per_job
     if not 0 <= start < total:
-        raise ValueError(f"shard {shard} is outside the {-(-total // per_job)} shards of {total} models")
+        raise ValueError(f"shard {shard} is outside the {num_shards(total, per_job)} shards of {total} models")
     return range(start, min(total, start + per_job))
 
 
@@ -207,6 +207,11 @@ def train_subset_shard(cfg: dict[str, Any], masks_file: Path, shard: int, out: P
                  **{k: np.stack(v) for k, v in rows.items()})
 
 
+def _model_scores(cfg: dict[str, Any], shards: dict[str, np.ndarray]) -> np.ndarray:
+    """The per-model score memorization is computed from: 0/1 correctness or true-label probability."""
+    return shards["correct"] if cfg["memorization"]["score"] == "correctness" else shards["prob"]
+
+
 def _load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for f in files:
@@ -221,7 +226,7 @@ def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path) -> N
     ds, m = dataset(cfg), cfg["memorization"]
     keys = ("masks", "correct", "prob", *[f"curv_{s}" for s in SCORES])
     z = _load_shards(shard_files, keys)
-    score = z["correct"] if m["score"] == "correctness" else z["prob"]
+    score = _model_scores(cfg, z)
     mem = memorization.memorization(z["masks"], score)
     unc = memorization.memorization(z["masks"], score, estimator="unconditional")
     table = pd.DataFrame({"id": ds.ids.numpy(), "label": ds.y_train.numpy(), "mem": mem.mem,
@@ -236,8 +241,8 @@ def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path) -> N
         table["mem_published"] = load_published_memorization(m["published_scores"], ds.y_train.numpy(),
                                                               m["published_index_map"])
     d = cfg["resolved_defects"]
-    table["curvature"] = table[f"curv_{d['curvature_score']}_{d['curvature_aggregation']}"]
-    table["curvature_column"] = f"curv_{d['curvature_score']}_{d['curvature_aggregation']}"
+    column = f"curv_{d['curvature_score']}_{d['curvature_aggregation']}"
+    table["curvature"], table["curvature_column"] = table[column], column
     _write_csv(table, out, cfg)
 
 
@@ -297,7 +302,7 @@ def mem_vs_epsilon_table(cfg: dict[str, Any], examples_file: Path, shard_files: 
         with np.load(files[0]) as z:
             topk = z["topk"]
         z = _load_shards(files, ("masks", "correct", "prob"))
-        score = z["correct"] if cfg["memorization"]["score"] == "correctness" else z["prob"]
+        score = _model_scores(cfg, z)
         cond = memorization.memorization(z["masks"], score)
         unc = memorization.memorization(z["masks"], score, estimator="unconditional")
         frames.append(pd.DataFrame({"epsilon": eps, "id": topk, "label": examples.loc[topk, "label"].to_numpy(),

@@ -139,6 +139,20 @@ def fit_subpopulation_bound(mem: np.ndarray, count: np.ndarray, curv: np.ndarray
                       [p1, -guess[1] * p1])
 
 
+def fit_binned(bins: pd.DataFrame) -> dict[str, Fit | str]:
+    """The linear and eq. 15 fits through binned memorization (`bin_memorization`); a fit that cannot be
+    made (too few bins, no convergence) is its error message, so it is reported rather than hidden."""
+    fits: dict[str, Fit | str] = {}
+    for name, fit in (("linear", lambda: fit_mem_vs_curvature_linear(bins["mem"], bins["curvature"])),
+                      ("subpopulation", lambda: fit_subpopulation_bound(bins["mem"], bins["count"],
+                                                                        bins["curvature"]))):
+        try:
+            fits[name] = fit()
+        except (RuntimeError, ValueError) as e:
+            fits[name] = str(e)
+    return fits
+
+
 # --- Per-epsilon summaries of the tables ---------------------------------------------------------
 
 def per_epsilon(table: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -191,7 +205,8 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def claim_curvature_bounds_memorization(examples: pd.DataFrame | None) -> Claim:
-    claim = Claim("curvature_memorization", "Curvature bounds memorization", "Input loss curvature bounds memorization: curvature rises with "
+    claim = Claim("curvature_memorization", "Curvature bounds memorization",
+                  "Input loss curvature bounds memorization: curvature rises with "
                   "memorization (Thm 5.1, Fig. 3).",
                   "Spearman correlation of per-example curvature with memorization > 0 at p < 0.01, and the "
                   "straight line through the binned means has a positive slope.")
@@ -202,22 +217,18 @@ def claim_curvature_bounds_memorization(examples: pd.DataFrame | None) -> Claim:
     bins = bin_memorization(examples["mem"], examples["curvature"])
     claim.numbers = {"spearman_rho": rho, "spearman_p": p, "examples": int(ok.sum()), "bins": len(bins),
                      "curvature_column": str(examples["curvature_column"].iloc[0])}
-    slope = float("nan")
-    for key, fit in (("linear_fit", lambda: fit_mem_vs_curvature_linear(bins["mem"], bins["curvature"])),
-                     ("subpopulation_fit", lambda: fit_subpopulation_bound(bins["mem"], bins["count"],
-                                                                           bins["curvature"]))):
-        try:
-            claim.numbers[key] = fit().to_dict()
-        except (RuntimeError, ValueError) as e:  # too few bins, or no convergence: reported, not hidden
-            claim.numbers[key] = {"error": str(e)}
-    if "params" in claim.numbers["linear_fit"]:
-        slope = claim.numbers["linear_fit"]["params"]["slope"]
+    fits = fit_binned(bins)
+    for name, fit in fits.items():
+        claim.numbers[f"{name}_fit"] = fit.to_dict() if isinstance(fit, Fit) else {"error": fit}
+    line = fits["linear"]
+    slope = line.params["slope"] if isinstance(line, Fit) else float("nan")
     claim.verdict = HOLDS if rho > 0 and p < 0.01 and slope > 0 else FAILS
     return claim
 
 
 def claim_epsilon_bounds_curvature(dp_models: pd.DataFrame | None, seed_average: str = "mean") -> Claim:
-    claim = Claim("epsilon_curvature", "Privacy bounds curvature", "Privacy bounds curvature: mean training-set curvature rises with epsilon "
+    claim = Claim("epsilon_curvature", "Privacy bounds curvature",
+                  "Privacy bounds curvature: mean training-set curvature rises with epsilon "
                   "and saturates like (1 - e^-eps) (Thm 5.3, eq. 16, Fig. 5).",
                   "Spearman correlation of the DP models' mean curvature with epsilon (one point per model) "
                   "> 0 at p < 0.05, and the eq. 16 fit to the per-epsilon means has d > 0 and R^2 >= 0.5.")
@@ -239,7 +250,8 @@ def claim_epsilon_bounds_curvature(dp_models: pd.DataFrame | None, seed_average:
 
 
 def claim_epsilon_bounds_memorization(mem_table: pd.DataFrame | None, estimator: str = "conditional") -> Claim:
-    claim = Claim("epsilon_memorization", "Privacy bounds memorization", "Privacy bounds memorization: the mean memorization of the most "
+    claim = Claim("epsilon_memorization", "Privacy bounds memorization",
+                  "Privacy bounds memorization: the mean memorization of the most "
                   "memorized examples stays below 1 - e^-eps (Thm 5.4, Fig. 6).",
                   "At every epsilon, the mean top-k memorization is at most 1 - e^-eps.")
     if mem_table is None or mem_table.empty:
@@ -252,7 +264,8 @@ def claim_epsilon_bounds_memorization(mem_table: pd.DataFrame | None, estimator:
 
 
 def claim_loss_falls(dp_models: pd.DataFrame | None) -> Claim:
-    claim = Claim("loss_epsilon", "Test loss falls with epsilon", "Test loss falls with epsilon like a + b e^(-c eps) (Fig. 4).",
+    claim = Claim("loss_epsilon", "Test loss falls with epsilon",
+                  "Test loss falls with epsilon like a + b e^(-c eps) (Fig. 4).",
                   "Spearman correlation of the DP models' test loss with epsilon (one point per model) < 0 at "
                   "p < 0.05, and the a + b e^(-c eps) fit to the per-epsilon means has R^2 >= 0.5.")
     if dp_models is None or dp_models["epsilon"].nunique() < 4:
@@ -260,7 +273,8 @@ def claim_loss_falls(dp_models: pd.DataFrame | None) -> Claim:
     loss = per_epsilon(dp_models, "test_loss")
     acc = per_epsilon(dp_models, "test_acc")
     rho, p = _spearman(dp_models["epsilon"], dp_models["test_loss"])
-    claim.numbers = {"spearman_rho": rho, "spearman_p": p, "models": len(dp_models), "per_epsilon_loss": loss.to_dict("records"),
+    claim.numbers = {"spearman_rho": rho, "spearman_p": p, "models": len(dp_models),
+                     "per_epsilon_loss": loss.to_dict("records"),
                      "per_epsilon_accuracy": acc.to_dict("records")}
     try:
         fit = fit_loss_vs_epsilon(loss["epsilon"], loss["mean"])

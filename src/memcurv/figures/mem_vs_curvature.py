@@ -20,16 +20,10 @@ def _binned(examples: pd.DataFrame, column: str) -> pd.DataFrame:
     bins = theory.bin_memorization(examples[column], examples["curvature"])
     data = bins.assign(source=SOURCES[column], linear_fit=np.nan, subpopulation_fit=np.nan,
                        linear_r2=np.nan, subpopulation_r2=np.nan)
-    fits = {"linear": (lambda: theory.fit_mem_vs_curvature_linear(bins["mem"], bins["curvature"]),
-                       lambda f: f.predict(bins["mem"])),
-            "subpopulation": (lambda: theory.fit_subpopulation_bound(bins["mem"], bins["count"], bins["curvature"]),
-                              lambda f: f.predict(bins["mem"], bins["count"]))}
-    for name, (fit_fn, predict) in fits.items():
-        try:
-            fit = fit_fn()
-        except (RuntimeError, ValueError):
-            continue  # too few bins or no convergence: the points are still drawn, the CSV says NaN
-        data[f"{name}_fit"], data[f"{name}_r2"] = predict(fit), fit.r2
+    inputs = {"linear": (bins["mem"],), "subpopulation": (bins["mem"], bins["count"])}
+    for name, fit in theory.fit_binned(bins).items():
+        if isinstance(fit, theory.Fit):  # a failed fit leaves NaN in the CSV; the points are still drawn
+            data[f"{name}_fit"], data[f"{name}_r2"] = fit.predict(*inputs[name]), fit.r2
     return data.sort_values("mem")
 
 
