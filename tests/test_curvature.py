@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memcurv.curvature import curvature_scores, rademacher_probes
+from memcurv.curvature import batch_sizes, curvature_scores, rademacher_probes, reduce_scores
 
 
 def _tiny_model(d: int = 6, k: int = 3) -> torch.nn.Module:
@@ -72,12 +72,34 @@ def test_scores_do_not_depend_on_batch_size_or_order(method):
             np.testing.assert_allclose(other[name], ref[name][perm.numpy()], rtol=1e-9, atol=1e-12)
 
 
-def test_mean_reduction_reproduces_batch_size_scaling():
-    model, (x, y) = _tiny_model(), _data(n=8)
-    summed = curvature_scores(model, x, y, probes=4, batch_size=4, method="hvp")
-    mean = curvature_scores(model, x, y, probes=4, batch_size=4, method="hvp", loss_reduction="mean")
-    np.testing.assert_allclose(mean["trace"], summed["trace"] / 4, rtol=1e-5)
-    np.testing.assert_allclose(mean["sqnorm"], summed["sqnorm"] / 16, rtol=1e-5)
+def test_mean_reduced_reading_equals_a_batch_mean_loss_computed_directly():
+    """Defect 2 as the released code computes it: one batch-mean loss per batch, the finite-difference
+    gradient of the whole batch at once; the last batch (3 of 11) is smaller and inflated."""
+    model, (x, y) = _tiny_model().double(), _data(n=11)
+    x, h, bs, probes = x.double(), 1e-3, 4, 3
+    v = rademacher_probes(torch.arange(11), probes, tuple(x.shape[1:]), seed=0).double()
+    direct = {"trace": np.zeros(11), "sqnorm": np.zeros(11), "gradnorm": np.zeros(11)}
+    for start in range(0, 11, bs):
+        sl = slice(start, start + bs)
+        for p in range(probes):
+            grads = []
+            for xin in (x[sl], x[sl] + h * v[sl, p]):
+                xin = xin.clone().requires_grad_(True)
+                (g,) = torch.autograd.grad(F.cross_entropy(model(xin), y[sl]), xin)  # mean over the batch
+                grads.append(g.flatten(1))
+            diff = (grads[1] - grads[0]).numpy()
+            direct["trace"][sl] += (v[sl, p].flatten(1).numpy() * diff).sum(1) / h / probes
+            direct["sqnorm"][sl] += (diff ** 2).sum(1) / h**2 / probes
+            direct["gradnorm"][sl] += np.linalg.norm(diff, axis=1) / probes
+    reading = reduce_scores(curvature_scores(model, x, y, probes=probes, h=h, batch_size=bs), "mean", bs)
+    for name in direct:
+        np.testing.assert_allclose(reading[name], direct[name], rtol=1e-6, err_msg=name)
+
+
+def test_batch_sizes_of_a_ragged_last_batch():
+    np.testing.assert_array_equal(batch_sizes(11, 4), [4] * 8 + [3] * 3)
+    np.testing.assert_array_equal(batch_sizes(8, 4), [4] * 8)
+    np.testing.assert_array_equal(batch_sizes(3, 8), [3] * 3)
 
 
 def test_bad_arguments_raise():
@@ -85,4 +107,4 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="method"):
         curvature_scores(model, x, y, method="nope")
     with pytest.raises(ValueError, match="loss_reduction"):
-        curvature_scores(model, x, y, loss_reduction="max")
+        reduce_scores({"trace": np.ones(3)}, "max", 2)

@@ -14,12 +14,12 @@ EPS = [0.5, 1.0, 5.0, 10.0, 50.0, 100.0]
 def tables(tmp_path_factory):
     out = tmp_path_factory.mktemp("tables")
     rng = np.random.default_rng(0)
-    pd.DataFrame([{"epsilon": e, "seed": s, "curvature": 1 - np.exp(-e) + 0.05 * rng.standard_normal(),
-                   "test_loss": 0.3 + np.exp(-0.2 * e), "train_acc": 0.9, "test_acc": 0.8, "curvature_score": "trace"}
-                  for e in EPS for s in range(3)]).to_csv(out / "dp_models.csv", index=False)
+    pd.DataFrame([{"epsilon": e, "seed": s, "curv_trace_sum": 1 - np.exp(-e) + 0.05 * rng.standard_normal(),
+                   "curv_gradnorm_mean": 0.01 * np.exp(-e), "test_loss": 0.3 + np.exp(-0.2 * e), "train_acc": 0.9,
+                   "test_acc": 0.8} for e in EPS for s in range(3)]).to_csv(out / "dp_models.csv", index=False)
     mem = rng.random(500)
-    pd.DataFrame({"mem": mem, "curvature": mem + 0.1 * rng.standard_normal(500),
-                  "curvature_column": "curv_trace_out_mean"}).to_csv(out / "examples.csv", index=False)
+    pd.DataFrame({"mem": mem, "curv_trace_sum_out_mean": mem + 0.1 * rng.standard_normal(500),
+                  "curv_gradnorm_mean_in_max": 1 - mem}).to_csv(out / "examples.csv", index=False)
     pd.DataFrame({"epsilon": np.repeat([1.0, 10.0, 50.0], 4), "id": np.tile(np.arange(4), 3),
                   "mem": [-0.1, 0.0, -0.2, 0.1] + [0.2] * 8, "mem_unconditional": 0.0}).to_csv(
         out / "mem_vs_epsilon.csv", index=False)
@@ -53,6 +53,26 @@ def test_mem_vs_curvature_draws_published_scores_beside_the_runs(tables, tmp_pat
     outs = [tmp_path / f"f.{ext}" for ext in ("pdf", "png", "csv")]
     render("mem_vs_curvature", tmp_path, *outs, study="unit", options={})
     assert set(pd.read_csv(outs[2])["source"]) == {"this run's scores", "published FZ scores"}
+
+
+@pytest.mark.parametrize("name", ["curvature_vs_epsilon", "mem_vs_curvature", "memorization_vs_epsilon"])
+def test_readings_are_drawn_side_by_side_each_from_its_own_columns(tables, tmp_path, name):
+    from memcurv.config import DEFECTS, READABLE
+
+    faithful = {k: DEFECTS[k][1] for k in READABLE}
+    outs = [tmp_path / f"{name}.{ext}" for ext in ("pdf", "png", "csv")]
+    render(name, tables, *outs, study="unit", options={"readings": {"corrected": {}, "read faithful": faithful}})
+    drawn = pd.read_csv(outs[2])
+    assert list(drawn["reading"].unique()) == ["corrected", "read faithful"]
+    own, other = (drawn[drawn["reading"] == r] for r in ("corrected", "read faithful"))
+    if name == "memorization_vs_epsilon":  # faithful: |unconditional| (all 0 here) instead of conditional
+        assert (other["mean"] == 0).all() and (own["mean"] != 0).any()
+    else:  # the faithful columns were built to fall where the corrected ones rise
+        x = "epsilon" if name == "curvature_vs_epsilon" else "mem"
+        y = "mean" if name == "curvature_vs_epsilon" else "curvature"
+        assert np.corrcoef(own[x], own[y])[0, 1] > 0 > np.corrcoef(other[x], other[y])[0, 1]
+        assert set(other["curvature_column"]) == {"curv_gradnorm_mean" if x == "epsilon" else
+                                                  "curv_gradnorm_mean_in_max"}
 
 
 def test_unknown_figure_is_an_error(tables, tmp_path):

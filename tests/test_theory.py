@@ -56,7 +56,7 @@ def _dp_table(curv_of_eps, loss_of_eps, seeds=3):
     rows = [{"epsilon": e, "seed": s, "curvature": curv_of_eps(e) + 0.01 * rng.standard_normal(),
              "test_loss": loss_of_eps(e), "test_acc": 0.5, "train_acc": 0.5} for e in EPS for s in range(seeds)]
     table = pd.DataFrame(rows)
-    return table.assign(curv_trace=table["curvature"], curv_gradnorm=table["curvature"])
+    return table.assign(curv_trace_sum=table["curvature"], curv_gradnorm_mean=table["curvature"])
 
 
 def test_faithful_seed_average_divides_by_the_number_of_epsilons():
@@ -84,8 +84,8 @@ def _write_tables(tmp_path, dp, examples=None, mem=None):
 def test_claims_hold_on_data_shaped_like_the_theory(tmp_path):
     rng = np.random.default_rng(1)
     mem_scores = rng.random(2000)
-    examples = pd.DataFrame({"mem": mem_scores, "curv_trace_out_mean": 3 * mem_scores + rng.standard_normal(2000),
-                             "curv_gradnorm_in_max": -mem_scores})
+    examples = pd.DataFrame({"mem": mem_scores, "curv_trace_sum_out_mean": 3 * mem_scores + rng.standard_normal(2000),
+                             "curv_gradnorm_mean_in_max": -mem_scores})
     mem = pd.DataFrame({"epsilon": np.repeat([1.0, 10.0], 5), "id": np.tile(np.arange(5), 2),
                         "mem": [0.1] * 5 + [0.5] * 5, "mem_unconditional": [0.05] * 5 + [0.25] * 5})
     _write_tables(tmp_path, _dp_table(lambda e: (1 + 0.2 * np.exp(-0.5 * e)) * 2 * (1 - np.exp(-e)),
@@ -95,9 +95,10 @@ def test_claims_hold_on_data_shaped_like_the_theory(tmp_path):
     assert {k: c.verdict for k, c in claims.items()} == dict.fromkeys(claims, theory.HOLDS)
     assert claims["epsilon_memorization"].numbers["fraction_below_bound"] == 1.0
     assert claims["curvature_memorization"].numbers["spearman_rho"] > 0.5
-    faithful = theory.check_claims(tmp_path, {"curvature_score": "gradnorm", "curvature_aggregation": "in_max"})
+    faithful = theory.check_claims(tmp_path, {"curvature_score": "gradnorm", "loss_reduction": "mean",
+                                              "curvature_aggregation": "in_max"})
     assert faithful[0].verdict == theory.FAILS  # the same run judged under another curvature column
-    assert faithful[0].numbers["curvature_column"] == "curv_gradnorm_in_max"
+    assert faithful[0].numbers["curvature_column"] == "curv_gradnorm_mean_in_max"
 
 
 def test_claims_fail_or_are_not_run_when_the_data_disagrees(tmp_path):
@@ -112,7 +113,7 @@ def test_claims_fail_or_are_not_run_when_the_data_disagrees(tmp_path):
 
 
 def test_too_few_memorization_bins_is_a_verdict_not_a_crash(tmp_path):
-    examples = pd.DataFrame({"mem": [0.0, 0.0, 0.01, 0.5], "curv_trace_out_mean": [1.0, 2.0, 3.0, 4.0]})
+    examples = pd.DataFrame({"mem": [0.0, 0.0, 0.01, 0.5], "curv_trace_sum_out_mean": [1.0, 2.0, 3.0, 4.0]})
     examples.to_csv(tmp_path / "examples.csv", index=False)
     claim = theory.check_claims(tmp_path)[0]
     assert claim.verdict == theory.FAILS and "error" in claim.numbers["linear_fit"]

@@ -75,6 +75,7 @@ def test_rerun_is_a_no_op_and_a_deleted_figure_rebuilds_alone(smoke_run):
         ("dataset={'name': 'mnist'}", "dataset.name"),
         ("model=vgg", "model"),
         ("mem_vs_epsilon={'top_k': 100000}", "mem_vs_epsilon.top_k"),
+        ("mem_vs_epsilon={'topk_source': 'published'}", "memorization.published_scores"),
     ],
 )
 def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, override, key):

@@ -82,9 +82,11 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         from memcurv.figures import render
         from memcurv.io import provenance
 
-        d = c["resolved_defects"]
+        views = config_mod.readings(c)
+        if not c["figures"]["side_by_side"]:
+            views = dict(list(views.items())[:1])
         render(a.name, a.tables[0].parent, a.out_pdf, a.out_png, a.out_csv, study=c["study"],
-               options={"seed_average": d["seed_average"], "estimator": d["mem_estimator"], "fidelity": c["fidelity"]},
+               options={"fidelity": c["fidelity"], "readings": views},
                provenance={**provenance(c), "tables": [str(t) for t in a.tables]})
 
     def report(ap: argparse.ArgumentParser) -> None:

@@ -21,8 +21,12 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "curvature_aggregation": ("out_mean", "in_max"),
     "mem_estimator": ("conditional", "faithful"),
     "seed_average": ("mean", "faithful"),
+    "index_mapping": ("mapped", "identity"),
     "subset_seeding": ("seeded", "unseeded"),
 }
+# The switches that only change how a run's tables are read (defects 1-5); index mapping (6) and subset
+# seeding (7) change what is trained, so only a run with the other setting shows their effect.
+READABLE = ("curvature_score", "loss_reduction", "curvature_aggregation", "mem_estimator", "seed_average")
 
 # Training-set sizes of datasets whose size is fixed, for checks before any job starts.
 _FIXED_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000}
@@ -89,6 +93,15 @@ def resolve_defects(cfg: dict[str, Any]) -> dict[str, str]:
     return {name: cfg["defects"].get(name) or values[pick] for name, values in DEFECTS.items()}
 
 
+def readings(cfg: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Ways to read one run's tables, by name: the run's own (its resolved defects) and the other fidelity's
+    (every readable switch at that fidelity's value).  Figures draw them side by side; the report judges both."""
+    other = "faithful" if cfg["fidelity"] == "corrected" else "corrected"
+    pick = 1 if other == "faithful" else 0
+    return {cfg["fidelity"]: {k: cfg["resolved_defects"][k] for k in READABLE},
+            f"read {other}": {k: DEFECTS[k][pick] for k in READABLE}}
+
+
 def train_size(dataset: dict[str, Any]) -> int | None:
     """Number of training examples, where it can be known without reading a data folder."""
     name = dataset["name"]
@@ -102,6 +115,9 @@ def train_size(dataset: dict[str, Any]) -> int | None:
 
 
 def _check_semantics(cfg: dict[str, Any]) -> None:
+    if cfg["mem_vs_epsilon"]["topk_source"] == "published" and not cfg["memorization"]["published_scores"]:
+        raise ConfigError("config key mem_vs_epsilon.topk_source = published needs memorization.published_scores "
+                          "(the path of the published score file)")
     n = train_size(cfg["dataset"])
     if n is None:
         return

@@ -13,8 +13,10 @@ Three scores per example, each the mean over probes (names fixed for every metho
 - ``gradnorm``: ||grad diff|| ~ h ||H v|| (what the released code plots).
 
 Probes are a pure function of (seed, example id, probe index), so a score never depends on the
-batch size or on the example's position in the batch.  Losses are per-example (sum-reduced);
-``loss_reduction="mean"`` reproduces the released code's batch-mean scaling (defect 2).
+batch size or on the example's position in the batch.  Losses are per-example (sum-reduced).  The
+released code's batch-mean loss (defect 2) only scales each example's input gradient by 1/B, B the
+size of its batch, so :func:`reduce_scores` derives those scores exactly from these: one computation
+serves both readings.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from tqdm.auto import tqdm
 SCORES = ("trace", "sqnorm", "gradnorm")
 METHODS = ("finite_difference", "hvp")
 REDUCTIONS = ("sum", "mean")
+# Power of the batch size each score scales with under a batch-mean loss (gradients scale with 1/B).
+_MEAN_POWER = {"trace": 1, "sqnorm": 2, "gradnorm": 1}
 
 _MASK64 = (1 << 64) - 1
 
@@ -63,8 +67,8 @@ def rademacher_probes(ids: torch.Tensor, probes: int, shape: tuple[int, ...], se
     return (bits * 2 - 1).to(torch.float32).reshape(len(ids), probes, *shape)
 
 
-def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, scale: float) -> torch.Tensor:
-    return F.cross_entropy(model(x), y, reduction="sum") * scale
+def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(model(x), y, reduction="sum")
 
 
 def _batch_scores(
@@ -74,7 +78,6 @@ def _batch_scores(
     v: torch.Tensor,
     h: float,
     method: str,
-    scale: float,
 ) -> dict[str, torch.Tensor]:
     """Scores for one batch; v has shape (B, P, *input_shape)."""
     b, p = v.shape[:2]
@@ -82,9 +85,9 @@ def _batch_scores(
     y_rep = y.repeat_interleave(p)
     if method == "finite_difference":
         x0 = x.detach().requires_grad_(True)
-        (g0,) = torch.autograd.grad(_loss(model, x0, y, scale), x0)
+        (g0,) = torch.autograd.grad(_loss(model, x0, y), x0)
         xp = (x.detach().repeat_interleave(p, dim=0) + h * flat_v).requires_grad_(True)
-        (gp,) = torch.autograd.grad(_loss(model, xp, y_rep, scale), xp)
+        (gp,) = torch.autograd.grad(_loss(model, xp, y_rep), xp)
         diff = gp.reshape(b, p, -1) - g0.reshape(b, 1, -1)
         vflat = flat_v.reshape(b, p, -1)
         trace = (vflat * diff).sum(-1) / h
@@ -92,7 +95,7 @@ def _batch_scores(
         gradnorm = diff.norm(dim=-1)
     else:
         xr = x.detach().repeat_interleave(p, dim=0).requires_grad_(True)
-        (g,) = torch.autograd.grad(_loss(model, xr, y_rep, scale), xr, create_graph=True)
+        (g,) = torch.autograd.grad(_loss(model, xr, y_rep), xr, create_graph=True)
         (hv,) = torch.autograd.grad(g, xr, grad_outputs=flat_v)
         hv = hv.reshape(b, p, -1)
         trace = (flat_v.reshape(b, p, -1) * hv).sum(-1)
@@ -115,7 +118,6 @@ def curvature_scores(
     probes: int = 10,
     h: float = 1e-3,
     method: str = "finite_difference",
-    loss_reduction: str = "sum",
     batch_size: int = 256,
     seed: int = 0,
     device: torch.device | str = "cpu",
@@ -128,8 +130,6 @@ def curvature_scores(
     """
     if method not in METHODS:
         raise ValueError(f"unknown curvature method {method!r}; choose one of {METHODS}")
-    if loss_reduction not in REDUCTIONS:
-        raise ValueError(f"unknown loss_reduction {loss_reduction!r}; choose one of {REDUCTIONS}")
     if probes < 1 or h <= 0 or batch_size < 1:
         raise ValueError("curvature needs probes >= 1, h > 0 and batch_size >= 1")
     ids = torch.arange(len(x)) if ids is None else ids
@@ -140,9 +140,27 @@ def curvature_scores(
         for sl in tqdm(list(_batches(len(x), batch_size)), desc="curvature", disable=None if progress else True, leave=False):
             xb, yb = x[sl].to(device), y[sl].to(device)
             v = rademacher_probes(ids[sl], probes, tuple(x.shape[1:]), seed).to(device=device, dtype=xb.dtype)
-            scale = 1.0 / len(xb) if loss_reduction == "mean" else 1.0
-            for name, val in _batch_scores(model, xb, yb, v, h, method, scale).items():
+            for name, val in _batch_scores(model, xb, yb, v, h, method).items():
                 out[name][sl] = val.detach().double().cpu().numpy()
     finally:
         model.train(was_training)
     return out
+
+
+def batch_sizes(n: int, batch_size: int) -> np.ndarray:
+    """Size of the batch each of n examples falls in when scored in order, `batch_size` at a time."""
+    sizes = np.full(n, batch_size, dtype=np.int64)
+    sizes[n - n % batch_size:] = n % batch_size or batch_size
+    return sizes
+
+
+def reduce_scores(scores: dict[str, np.ndarray], reduction: str, batch_size: int) -> dict[str, np.ndarray]:
+    """Per-example scores (last axis: examples) under a loss `reduction`: ``sum`` returns them as they are; ``mean`` gives what a
+    batch-mean loss over batches of `batch_size` in example order would have (defect 2): each score divided
+    by its batch's size (squared for ``sqnorm``), so the last, smaller batch is inflated as in the released code."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown loss_reduction {reduction!r}; choose one of {REDUCTIONS}")
+    if reduction == "sum":
+        return dict(scores)
+    sizes = batch_sizes(np.shape(next(iter(scores.values())))[-1], batch_size).astype(np.float64)
+    return {name: np.asarray(v) / sizes ** _MEAN_POWER[name] for name, v in scores.items()}

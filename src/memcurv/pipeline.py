@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from memcurv import io, memorization
+from memcurv import io, memorization, theory
 from memcurv.config import format_epsilon, num_shards
-from memcurv.curvature import SCORES, curvature_scores
+from memcurv.curvature import REDUCTIONS, SCORES, curvature_scores, reduce_scores
 from memcurv.data import Dataset, load_dataset
 from memcurv.ensemble import train_ensemble
 from memcurv.models import build_model
@@ -62,8 +62,7 @@ def _curvature(cfg: dict[str, Any], model: torch.nn.Module, ds: Dataset, device:
                progress: bool = False) -> dict[str, np.ndarray]:
     c = cfg["curvature"]
     return curvature_scores(model, ds.x_train, ds.y_train, ids=ds.ids, probes=c["probes"], h=c["h"],
-                            method=c["method"], loss_reduction=cfg["resolved_defects"]["loss_reduction"],
-                            batch_size=c["batch_size"], seed=c["seed"], device=device, progress=progress)
+                            method=c["method"], batch_size=c["batch_size"], seed=c["seed"], device=device, progress=progress)
 
 
 # --- DP models: calibration, training, curvature -------------------------------------------------
@@ -136,18 +135,25 @@ def model_curvature(cfg: dict[str, Any], checkpoint: Path, out: Path) -> None:
     io.write_npz(out, ids=ds.ids.numpy(), **scores)
 
 
+def _every_reading(cfg: dict[str, Any], scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-example curvature scores (computed sum-reduced) under both loss reductions, keyed
+    curv_<score>_<reduction>: what a table needs so that any reading can pick its column."""
+    bs = cfg["curvature"]["batch_size"]
+    return {f"curv_{s}_{r}": v for r in REDUCTIONS for s, v in reduce_scores(scores, r, bs).items()}
+
+
 def dp_models_table(cfg: dict[str, Any], metrics_files: list[Path], curvature_files: list[Path], out: Path) -> None:
-    score = cfg["resolved_defects"]["curvature_score"]
+    column = theory.model_curvature_column(cfg["resolved_defects"])
     rows = []
     for mf, cf in zip(metrics_files, curvature_files, strict=True):
         m = io.read_json(mf)
         with np.load(cf) as curv:
-            means = {f"curv_{s}": float(curv[s].mean()) for s in SCORES}
+            means = {k: float(v.mean()) for k, v in _every_reading(cfg, {s: curv[s] for s in SCORES}).items()}
         rows.append({"study": cfg["study"], "fidelity": cfg["fidelity"], "epsilon": m["target_epsilon"],
                      "seed": m["seed"], "noise_multiplier": m["noise_multiplier"], "epsilon_spent": m["epsilon"],
                      "sample_rate": m["sample_rate"], "steps": m["steps"], "seconds": m["seconds"],
                      "train_loss": m["train_loss"], "train_acc": m["train_acc"], "test_loss": m["test_loss"],
-                     "test_acc": m["test_acc"], **means, "curvature_score": score, "curvature": means[f"curv_{score}"]})
+                     "test_acc": m["test_acc"], **means, "curvature_column": column, "curvature": means[column]})
     _write_csv(pd.DataFrame(rows).sort_values(["epsilon", "seed"]), out, cfg)
 
 
@@ -232,16 +238,16 @@ def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path) -> N
     table = pd.DataFrame({"id": ds.ids.numpy(), "label": ds.y_train.numpy(), "mem": mem.mem,
                           "mem_unconditional": unc.mem, "n_in": mem.n_in, "n_out": mem.n_out,
                           "planted": _planted(ds)})
-    for s in SCORES:
-        for agg, values in memorization.aggregate_by_membership(z["masks"], z[f"curv_{s}"]).items():
-            table[f"curv_{s}_{agg}"] = values
+    for name, per_model in _every_reading(cfg, {s: z[f"curv_{s}"] for s in SCORES}).items():
+        for agg, values in memorization.aggregate_by_membership(z["masks"], per_model).items():
+            table[f"{name}_{agg}"] = values
     if m["published_scores"]:
         from memcurv.published import load_published_memorization
 
         table["mem_published"] = load_published_memorization(m["published_scores"], ds.y_train.numpy(),
-                                                              m["published_index_map"])
-    d = cfg["resolved_defects"]
-    column = f"curv_{d['curvature_score']}_{d['curvature_aggregation']}"
+                                                              m["published_index_map"],
+                                                              cfg["resolved_defects"]["index_mapping"])
+    column = theory.example_curvature_column(cfg["resolved_defects"])
     table["curvature"], table["curvature_column"] = table[column], column
     _write_csv(table, out, cfg)
 
@@ -254,9 +260,12 @@ def _planted(ds: Dataset) -> np.ndarray:
 
 
 def write_topk(cfg: dict[str, Any], examples_file: Path, out: Path) -> None:
+    """The most memorized examples by this run's scores or, with `topk_source: published` (the released
+    code's choice), by the published Feldman-Zhang scores."""
     table = pd.read_csv(examples_file)
-    ids = memorization.top_k(table["mem"].to_numpy(), cfg["mem_vs_epsilon"]["top_k"])
-    io.write_json(out, {"ids": ids.tolist(), "mem": table["mem"].to_numpy()[ids].tolist(),
+    column = "mem" if cfg["mem_vs_epsilon"]["topk_source"] == "run" else "mem_published"
+    ids = memorization.top_k(table[column].to_numpy(), cfg["mem_vs_epsilon"]["top_k"])
+    io.write_json(out, {"ids": ids.tolist(), "source": column, "mem": table[column].to_numpy()[ids].tolist(),
                         "labels": table["label"].to_numpy()[ids].tolist()})
 
 

@@ -291,25 +291,45 @@ def _read(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.exists() else None
 
 
-CORRECTED = {"curvature_score": "trace", "curvature_aggregation": "out_mean", "mem_estimator": "conditional",
-             "seed_average": "mean"}
+CORRECTED = {"curvature_score": "trace", "loss_reduction": "sum", "curvature_aggregation": "out_mean",
+             "mem_estimator": "conditional", "seed_average": "mean"}
+
+
+def model_curvature_column(defects: dict[str, str]) -> str:
+    """Column of the DP models' table holding a model's mean curvature under a reading (score, loss reduction)."""
+    d = {**CORRECTED, **defects}
+    return f"curv_{d['curvature_score']}_{d['loss_reduction']}"
+
+
+def example_curvature_column(defects: dict[str, str]) -> str:
+    """Column of the examples table holding an example's curvature under a reading: score, loss reduction and
+    aggregation over the subset models."""
+    d = {**CORRECTED, **defects}
+    return f"{model_curvature_column(d)}_{d['curvature_aggregation']}"
+
+
+def read_dp_models(path: Path, defects: dict[str, str]) -> pd.DataFrame | None:
+    """The DP models' table with `curvature` and `curvature_column` as the reading picks them."""
+    table, column = _read(path), model_curvature_column(defects)
+    return None if table is None else table.assign(curvature=table[column], curvature_column=column)
+
+
+def read_examples(path: Path, defects: dict[str, str]) -> pd.DataFrame | None:
+    """The examples table with `curvature` and `curvature_column` as the reading picks them."""
+    table, column = _read(path), example_curvature_column(defects)
+    return None if table is None else table.assign(curvature=table[column], curvature_column=column)
 
 
 def check_claims(tables: Path, defects: dict[str, str] | None = None) -> list[Claim]:
     """Every claim checked against the tables in `tables`; a claim whose table is absent is `not run`.
 
-    `defects` picks the curvature score, its aggregation over subset models, the memorization estimator
-    and the seed average (the defects a table can be re-read under; the default is all corrected), so one
-    run's tables can be judged both ways."""
+    `defects` is the reading (memcurv.config.READABLE: curvature score, loss reduction, aggregation over
+    subset models, memorization estimator, seed average; the default is all corrected), so one run's tables
+    can be judged both ways."""
     d = {**CORRECTED, **(defects or {})}
-    dp_models, examples = _read(tables / "dp_models.csv"), _read(tables / "examples.csv")
-    if dp_models is not None:
-        dp_models = dp_models.assign(curvature=dp_models[f"curv_{d['curvature_score']}"])
-    if examples is not None:
-        column = f"curv_{d['curvature_score']}_{d['curvature_aggregation']}"
-        examples = examples.assign(curvature=examples[column], curvature_column=column)
+    dp_models = read_dp_models(tables / "dp_models.csv", d)
     return [
-        claim_curvature_bounds_memorization(examples),
+        claim_curvature_bounds_memorization(read_examples(tables / "examples.csv", d)),
         claim_epsilon_bounds_curvature(dp_models, d["seed_average"]),
         claim_epsilon_bounds_memorization(_read(tables / "mem_vs_epsilon.csv"), d["mem_estimator"]),
         claim_loss_falls(dp_models),

@@ -1,4 +1,5 @@
-"""Paper Fig. 5: mean training-set input curvature of the DP models against epsilon, with the eq. 16 fit."""
+"""Paper Fig. 5: mean training-set input curvature of the DP models against epsilon, with the eq. 16 fit;
+one panel per reading of the table (the run's fidelity and, side by side, the other)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,11 @@ import numpy as np
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import PALETTE, epsilon_axis, new_figure, title
+from memcurv.figures.style import PALETTE, epsilon_axis, panels, readings, title
 
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    dp = pd.read_csv(tables / "dp_models.csv")
-    seed_average = options.get("seed_average", "mean")
+def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
     curv = theory.curvature_per_epsilon(dp, seed_average)
-    fig, ax = new_figure()
     ax.errorbar(curv["epsilon"], curv["mean"], yerr=curv["std"], fmt="o", color=PALETTE[0], capsize=2,
                 label=f"DP models (mean ± sd, {int(curv['n'].min())}+ seeds)")
     data = curv.assign(fit=np.nan)
@@ -28,8 +26,19 @@ def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.Dat
     except (RuntimeError, ValueError) as e:
         ax.text(0.5, 0.05, f"eq. 16 fit failed: {e}", transform=ax.transAxes, ha="center", fontsize=6)
     epsilon_axis(ax)
-    score = dp["curvature_score"].iloc[0]
-    ax.set_ylabel(f"mean input curvature ({score})")
+    ylabel = f"mean input curvature ({dp['curvature_column'].iloc[0]})"
+    ax.set_ylabel(ylabel + (", seed sum / #eps" if seed_average == "faithful" else ""))
     ax.legend(fontsize=6)
-    title(ax, "Curvature vs privacy budget", study, options)
-    return fig, data
+    return data
+
+
+def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    views = readings(options)
+    fig, axes = panels(len(views))
+    frames = []
+    for ax, (name, d) in zip(axes, views.items()):
+        dp = theory.read_dp_models(tables / "dp_models.csv", d)
+        frames.append(_panel(ax, dp, d["seed_average"]).assign(reading=name,
+                                                                 curvature_column=dp["curvature_column"].iloc[0]))
+        title(ax, "Curvature vs privacy budget", study, options, name)
+    return fig, pd.concat(frames, ignore_index=True)

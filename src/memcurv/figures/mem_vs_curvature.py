@@ -1,5 +1,6 @@
 """Paper Fig. 3: mean input curvature of the training examples in each memorization bin, with a straight
-line and the eq. 15 subpopulation-bound fit; against Feldman-Zhang's published scores too when given."""
+line and the eq. 15 subpopulation-bound fit; against Feldman-Zhang's published scores too when given.
+One panel per reading of the table (the run's fidelity and, side by side, the other)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import PALETTE, new_figure, title
+from memcurv.figures.style import PALETTE, panels, readings, title
 
 SOURCES = {"mem": "this run's scores", "mem_published": "published FZ scores"}
 
@@ -27,11 +28,9 @@ def _binned(examples: pd.DataFrame, column: str) -> pd.DataFrame:
     return data.sort_values("mem")
 
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    examples = pd.read_csv(tables / "examples.csv")
+def _panel(ax: Any, examples: pd.DataFrame) -> pd.DataFrame:
     columns = [c for c in SOURCES if c in examples and examples[c].notna().any()]
     frames = [_binned(examples, c) for c in columns]
-    fig, ax = new_figure()
     for i, data in enumerate(frames):
         color = PALETTE[2 * i]
         source = f" ({data['source'].iloc[0]})" if len(frames) > 1 else ""
@@ -46,5 +45,15 @@ def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.Dat
     ax.set_ylabel(f"mean input curvature\n({examples['curvature_column'].iloc[0]})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6)
-    title(ax, "Curvature vs memorization", study, options)
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    views = readings(options)
+    fig, axes = panels(len(views))
+    frames = []
+    for ax, (name, d) in zip(axes, views.items()):
+        examples = theory.read_examples(tables / "examples.csv", d)
+        frames.append(_panel(ax, examples).assign(reading=name, curvature_column=examples["curvature_column"].iloc[0]))
+        title(ax, "Curvature vs memorization", study, options, name)
     return fig, pd.concat(frames, ignore_index=True)

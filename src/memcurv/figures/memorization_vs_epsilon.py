@@ -1,5 +1,5 @@
 """Paper Fig. 6: mean memorization of the top-k most memorized examples under DP models at each epsilon,
-log scale, with the bound 1 - e^-eps of Thm 5.4 drawn (not fitted)."""
+log scale, with the bound 1 - e^-eps of Thm 5.4 drawn (not fitted); one panel per reading of the table."""
 
 from __future__ import annotations
 
@@ -10,14 +10,12 @@ import numpy as np
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import PALETTE, epsilon_axis, new_figure, title
+from memcurv.figures.style import PALETTE, epsilon_axis, panels, readings, title
 
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    table = pd.read_csv(tables / "mem_vs_epsilon.csv")
-    per = theory.topk_memorization_per_epsilon(table, options.get("estimator", "conditional"))
+def _panel(ax: Any, table: pd.DataFrame, estimator: str) -> pd.DataFrame:
+    per = theory.topk_memorization_per_epsilon(table, estimator)
     k = table.groupby("epsilon")["id"].nunique().max()
-    fig, ax = new_figure()
     grid = np.geomspace(min(per["epsilon"].min(), 0.5), per["epsilon"].max(), 200)
     ax.plot(grid, theory.mem_bound(grid), color=PALETTE[3], ls="--", label=r"bound $1 - e^{-\varepsilon}$")
     positive = per["mean"] > 0
@@ -29,7 +27,17 @@ def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.Dat
                 label="mean ≤ 0 (drawn at floor)")
     ax.set_yscale("log")
     epsilon_axis(ax)
-    ax.set_ylabel("memorization score")
+    ax.set_ylabel("memorization score" + (" (|unconditional|)" if estimator == "faithful" else ""))
     ax.legend(fontsize=6)
-    title(ax, "Memorization vs privacy budget", study, options)
-    return fig, per
+    return per
+
+
+def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    table = pd.read_csv(tables / "mem_vs_epsilon.csv")
+    views = readings(options)
+    fig, axes = panels(len(views))
+    frames = []
+    for ax, (name, d) in zip(axes, views.items()):
+        frames.append(_panel(ax, table, d["mem_estimator"]).assign(reading=name, estimator=d["mem_estimator"]))
+        title(ax, "Memorization vs privacy budget", study, options, name)
+    return fig, pd.concat(frames, ignore_index=True)

@@ -17,8 +17,23 @@ def new_figure(width: float = COLUMN_WIDTH, height: float = 2.6, **subplots: Any
     return fig, ax
 
 
-def title(ax: Any, text: str, study: str, options: dict[str, Any]) -> None:
-    ax.set_title(f"{text}\nstudy {study}, {options.get('fidelity', 'corrected')}", fontsize=8)
+def title(ax: Any, text: str, study: str, options: dict[str, Any], reading: str | None = None) -> None:
+    """Figure title naming the study and the reading of its tables (default: the run's fidelity)."""
+    ax.set_title(f"{text}\nstudy {study}, {reading or options.get('fidelity', 'corrected')}", fontsize=8)
+
+
+def readings(options: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The readings of the tables to draw side by side (memcurv.config.readings), each with every switch
+    filled in; without any, the corrected one."""
+    from memcurv.theory import CORRECTED
+
+    return {name: {**CORRECTED, **d} for name, d in (options.get("readings") or {"corrected": {}}).items()}
+
+
+def panels(count: int, height: float = 2.6, **subplots: Any) -> tuple[plt.Figure, list[Any]]:
+    """One column-wide panel per reading, side by side."""
+    fig, axes = new_figure(width=COLUMN_WIDTH * count, height=height, ncols=count, squeeze=False, **subplots)
+    return fig, list(axes[0])
 
 
 def epsilon_axis(ax: Any) -> None:
