@@ -39,7 +39,7 @@ def test_unknown_model_is_an_error():
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
-@pytest.mark.parametrize("mode", ["hooks", "ew"])
+@pytest.mark.parametrize("mode", ["hooks", "ew", "ghost"])
 def test_resnets_train_privately_with_every_grad_sample_mode(name, mode):
     from memcurv.train import PrivacySettings, TrainSettings, train
 

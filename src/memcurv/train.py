@@ -31,7 +31,10 @@ log = logging.getLogger("memcurv.train")
 warnings.filterwarnings("ignore", "Full backward hook is firing", UserWarning)
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
-GRAD_SAMPLE_MODES = ("hooks", "ew", "functorch")
+# hooks, ew, functorch: per-example gradients are materialised, then clipped by the optimizer.  ghost:
+# per-example gradient norms (computed without the gradients for Linear layers; conv and GroupNorm layers
+# fall back to materialised per-example gradients) scale each loss before a second, clipped backward pass.
+GRAD_SAMPLE_MODES = ("hooks", "ew", "functorch", "ghost")
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,10 @@ def train(
 
     With ``privacy_settings`` the run is DP-SGD; the metrics then hold the epsilon actually spent.
     """
+    from opacus.grad_sample import GradSampleModuleFastGradientClipping
     from opacus.grad_sample.utils import prepare_module
-    from opacus.optimizers import DPOptimizer
+    from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
+    from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 
     s, p = settings, privacy_settings
     n = len(x)
@@ -155,9 +160,14 @@ def train(
     model.to(device).train()
     data_gen = torch.Generator().manual_seed(seed)
     noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    ghost = p is not None and p.grad_sample_mode == "ghost"
     if p is not None:
-        net: torch.nn.Module = prepare_module(model, p.grad_sample_mode, loss_reduction="sum")
-        optimizer = DPOptimizer(
+        if ghost:  # clipping happens in the backward pass; the optimizer only accumulates and adds noise
+            net: torch.nn.Module = GradSampleModuleFastGradientClipping(
+                model, max_grad_norm=p.max_grad_norm, use_ghost_clipping=True, loss_reduction="sum")
+        else:
+            net = prepare_module(model, p.grad_sample_mode, loss_reduction="sum")
+        optimizer = (DPOptimizerFastGradientClipping if ghost else DPOptimizer)(
             _make_optimizer(model.parameters(), s),
             noise_multiplier=p.noise_multiplier,
             max_grad_norm=p.max_grad_norm,
@@ -197,8 +207,16 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             for i, chunk in enumerate(chunks):
                 xb, yb = x[chunk].to(device), y[chunk].to(device)
-                loss = F.cross_entropy(net(xb), yb, reduction="sum")
-                (loss if p is not None else loss / len(idx)).backward()
+                if ghost:
+                    # Two passes: the first gives per-example gradient norms, then the optimizer's own
+                    # zero_grad (which keeps summed_grad after a skipped step) clears p.grad, and the second
+                    # leaves the sum of this chunk's clipped gradients in p.grad; step() adds it to summed_grad.
+                    losses = F.cross_entropy(net(xb), yb, reduction="none")
+                    DPTensorFastGradientClipping(net, optimizer, losses, "sum").backward()
+                    loss = losses.detach().sum()
+                else:
+                    loss = F.cross_entropy(net(xb), yb, reduction="sum")
+                    (loss if p is not None else loss / len(idx)).backward()
                 total_loss += loss.item()
                 seen += len(chunk)
                 if p is not None:
@@ -223,7 +241,7 @@ def train(
                             "noise_gen": noise_gen.get_state(), "state": asdict(state)}, tmp)
 
     if p is not None:
-        net._close()  # removes Opacus's hooks: the returned model is a plain module again
+        net._close()  # removes Opacus's hooks and per-parameter attributes: a plain module again
     metrics: dict[str, Any] = {
         "private": p is not None,
         "epochs": s.epochs,
