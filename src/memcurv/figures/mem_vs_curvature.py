@@ -36,9 +36,10 @@ def _panel(ax: Any, examples: pd.DataFrame) -> pd.DataFrame:
         source = f" ({data['source'].iloc[0]})" if len(frames) > 1 else ""
         ax.scatter(data["mem"], data["curvature"], s=8 + 30 * np.sqrt(data["count"] / data["count"].max()),
                    color=color, label=f"bin mean, size ~ examples{source}", zorder=3)
-        for name, style in (("linear", "-"), ("subpopulation", "--")):
+        # eq. 15 depends on each bin's size as well as its memorization: its fit is a value per bin, not a curve
+        for name, style in (("linear", "-"), ("subpopulation", "x")):
             if data[f"{name}_fit"].notna().any():
-                label = "linear fit" if name == "linear" else "eq. 15 fit"
+                label = "linear fit" if name == "linear" else "eq. 15 fit, per bin"
                 ax.plot(data["mem"], data[f"{name}_fit"], style, color=PALETTE[2 * i + 1],
                         label=f"{label} ($R^2$={data[f'{name}_r2'].iloc[0]:.2f}){source}")
     ax.set_xlabel("memorization score (bin mean)")
