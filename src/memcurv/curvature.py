@@ -155,9 +155,10 @@ def batch_sizes(n: int, batch_size: int) -> np.ndarray:
 
 
 def reduce_scores(scores: dict[str, np.ndarray], reduction: str, batch_size: int) -> dict[str, np.ndarray]:
-    """Per-example scores (last axis: examples) under a loss `reduction`: ``sum`` returns them as they are; ``mean`` gives what a
-    batch-mean loss over batches of `batch_size` in example order would have (defect 2): each score divided
-    by its batch's size (squared for ``sqnorm``), so the last, smaller batch is inflated as in the released code."""
+    """Per-example scores (last axis: examples) under a loss `reduction`.  ``sum`` returns them as they are;
+    ``mean`` gives what a batch-mean loss over batches of `batch_size` in example order would have (defect 2):
+    each score divided by its batch's size (squared for ``sqnorm``), the last, smaller batch inflated as in
+    the released code."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"unknown loss_reduction {reduction!r}; choose one of {REDUCTIONS}")
     if reduction == "sum":

@@ -62,7 +62,8 @@ def _curvature(cfg: dict[str, Any], model: torch.nn.Module, ds: Dataset, device:
                progress: bool = False) -> dict[str, np.ndarray]:
     c = cfg["curvature"]
     return curvature_scores(model, ds.x_train, ds.y_train, ids=ds.ids, probes=c["probes"], h=c["h"],
-                            method=c["method"], batch_size=c["batch_size"], seed=c["seed"], device=device, progress=progress)
+                            method=c["method"], batch_size=c["batch_size"], seed=c["seed"], device=device,
+                            progress=progress)
 
 
 # --- DP models: calibration, training, curvature -------------------------------------------------

@@ -95,9 +95,8 @@ def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[s
     lines += ["", "### Provenance", "", *_provenance_lines(tables)]
     with io.atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
-    numbers = {"study": study, "fidelity": fidelity, "resolved_defects": resolved,
-               "claims": [vars(c) for c in claims], f"claims_{other.replace(' ', '_')}": [vars(c) for c in other_claims],
-               "provenance": io.provenance(cfg)}
+    numbers = {"study": study, "fidelity": fidelity, "resolved_defects": resolved, "claims": [vars(c) for c in claims],
+               f"claims_{other.replace(' ', '_')}": [vars(c) for c in other_claims], "provenance": io.provenance(cfg)}
     io.write_json(out.with_suffix(".json"), numbers)
     return numbers
 
