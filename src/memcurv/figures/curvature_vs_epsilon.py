@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import PALETTE, epsilon_axis, panels, readings, title
+from memcurv.figures.style import PALETTE, epsilon_axis, side_by_side
 
 
 def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
+    """Per-epsilon means and the eq. 16 fit under one reading (`curvature` column picked, seed average)."""
     curv = theory.curvature_per_epsilon(dp, seed_average)
     ax.errorbar(curv["epsilon"], curv["mean"], yerr=curv["std"], fmt="o", color=PALETTE[0], capsize=2,
                 label=f"DP models (mean ± sd, {int(curv['n'].min())}+ seeds)")
@@ -29,16 +30,11 @@ def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
     ylabel = f"mean input curvature ({dp['curvature_column'].iloc[0]})"
     ax.set_ylabel(ylabel + (", seed sum / #eps" if seed_average == "faithful" else ""))
     ax.legend(fontsize=6)
-    return data
+    return data.assign(curvature_column=dp["curvature_column"].iloc[0])
 
 
 def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    views = readings(options)
-    fig, axes = panels(len(views))
-    frames = []
-    for ax, (name, d) in zip(axes, views.items()):
-        dp = theory.read_dp_models(tables / "dp_models.csv", d)
-        frames.append(_panel(ax, dp, d["seed_average"]).assign(reading=name,
-                                                                 curvature_column=dp["curvature_column"].iloc[0]))
-        title(ax, "Curvature vs privacy budget", study, options, name)
-    return fig, pd.concat(frames, ignore_index=True)
+    def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
+        return _panel(ax, theory.read_dp_models(tables / "dp_models.csv", reading), reading["seed_average"])
+
+    return side_by_side("Curvature vs privacy budget", study, options, draw)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import PALETTE, panels, readings, title
+from memcurv.figures.style import PALETTE, side_by_side
 
 SOURCES = {"mem": "this run's scores", "mem_published": "published FZ scores"}
 
@@ -46,15 +46,11 @@ def _panel(ax: Any, examples: pd.DataFrame) -> pd.DataFrame:
     ax.set_ylabel(f"mean input curvature\n({examples['curvature_column'].iloc[0]})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6)
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True).assign(curvature_column=examples["curvature_column"].iloc[0])
 
 
 def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    views = readings(options)
-    fig, axes = panels(len(views))
-    frames = []
-    for ax, (name, d) in zip(axes, views.items()):
-        examples = theory.read_examples(tables / "examples.csv", d)
-        frames.append(_panel(ax, examples).assign(reading=name, curvature_column=examples["curvature_column"].iloc[0]))
-        title(ax, "Curvature vs memorization", study, options, name)
-    return fig, pd.concat(frames, ignore_index=True)
+    def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
+        return _panel(ax, theory.read_examples(tables / "examples.csv", reading))
+
+    return side_by_side("Curvature vs memorization", study, options, draw)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import PALETTE, epsilon_axis, panels, readings, title
+from memcurv.figures.style import PALETTE, epsilon_axis, side_by_side
 
 
 def _panel(ax: Any, table: pd.DataFrame, estimator: str) -> pd.DataFrame:
@@ -29,15 +29,10 @@ def _panel(ax: Any, table: pd.DataFrame, estimator: str) -> pd.DataFrame:
     epsilon_axis(ax)
     ax.set_ylabel("memorization score" + (" (|unconditional|)" if estimator == "faithful" else ""))
     ax.legend(fontsize=6)
-    return per
+    return per.assign(estimator=estimator)
 
 
 def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     table = pd.read_csv(tables / "mem_vs_epsilon.csv")
-    views = readings(options)
-    fig, axes = panels(len(views))
-    frames = []
-    for ax, (name, d) in zip(axes, views.items()):
-        frames.append(_panel(ax, table, d["mem_estimator"]).assign(reading=name, estimator=d["mem_estimator"]))
-        title(ax, "Memorization vs privacy budget", study, options, name)
-    return fig, pd.concat(frames, ignore_index=True)
+    return side_by_side("Memorization vs privacy budget", study, options,
+                        lambda ax, reading: _panel(ax, table, reading["mem_estimator"]))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import seaborn as sns
 
 COLUMN_WIDTH = 3.4  # inches, one column of a two-column paper
@@ -30,10 +32,17 @@ def readings(options: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {name: {**CORRECTED, **d} for name, d in (options.get("readings") or {"corrected": {}}).items()}
 
 
-def panels(count: int, height: float = 2.6, **subplots: Any) -> tuple[plt.Figure, list[Any]]:
-    """One column-wide panel per reading, side by side."""
-    fig, axes = new_figure(width=COLUMN_WIDTH * count, height=height, ncols=count, squeeze=False, **subplots)
-    return fig, list(axes[0])
+def side_by_side(text: str, study: str, options: dict[str, Any],
+                 draw: Callable[[Any, dict[str, str]], pd.DataFrame]) -> tuple[plt.Figure, pd.DataFrame]:
+    """One column-wide panel per reading of the tables, each drawn by `draw(ax, reading)`, which returns the
+    data it drew; the data of every panel comes back together, with a `reading` column naming the panel."""
+    views = readings(options)
+    fig, axes = new_figure(width=COLUMN_WIDTH * len(views), ncols=len(views), squeeze=False)
+    frames = []
+    for ax, (name, reading) in zip(axes[0], views.items()):
+        frames.append(draw(ax, reading).assign(reading=name))
+        title(ax, text, study, options, name)
+    return fig, pd.concat(frames, ignore_index=True)
 
 
 def epsilon_axis(ax: Any) -> None:
