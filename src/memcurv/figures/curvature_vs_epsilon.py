@@ -27,8 +27,8 @@ def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
     except (RuntimeError, ValueError) as e:
         ax.text(0.5, 0.05, f"eq. 16 fit failed: {e}", transform=ax.transAxes, ha="center", fontsize=6)
     epsilon_axis(ax)
-    ylabel = f"mean input curvature ({dp['curvature_column'].iloc[0]})"
-    ax.set_ylabel(ylabel + (", seed sum / #eps" if seed_average == "faithful" else ""))
+    column = dp["curvature_column"].iloc[0]
+    ax.set_ylabel(f"mean input curvature\n({column}{'; seed sum / #eps' if seed_average == 'faithful' else ''})")
     ax.legend(fontsize=6)
     return data.assign(curvature_column=dp["curvature_column"].iloc[0])
 
