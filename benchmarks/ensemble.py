@@ -1,7 +1,10 @@
 """Subset models for memorization: a stacked (vmapped) ensemble against the same models trained one
 after another, in one process, on the same subsets, seeds and settings.
 
-    python benchmarks/ensemble.py [--model small_cnn|resnet18] [--models 32] [--epochs 5] [--device cpu|cuda]
+    python benchmarks/ensemble.py [--model small_cnn|resnet18] [--models 32] [--epochs 5] [--threads 1] [--device cpu|cuda]
+
+Both paths are warmed up on two models for one epoch before they are timed, so neither pays the other's
+start-up; workflow jobs run with one thread each (`--threads 1`).
 
 Prints models per hour of each path, the speed-up, and how far the two paths' models agree (they train
 the same models up to float summation order).
@@ -29,8 +32,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--n", type=int, default=None, help="training examples (resnet18: random 32x32 images)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (workflow jobs use 1)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.model == "small_cnn":
         ds = load_dataset("digits")
         x, y = ds.x_train[: args.n], ds.y_train[: args.n]
@@ -56,15 +62,21 @@ def main() -> None:
             torch.cuda.synchronize()
         return out, time.perf_counter() - start
 
-    def sequential() -> list[torch.nn.Module]:
+    def sequential(count: int, s: TrainSettings) -> list[torch.nn.Module]:
         models = []
-        for seed, idx in zip(seeds, subsets):
+        for seed, idx in zip(seeds[:count], subsets[:count]):
             torch.manual_seed(seed)
-            models.append(train(build(), x[idx], y[idx], settings, seed=seed, device=args.device)[0])
+            models.append(train(build(), x[idx], y[idx], s, seed=seed, device=args.device)[0])
         return models
 
-    stacked, t_stacked = timed(lambda: train_ensemble(build, x, y, subsets, seeds, settings, device=args.device))
-    one_by_one, t_seq = timed(sequential)
+    def stacked_path(count: int, s: TrainSettings) -> list[torch.nn.Module]:
+        return train_ensemble(build, x, y, subsets[:count], seeds[:count], s, device=args.device)
+
+    warm = TrainSettings(**{**settings.__dict__, "epochs": 1})
+    for path in (stacked_path, sequential):
+        path(2, warm)
+    stacked, t_stacked = timed(lambda: stacked_path(args.models, settings))
+    one_by_one, t_seq = timed(lambda: sequential(args.models, settings))
     with torch.no_grad():
         pa = torch.stack([m.eval()(x).softmax(1) for m in stacked])
         pb = torch.stack([m.eval()(x).softmax(1) for m in one_by_one])
