@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from memcurv.config import DEFECTS, READABLE
+
 BIN_WIDTH = 0.02  # memorization bins of the paper's Fig. 3: 50 bins on [0, 1)
 
 
@@ -291,8 +293,7 @@ def _read(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.exists() else None
 
 
-CORRECTED = {"curvature_score": "trace", "loss_reduction": "sum", "curvature_aggregation": "out_mean",
-             "mem_estimator": "conditional", "seed_average": "mean"}
+CORRECTED = {k: DEFECTS[k][0] for k in READABLE}  # the corrected reading of a run's tables
 
 
 def model_curvature_column(defects: dict[str, str]) -> str:
@@ -308,16 +309,19 @@ def example_curvature_column(defects: dict[str, str]) -> str:
     return f"{model_curvature_column(d)}_{d['curvature_aggregation']}"
 
 
+def _read_curvature(path: Path, column: str) -> pd.DataFrame | None:
+    table = _read(path)
+    return None if table is None else table.assign(curvature=table[column], curvature_column=column)
+
+
 def read_dp_models(path: Path, defects: dict[str, str]) -> pd.DataFrame | None:
     """The DP models' table with `curvature` and `curvature_column` as the reading picks them."""
-    table, column = _read(path), model_curvature_column(defects)
-    return None if table is None else table.assign(curvature=table[column], curvature_column=column)
+    return _read_curvature(path, model_curvature_column(defects))
 
 
 def read_examples(path: Path, defects: dict[str, str]) -> pd.DataFrame | None:
     """The examples table with `curvature` and `curvature_column` as the reading picks them."""
-    table, column = _read(path), example_curvature_column(defects)
-    return None if table is None else table.assign(curvature=table[column], curvature_column=column)
+    return _read_curvature(path, example_curvature_column(defects))
 
 
 def check_claims(tables: Path, defects: dict[str, str] | None = None) -> list[Claim]:

@@ -30,7 +30,7 @@ def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
     column = dp["curvature_column"].iloc[0]
     ax.set_ylabel(f"mean input curvature\n({column}{'; seed sum / #eps' if seed_average == 'faithful' else ''})")
     ax.legend(fontsize=6)
-    return data.assign(curvature_column=dp["curvature_column"].iloc[0])
+    return data.assign(curvature_column=column)
 
 
 def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
