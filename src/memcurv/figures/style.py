@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from memcurv.theory import CORRECTED
+
 COLUMN_WIDTH = 3.4  # inches, one column of a two-column paper
 PALETTE = sns.color_palette("colorblind")
 
@@ -27,8 +29,6 @@ def title(ax: Any, text: str, study: str, options: dict[str, Any], reading: str 
 def readings(options: dict[str, Any]) -> dict[str, dict[str, str]]:
     """The readings of the tables to draw side by side (memcurv.config.readings), each with every switch
     filled in; without any, the corrected one."""
-    from memcurv.theory import CORRECTED
-
     return {name: {**CORRECTED, **d} for name, d in (options.get("readings") or {"corrected": {}}).items()}
 
 
