@@ -9,9 +9,8 @@ import pytest
 from dp_accounting.pld import PLDAccountant
 from dp_accounting.rdp import RdpAccountant
 from opacus.accountants import PRVAccountant, RDPAccountant
-from opacus.accountants.analysis.prv import PoissonSubsampledGaussianPRV
 
-from memcurv.privacy import ACCOUNTANTS, PRV_EPS_ERROR, calibrate_noise, epsilon_spent, prv_points
+from memcurv.privacy import ACCOUNTANTS, PRV_EPS_ERROR, calibrate_noise, epsilon_spent
 
 DIGITS = (256 / 1437, 6 * 30)  # (sample rate, steps): 1437 training digits, 6 steps x 30 epochs
 CIFAR = (256 / 50000, 3907)  # 20 epochs of CIFAR at batch 256
@@ -30,9 +29,13 @@ CASES = [
     (1.0, 5.0, 10, 1e-5),
 ]
 PLD_INTERVAL = 1e-4
-# PRV returns its estimate + eps_error (0.01); PLD with a 1e-4 loss grid is pessimistic by a few
-# 1e-3 at most here. So |PRV - PLD| <= eps_error + 0.005.
+# PRV returns its estimate + eps_error (0.01, or under 0.4% of epsilon above epsilon ~4); PLD with a
+# 1e-4 loss grid is pessimistic by a few 1e-3 at most here. So |PRV - PLD| <= eps_error + 0.005.
 PLD_SLACK = 0.005
+
+
+def _prv_error_bound(epsilon: float) -> float:
+    return max(PRV_EPS_ERROR, 0.004 * epsilon)
 
 
 def _event(sample_rate: float, noise: float, steps: int) -> dpa.DpEvent:
@@ -51,7 +54,7 @@ def test_rdp_agrees_with_dp_accounting(q, noise, steps, delta):
 def test_prv_agrees_with_dp_accounting_pld(q, noise, steps, delta):
     ours = epsilon_spent(noise, q, steps, delta, "prv")
     pld = PLDAccountant(value_discretization_interval=PLD_INTERVAL).compose(_event(q, noise, steps)).get_epsilon(delta)
-    assert abs(ours - pld) <= PRV_EPS_ERROR + PLD_SLACK
+    assert abs(ours - pld) <= _prv_error_bound(ours) + PLD_SLACK
     assert ours >= pld - PLD_SLACK  # PRV's reported value is an upper bound, never optimistic
 
 
@@ -70,8 +73,7 @@ def test_calibration_spends_at_most_the_target_and_within_rel_tol(setting, accou
     spent = epsilon_spent(cal.noise_multiplier, q, steps, 1e-5, cal.accountant)
     assert spent == cal.epsilon
     assert target * 0.99 <= spent <= target
-    assert cal.requested_accountant == accountant and cal.accountant in ACCOUNTANTS
-    assert (cal.accountant != accountant) == bool(cal.warnings)
+    assert cal.requested_accountant == cal.accountant == accountant and not cal.warnings  # PRV up to eps 100
     assert cal.seconds < 5  # the 1 s goal is checked by benchmarks/calibration.py
 
 
@@ -99,25 +101,19 @@ def test_more_noise_less_epsilon_more_steps_more_epsilon(accountant):
     assert all(a < b for a, b in zip(by_steps, by_steps[1:]))
 
 
-@pytest.mark.filterwarnings("ignore:Optimal order")  # Opacus's own grid sizing, called directly here
-def test_prv_points_is_opacus_grid():
-    for q, noise, steps, delta in CASES:
-        domain = PRVAccountant()._get_domain(
-            prvs=[PoissonSubsampledGaussianPRV(q, noise)], num_self_compositions=[steps],
-            eps_error=PRV_EPS_ERROR, delta_error=delta / 1000,
-        )
-        assert prv_points(noise, q, steps, delta) == domain.size
-
-
-def test_prv_falls_back_to_rdp_where_its_grid_is_too_large(caplog):
-    """Digits at epsilon 100: PRV would discretise on ~1e6 points per evaluation (about 1 s each)."""
-    with caplog.at_level(logging.WARNING, logger="memcurv.privacy"):
-        cal = calibrate_noise(100, 1e-5, *DIGITS, "prv")
-    assert cal.accountant == "rdp" and cal.requested_accountant == "prv"
-    assert len(cal.warnings) == 1 and "grid" in cal.warnings[0] and "fell back to RDP" in cal.warnings[0]
-    assert any(r.name == "memcurv.privacy" and "fell back to RDP" in r.getMessage() for r in caplog.records)
-    assert 99 <= cal.epsilon <= 100
-    assert cal.epsilon == epsilon_spent(cal.noise_multiplier, *DIGITS, 1e-5, "rdp")
+@pytest.mark.filterwarnings("ignore:Optimal order")
+@pytest.mark.parametrize("q, noise, steps", [(*CIFAR[:1], 0.35, CIFAR[1]), (DIGITS[0], 0.44, DIGITS[1])],
+                         ids=["cifar-eps50", "digits-eps100"])
+def test_prv_at_large_epsilon_is_an_upper_bound_with_relative_error(q, noise, steps):
+    """eps_error grows with epsilon (a grid ~30x shorter than Opacus's fixed 0.01 needs here): the bound is
+    looser than Opacus's by under 0.4% of epsilon, and both stay above PLD's (pessimistic by < 0.02)."""
+    ours = epsilon_spent(noise, q, steps, 1e-5, "prv")
+    pld = PLDAccountant(value_discretization_interval=1e-3).compose(_event(q, noise, steps)).get_epsilon(1e-5)
+    opacus = PRVAccountant()
+    opacus.history = [(noise, q, steps)]
+    fine = opacus.get_epsilon(delta=1e-5)
+    assert pld - 0.02 <= fine <= ours <= fine + _prv_error_bound(ours)
+    assert ours > fine + PRV_EPS_ERROR  # the relative error is in use here, or this test checks nothing new
 
 
 def test_prv_falls_back_to_rdp_where_it_raises(caplog):
@@ -125,7 +121,7 @@ def test_prv_falls_back_to_rdp_where_it_raises(caplog):
     with pytest.raises(ValueError, match="Floating point"):
         epsilon_spent(5.0, *DIGITS, 1e-15, "prv")
     with caplog.at_level(logging.WARNING, logger="memcurv.privacy"):
-        cal = calibrate_noise(2.0, 1e-15, *DIGITS, "prv", max_prv_points=None)
+        cal = calibrate_noise(2.0, 1e-15, *DIGITS, "prv")
     assert cal.accountant == "rdp" and "Floating point" in cal.warnings[0]
     assert any("fell back to RDP" in r.getMessage() for r in caplog.records)
     assert 1.98 <= cal.epsilon <= 2.0

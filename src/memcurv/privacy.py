@@ -5,10 +5,12 @@ training records for the same (noise, sample rate, steps, delta). Calibration ma
 to the smallest noise multiplier that stays within it; the workflow runs it once per epsilon and
 reuses the noise for every seed.
 
-The PRV accountant discretises the privacy loss on a grid whose size grows with epsilon and with
-the number of steps (millions of points at epsilon 20-100 for CIFAR-sized runs, seconds per
-evaluation). Where that grid would exceed ``MAX_PRV_POINTS``, or PRV raises or cannot reach the
-target, calibration falls back to RDP and says so in the log and in ``Calibration.warnings``.
+The PRV accountant discretises the privacy loss on a grid whose length grows as (epsilon + 3) /
+eps_error. With Opacus's fixed eps_error of 0.01 that is millions of points (seconds per evaluation)
+at epsilon 20-100 on CIFAR-sized runs; here eps_error grows with epsilon (``prv_eps_error``), so the
+grid stays a few hundred thousand points and the bound's added slack stays under 0.4% of epsilon. Where
+PRV raises or cannot reach the target, calibration falls back to RDP and says so in the log and in
+``Calibration.warnings``.
 """
 
 from __future__ import annotations
@@ -22,21 +24,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from opacus.accountants import PRVAccountant, RDPAccountant
-from opacus.accountants.analysis import rdp as rdp_analysis
-from opacus.accountants.analysis.prv import Domain
 
 log = logging.getLogger(__name__)
 
 ACCOUNTANTS = ("rdp", "prv")
-# Largest PRV grid a calibration accepts: two PRV evaluations (each an FFT of this length plus
-# Opacus's RDP-based grid sizing) then fit the 1 s budget per epsilon on one CPU core.
-MAX_PRV_POINTS = 300_000
 PRV_EPS_ERROR = 0.01  # Opacus's default eps_error; its get_epsilon returns estimate + eps_error
+# Above epsilon ~4 the PRV's eps_error is this fraction of the (coarse RDP) epsilon: under 0.4% of the PRV
+# epsilon itself, well inside calibration's 1% tolerance, and a grid short enough for 1 s per calibration.
+PRV_REL_ERROR = 0.0025
 MIN_NOISE, MAX_NOISE = 1e-2, 1e6
 _MAX_STEP = math.log(4.0)  # widest move in log noise while the root is not yet bracketed
 _MAX_EVALS = 60
 _ROUGH_TOL = 0.1  # RDP tolerance when it only seeds the PRV search
-# A quarter of Opacus's RDP orders: 4x cheaper, epsilon a little above the full one; seeds PRV only.
+# A quarter of Opacus's RDP orders: 4x cheaper, epsilon a little above the full one; seeds and sizes PRV only.
 _COARSE_ORDERS = RDPAccountant.DEFAULT_ALPHAS[::4]
 _NEAR = 0.95  # relative noise of the second RDP point that gives PRV its slope
 _ORDER_WARNING = "Optimal order is the (smallest|largest) alpha"
@@ -57,8 +57,8 @@ def epsilon_spent(noise_multiplier: float, sample_rate: float, steps: int, delta
                   accountant: str = "rdp") -> float:
     """Epsilon of `steps` Poisson-subsampled Gaussian steps.
 
-    Uses Opacus's RDPAccountant (default orders) or PRVAccountant (default eps_error 0.01, returning
-    its upper bound), exactly what an Opacus PrivacyEngine with that accountant reports.
+    Uses Opacus's RDPAccountant (default orders) or PRVAccountant (returning its upper bound, estimate
+    + eps_error, with eps_error from ``prv_eps_error``): what an Opacus PrivacyEngine reports, to 0.4%.
     """
     _check_common(delta, sample_rate, steps, accountant)
     if not (noise_multiplier > 0 and math.isfinite(noise_multiplier)):
@@ -66,32 +66,37 @@ def epsilon_spent(noise_multiplier: float, sample_rate: float, steps: int, delta
             f"noise_multiplier must be finite and > 0, got {noise_multiplier}: privacy with zero noise "
             "is not private; use a non-private run instead"
         )
-    acc = RDPAccountant() if accountant == "rdp" else PRVAccountant()
+    if accountant == "rdp":
+        return _rdp_epsilon(noise_multiplier, sample_rate, steps, delta)
+    prv = PRVAccountant()
+    prv.history = [(float(noise_multiplier), float(sample_rate), int(steps))]
+    eps_error = prv_eps_error(_rdp_epsilon(noise_multiplier, sample_rate, steps, delta, _COARSE_ORDERS))
+    with warnings.catch_warnings():
+        # Opacus sizes PRV's grid from RDP and warns where the optimal order is an end of its range:
+        # the grid is still safe, so the warning says nothing about the PRV result.
+        warnings.filterwarnings("ignore", _ORDER_WARNING, UserWarning)
+        return float(prv.get_epsilon(delta=delta, eps_error=eps_error))
+
+
+def _rdp_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
+                 orders: list[float] | None = None) -> float:
+    """Opacus's RDP epsilon, over its default orders or over `orders` (fewer orders: cheaper, looser)."""
+    acc = RDPAccountant()
     acc.history = [(float(noise_multiplier), float(sample_rate), int(steps))]
     with warnings.catch_warnings():
-        if accountant == "prv":  # its RDP-based grid sizing warns about orders; the PRV value is unaffected
+        if orders is not None:  # a coarse, sizing-only value: an end-of-range order is expected
             warnings.filterwarnings("ignore", _ORDER_WARNING, UserWarning)
-        return float(acc.get_epsilon(delta=delta))
+        return float(acc.get_epsilon(delta=delta, alphas=orders))
 
 
-def prv_points(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> int:
-    """Size of the grid Opacus's PRVAccountant discretises on (its cost per evaluation).
+def prv_eps_error(rdp_epsilon: float) -> float:
+    """The PRV accountant's additive error: Opacus's 0.01, or PRV_REL_ERROR of epsilon where that is larger.
 
-    Mirrors PRVAccountant._get_domain (Gopi et al.'s safe domain from RDP, mesh from eps_error) but
-    needs one RDP curve instead of two, because calibration checks it before every PRV search.
+    Scaled by an RDP epsilon over coarse orders (an upper bound on PRV's, cheap, at most 1.5x it at
+    epsilon 100), so that the grid length, proportional to (epsilon + 3) / eps_error, stops growing.
     """
-    delta_error = delta / 1000
-    orders = RDPAccountant.DEFAULT_ALPHAS
-    rdp = rdp_analysis.compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=orders)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", _ORDER_WARNING, UserWarning)
-        half_width = max(
-            rdp_analysis.get_privacy_spent(orders=orders, rdp=rdp * steps, delta=delta_error / 4)[0],
-            rdp_analysis.get_privacy_spent(orders=orders, rdp=rdp, delta=delta_error / (8 * steps))[0],
-            PRV_EPS_ERROR,
-        ) + 3
-    mesh = PRV_EPS_ERROR / math.sqrt(steps * math.log(12 / delta_error) / 2)
-    return Domain.create_aligned(-half_width, half_width, mesh).size
+    scaled = PRV_REL_ERROR * rdp_epsilon
+    return max(PRV_EPS_ERROR, scaled) if math.isfinite(scaled) else PRV_EPS_ERROR
 
 
 @dataclass(frozen=True)
@@ -188,13 +193,11 @@ def _initial_noise(target: float, delta: float, sample_rate: float, steps: int) 
 
 
 def calibrate_noise(target_epsilon: float, delta: float, sample_rate: float, steps: int,
-                    accountant: str = "rdp", *, rel_tol: float = 0.01,
-                    max_prv_points: int | None = MAX_PRV_POINTS) -> Calibration:
+                    accountant: str = "rdp", *, rel_tol: float = 0.01) -> Calibration:
     """Smallest noise multiplier (to within rel_tol in epsilon) whose spent epsilon is <= target_epsilon.
 
-    A PRV request first solves RDP roughly (cheap), refuses PRV grids above `max_prv_points`, then
-    refines under PRV from the RDP noise and slope (about two PRV evaluations); if PRV cannot serve,
-    it finishes under RDP. `max_prv_points=None` allows any grid: PRV everywhere, seconds per epsilon.
+    A PRV request first solves RDP roughly (cheap), then refines under PRV from the RDP noise and slope
+    (about two PRV evaluations); if PRV raises or cannot converge, it finishes under RDP.
     """
     start = time.perf_counter()
     if not (target_epsilon > 0 and math.isfinite(target_epsilon)):
@@ -207,9 +210,7 @@ def calibrate_noise(target_epsilon: float, delta: float, sample_rate: float, ste
         return lambda noise: epsilon_spent(noise, sample_rate, steps, delta, acc)
 
     def coarse_rdp(noise: float) -> float:
-        acc = RDPAccountant()
-        acc.history = [(noise, sample_rate, steps)]
-        return float(acc.get_epsilon(delta=delta, alphas=_COARSE_ORDERS))
+        return _rdp_epsilon(noise, sample_rate, steps, delta, _COARSE_ORDERS)
 
     notes: list[str] = []
     noise0 = _initial_noise(target_epsilon, delta, sample_rate, steps)
@@ -222,15 +223,8 @@ def calibrate_noise(target_epsilon: float, delta: float, sample_rate: float, ste
             # A rough RDP solution (RDP is a bit looser than PRV) gives PRV its start and slope.
             rough = _solve(coarse_rdp, target_epsilon, max(rel_tol, _ROUGH_TOL), noise0, -1.0)
             try:
-                points = prv_points(rough.noise, sample_rate, steps, delta)
-                if max_prv_points is not None and points > max_prv_points:
-                    raise _Unusable(
-                        f"the PRV grid would have {points} points per evaluation at noise {rough.noise:.4g} "
-                        f"(limit max_prv_points={max_prv_points}, set for about 1 s per calibration)"
-                    )
                 # Local RDP slope (PRV's is nearly the same) so that PRV lands in about two evaluations.
-                rdp = spent("rdp")
-                slope = math.log(rdp(rough.noise * _NEAR) / rdp(rough.noise)) / math.log(_NEAR)
+                slope = math.log(coarse_rdp(rough.noise * _NEAR) / rough.epsilon) / math.log(_NEAR)
                 sol, used = _solve(spent("prv"), target_epsilon, rel_tol, rough.noise, slope), "prv"
             except (ArithmeticError, RuntimeError, ValueError, MemoryError) as err:
                 notes.append(
