@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memcurv.curvature import batch_sizes, curvature_scores, rademacher_probes, reduce_scores
+from memcurv.curvature import batch_sizes, curvature_scores, full_fp32, rademacher_probes, reduce_scores
 
 
 def _tiny_model(d: int = 6, k: int = 3) -> torch.nn.Module:
@@ -27,6 +27,26 @@ def _exact_traces(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> n
         d = xi.numel()
         traces.append(torch.diagonal(hess.reshape(d, d)).sum().item())
     return np.array(traces)
+
+
+def test_scores_are_computed_without_tf32_and_the_settings_are_restored():
+    """On a GPU, PyTorch runs fp32 convolutions in TF32 by default: too coarse for a finite difference at h = 1e-3."""
+    seen = []
+    model = _tiny_model()
+    model.register_forward_hook(lambda *_: seen.append(
+        (torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision)))
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    saved = conv.fp32_precision, matmul.fp32_precision
+    try:
+        conv.fp32_precision, matmul.fp32_precision = "tf32", "tf32"
+        curvature_scores(model, *_data(), probes=2)
+        assert seen and set(seen) == {("ieee", "ieee")}
+        assert (conv.fp32_precision, matmul.fp32_precision) == ("tf32", "tf32")
+        with pytest.raises(RuntimeError), full_fp32():
+            raise RuntimeError("an error inside still restores the settings")
+        assert (conv.fp32_precision, matmul.fp32_precision) == ("tf32", "tf32")
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = saved
 
 
 def test_probes_are_rademacher_and_independent_of_batching():

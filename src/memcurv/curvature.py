@@ -13,7 +13,10 @@ Three scores per example, each the mean over probes (names fixed for every metho
 - ``gradnorm``: ||grad diff|| ~ h ||H v|| (what the released code plots).
 
 Probes are a pure function of (seed, example id, probe index), so a score never depends on the
-batch size or on the example's position in the batch.  Losses are per-example (sum-reduced).  The
+batch size or on the example's position in the batch.  Scores are computed in full fp32: TF32, which
+PyTorch uses for cuDNN convolutions by default, keeps 10 mantissa bits, so its rounding error in each
+gradient (~5e-4 of it) is as large as the finite difference (h = 1e-3 of it) being measured; bf16 is
+worse still.  Losses are per-example (sum-reduced).  The
 released code's batch-mean loss (defect 2) only scales each example's input gradient by 1/B, B the
 size of its batch, so :func:`reduce_scores` derives those scores exactly from these: one computation
 serves both readings.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -104,6 +108,18 @@ def _batch_scores(
     return {"trace": trace.mean(1), "sqnorm": sqnorm.mean(1), "gradnorm": gradnorm.mean(1)}
 
 
+@contextmanager
+def full_fp32() -> Iterator[None]:
+    """IEEE fp32 for convolutions and matmuls inside (no TF32 on GPUs); the previous settings after."""
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    saved = conv.fp32_precision, matmul.fp32_precision
+    conv.fp32_precision = matmul.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = saved
+
+
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
@@ -137,11 +153,13 @@ def curvature_scores(
     model.eval()
     out = {name: np.empty(len(x), dtype=np.float64) for name in SCORES}
     try:
-        for sl in tqdm(list(_batches(len(x), batch_size)), desc="curvature", disable=None if progress else True, leave=False):
-            xb, yb = x[sl].to(device), y[sl].to(device)
-            v = rademacher_probes(ids[sl], probes, tuple(x.shape[1:]), seed).to(device=device, dtype=xb.dtype)
-            for name, val in _batch_scores(model, xb, yb, v, h, method).items():
-                out[name][sl] = val.detach().double().cpu().numpy()
+        with full_fp32():
+            for sl in tqdm(list(_batches(len(x), batch_size)), desc="curvature", disable=None if progress else True,
+                           leave=False):
+                xb, yb = x[sl].to(device), y[sl].to(device)
+                v = rademacher_probes(ids[sl], probes, tuple(x.shape[1:]), seed).to(device=device, dtype=xb.dtype)
+                for name, val in _batch_scores(model, xb, yb, v, h, method).items():
+                    out[name][sl] = val.detach().double().cpu().numpy()
     finally:
         model.train(was_training)
     return out
