@@ -7,7 +7,7 @@ import torch
 from memcurv.data import load_dataset
 from memcurv.models import build_model
 from memcurv.privacy import calibrate_noise
-from memcurv.train import PrivacySettings, TrainSettings, dp_schedule, evaluate, train
+from memcurv.train import CHANNELS_LAST_MODES, PrivacySettings, TrainSettings, dp_schedule, evaluate, train
 
 DP = TrainSettings(epochs=8, batch_size=128, optimizer="sgd", lr=2.0, momentum=0.0)
 
@@ -73,6 +73,41 @@ def test_grad_sample_modes_agree_with_hooks(digits, mode):
                            privacy_settings=PrivacySettings(noise_multiplier=1.0, grad_sample_mode=m))
     for va, vb in zip(runs["hooks"].state_dict().values(), runs[mode].state_dict().values()):
         torch.testing.assert_close(va, vb, rtol=1e-3, atol=2e-4)  # float summation order differs
+
+
+@pytest.mark.parametrize("mode", [*CHANNELS_LAST_MODES, None])
+def test_channels_last_trains_the_same_model(digits, mode):
+    s = TrainSettings(epochs=1, batch_size=128, lr=2.0, momentum=0)
+    runs = {}
+    for layout in (False, True):
+        p = PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode) if mode else None
+        runs[layout], _ = train(_model(digits), digits.x_train, digits.y_train,
+                                TrainSettings(**{**s.__dict__, "channels_last": layout}), privacy_settings=p, seed=0)
+    for va, vb in zip(runs[False].state_dict().values(), runs[True].state_dict().values()):
+        torch.testing.assert_close(va, vb, rtol=1e-3, atol=2e-4)  # float summation order differs
+
+
+@pytest.mark.parametrize("mode", ["hooks", "ghost"])
+def test_channels_last_is_refused_where_opacus_gets_per_example_gradients_wrong(digits, mode):
+    s = TrainSettings(epochs=1, batch_size=128, channels_last=True)
+    with pytest.raises(ValueError, match="channels_last.*wrong per-example gradients"):
+        train(_model(digits), digits.x_train, digits.y_train, s,
+              privacy_settings=PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode))
+
+
+def test_opacus_conv_grad_sampler_is_still_wrong_on_channels_last():
+    """Why hooks and ghost refuse channels_last; if this fails, Opacus has fixed it and they may allow it."""
+    from opacus.grad_sample.utils import prepare_module
+
+    x, y = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    grads = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        torch.manual_seed(0)
+        conv = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(144, 4))
+        net = prepare_module(conv.to(memory_format=layout), "hooks", loss_reduction="sum")
+        torch.nn.functional.cross_entropy(net(x.contiguous(memory_format=layout)), y, reduction="sum").backward()
+        grads.append(conv[0].weight.grad_sample.clone())
+    assert not torch.allclose(grads[0], grads[1], rtol=1e-3, atol=1e-5)
 
 
 def test_zero_noise_is_an_error_not_a_silent_non_private_run():

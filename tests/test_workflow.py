@@ -76,10 +76,11 @@ def test_rerun_is_a_no_op_and_a_deleted_figure_rebuilds_alone(smoke_run):
         ("model=vgg", "model"),
         ("mem_vs_epsilon={'top_k': 100000}", "mem_vs_epsilon.top_k"),
         ("mem_vs_epsilon={'topk_source': 'published'}", "memorization.published_scores"),
+        (("train={'channels_last': True}", "privacy={'grad_sample_mode': 'hooks'}"), "privacy.grad_sample_mode"),
     ],
 )
 def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, override, key):
-    res = snakemake(tmp_path, "--config", override)
+    res = snakemake(tmp_path, "--config", *([override] if isinstance(override, str) else override))
     assert res.returncode != 0
     assert key.split(".")[-1] in res.stdout + res.stderr
     assert not (tmp_path / "results").exists()

@@ -115,6 +115,12 @@ def train_size(dataset: dict[str, Any]) -> int | None:
 
 
 def _check_semantics(cfg: dict[str, Any]) -> None:
+    if cfg["train"]["channels_last"]:
+        from memcurv.train import CHANNELS_LAST_MODES  # imports torch: only configs that ask pay for it
+
+        if cfg["privacy"]["grad_sample_mode"] not in CHANNELS_LAST_MODES:
+            raise ConfigError(f"config key train.channels_last needs privacy.grad_sample_mode in {CHANNELS_LAST_MODES}:"
+                              " Opacus's conv grad sampler gives wrong per-example gradients on channels-last inputs")
     if cfg["mem_vs_epsilon"]["topk_source"] == "published" and not cfg["memorization"]["published_scores"]:
         raise ConfigError("config key mem_vs_epsilon.topk_source = published needs memorization.published_scores "
                           "(the path of the published score file)")

@@ -35,6 +35,9 @@ OPTIMIZERS = ("sgd", "rmsprop", "adam")
 # per-example gradient norms (computed without the gradients for Linear layers; conv and GroupNorm layers
 # fall back to materialised per-example gradients) scale each loss before a second, clipped backward pass.
 GRAD_SAMPLE_MODES = ("hooks", "ew", "functorch", "ghost")
+# Opacus 1.6's conv grad sampler (used by hooks, and by ghost for conv layers) unfolds activations with
+# strides that assume NCHW memory: on channels_last inputs its per-example gradients are wrong.
+CHANNELS_LAST_MODES = ("ew", "functorch")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     lr_milestones: tuple[float, ...] = (0.6, 0.8)
     lr_gamma: float = 0.1
+    channels_last: bool = False  # NHWC memory for convolutions: same results, faster on GPUs with cuDNN
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -76,6 +80,17 @@ class PrivacySettings:
             raise ValueError("privacy.max_grad_norm must be > 0")
         if self.grad_sample_mode not in GRAD_SAMPLE_MODES:
             raise ValueError(f"unknown grad_sample_mode {self.grad_sample_mode!r}; choose one of {GRAD_SAMPLE_MODES}")
+
+
+def check_channels_last(settings: TrainSettings, privacy_settings: PrivacySettings | None) -> None:
+    """Refuse channels_last where Opacus would compute wrong per-example gradients from it."""
+    p = privacy_settings
+    if settings.channels_last and p is not None and p.grad_sample_mode not in CHANNELS_LAST_MODES:
+        raise ValueError(
+            f"train.channels_last with grad_sample_mode {p.grad_sample_mode!r} gives wrong per-example gradients "
+            f"(Opacus 1.6's conv grad sampler assumes NCHW memory); use one of {CHANNELS_LAST_MODES} or "
+            "channels_last: false"
+        )
 
 
 def dp_schedule(n: int, batch_size: int, epochs: int) -> tuple[float, int]:
@@ -150,6 +165,7 @@ def train(
     from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 
     s, p = settings, privacy_settings
+    check_channels_last(s, p)
     n = len(x)
     device = torch.device(device)
     sample_rate, total_steps = dp_schedule(n, s.batch_size, s.epochs)
@@ -158,6 +174,9 @@ def train(
     if device.type == "cuda":  # CIFAR-sized sets fit on the GPU: no host-to-device copy per batch
         x, y = x.to(device), y.to(device)
     model.to(device).train()
+    if s.channels_last and x.dim() == 4:  # batches indexed from x keep its memory format
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     data_gen = torch.Generator().manual_seed(seed)
     noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
     ghost = p is not None and p.grad_sample_mode == "ghost"
