@@ -51,7 +51,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     lr_milestones: tuple[float, ...] = (0.6, 0.8)
     lr_gamma: float = 0.1
-    channels_last: bool = False  # NHWC memory for convolutions: same results, faster on GPUs with cuDNN
+    channels_last: bool = False  # NHWC memory for convolutions: the same results; meant for cuDNN (untimed on a GPU)
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -82,7 +82,7 @@ class PrivacySettings:
             raise ValueError(f"unknown grad_sample_mode {self.grad_sample_mode!r}; choose one of {GRAD_SAMPLE_MODES}")
 
 
-def check_channels_last(settings: TrainSettings, privacy_settings: PrivacySettings | None) -> None:
+def _check_channels_last(settings: TrainSettings, privacy_settings: PrivacySettings | None) -> None:
     """Refuse channels_last where Opacus would compute wrong per-example gradients from it."""
     p = privacy_settings
     if settings.channels_last and p is not None and p.grad_sample_mode not in CHANNELS_LAST_MODES:
@@ -165,7 +165,7 @@ def train(
     from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 
     s, p = settings, privacy_settings
-    check_channels_last(s, p)
+    _check_channels_last(s, p)
     n = len(x)
     device = torch.device(device)
     sample_rate, total_steps = dp_schedule(n, s.batch_size, s.epochs)
