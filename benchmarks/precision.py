@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch.func import functional_call, grad, vmap
 
+# _batch_scores is the estimator without curvature_scores' fp32 guard: what the guard prevents is measured here.
 from memcurv.curvature import _batch_scores, full_fp32, rademacher_probes
 from memcurv.models import build_model
 from memcurv.train import PrivacySettings, TrainSettings, train
