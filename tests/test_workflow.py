@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +42,7 @@ def test_smoke_study_builds_every_figure(smoke_run):
     for table in ("dp_models.csv", "examples.csv", "mem_vs_epsilon.csv"):
         provenance = json.loads((smoke_run / "results" / "smoke" / "tables" / f"{table}.provenance.json").read_text())
         assert provenance["config_hash"] == metrics["provenance"]["config_hash"] and provenance["git"]["commit"]
+    assert not any((smoke_run / "results" / "smoke" / "resume").glob("*"))  # progress dropped once written
 
 
 @pytest.mark.slow
@@ -100,10 +102,10 @@ def test_killed_training_job_resumes_and_matches_uninterrupted_run(tmp_path):
                                  "--out-dir", out, "--resume", resume, "--threads", "1"],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-    assert train(tmp_path / "full", tmp_path / "full.pt").wait(timeout=300) == 0
-    resume = tmp_path / "killed.pt"
+    assert train(tmp_path / "full", tmp_path / "full-progress").wait(timeout=300) == 0
+    resume = tmp_path / "killed-progress"
     proc = train(tmp_path / "killed", resume)
-    while not resume.exists():
+    while not (resume / "checkpoint.pt").exists():
         assert proc.poll() is None, "training ended before its first epoch checkpoint"
         time.sleep(0.01)
     proc.kill()
@@ -117,6 +119,55 @@ def test_killed_training_job_resumes_and_matches_uninterrupted_run(tmp_path):
     resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
     for key in ("train_loss", "train_acc", "test_loss", "test_acc", "epsilon", "steps"):
         assert resumed[key] == full[key], key
+
+
+def _shard_config():
+    from memcurv import config
+
+    return config.validate({"study": "shard", "dataset": {"name": "digits"}, "device": "cpu", "curvature": {"probes": 2},
+                            "memorization": {"num_models": 3, "models_per_job": 3, "stacked": False,
+                                             "train": {"epochs": 2, "batch_size": 128, "lr": 0.05}}})
+
+
+def test_killed_shard_job_keeps_its_finished_models_and_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    from memcurv import pipeline
+
+    cfg, masks = _shard_config(), tmp_path / "masks.npz"
+    pipeline.write_subset_masks(cfg, masks)
+    pipeline.train_subset_shard(cfg, masks, 0, tmp_path / "full.npz")
+    real_train, trained = pipeline.train, []
+
+    def train(*args, **kwargs):
+        trained.append(kwargs["desc"])
+        if trained == ["subset model 0", "subset model 1"]:
+            raise RuntimeError("killed while training the second model")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train", train)
+    resume = tmp_path / "progress"
+    with pytest.raises(RuntimeError, match="killed"):
+        pipeline.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
+    assert (resume / "model0.npz").exists() and not (tmp_path / "killed.npz").exists()
+    trained.clear()
+    pipeline.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
+    assert trained == ["subset model 1", "subset model 2"]  # model 0 was not trained again
+    assert not resume.exists()
+    with np.load(tmp_path / "full.npz") as full, np.load(tmp_path / "killed.npz") as resumed:
+        assert sorted(full.files) == sorted(resumed.files)
+        for key in full.files:
+            np.testing.assert_array_equal(full[key], resumed[key], err_msg=key)
+
+
+def test_progress_made_under_another_config_is_dropped(tmp_path, caplog):
+    from memcurv import pipeline
+
+    cfg = _shard_config()
+    other = {**cfg, "memorization": {**cfg["memorization"], "train": {**cfg["memorization"]["train"], "lr": 0.1}}}
+    (pipeline.open_resume(tmp_path / "progress", cfg) / "model0.npz").write_text("a finished model")
+    assert (pipeline.open_resume(tmp_path / "progress", cfg) / "model0.npz").exists()  # same config: kept
+    with caplog.at_level("WARNING", logger="memcurv.pipeline"):
+        pipeline.open_resume(tmp_path / "progress", other)
+    assert not (tmp_path / "progress" / "model0.npz").exists() and "another configuration" in caplog.text
 
 
 @pytest.mark.parametrize("study, jobs", [

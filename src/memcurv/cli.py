@@ -15,6 +15,9 @@ from typing import Any
 
 from memcurv import config as config_mod
 
+RESUME_HELP = ("folder that keeps the job's progress (epoch checkpoints, finished models) so that a rerun after "
+               "a kill resumes; emptied if made under another config, removed once the outputs are written")
+
 
 def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Any, dict], None]]]:
     from memcurv import pipeline as p
@@ -32,7 +35,7 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         ap.add_argument("--seed", type=int, required=True)
         ap.add_argument("--noise", type=Path, required=True, help="calibration JSON from `calibrate`")
         ap.add_argument("--out-dir", type=Path, required=True)
-        ap.add_argument("--resume", type=Path, help="per-epoch checkpoint to resume from and keep up to date")
+        ap.add_argument("--resume", type=Path, help=RESUME_HELP)
 
     def curvature(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--checkpoint", type=Path, required=True)
@@ -50,6 +53,7 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         ap.add_argument("--masks", type=Path, required=True)
         ap.add_argument("--shard", type=int, required=True)
         ap.add_argument("--out", type=Path, required=True)
+        ap.add_argument("--resume", type=Path, help=RESUME_HELP)
 
     def shards_table(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--shards", type=Path, nargs="+", required=True)
@@ -65,6 +69,7 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         ap.add_argument("--topk", type=Path, required=True)
         ap.add_argument("--shard", type=int, required=True)
         ap.add_argument("--out", type=Path, required=True)
+        ap.add_argument("--resume", type=Path, help=RESUME_HELP)
 
     def mem_eps_table(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--examples", type=Path, required=True)
@@ -117,13 +122,14 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         "masks": ("Seeded subset masks of the non-private subset models.", out_only,
                   lambda a, c: p.write_subset_masks(c, a.out)),
         "train-subsets": ("Train one shard of non-private subset models; score every training example.",
-                          train_subsets, lambda a, c: p.train_subset_shard(c, a.masks, a.shard, a.out)),
+                          train_subsets, lambda a, c: p.train_subset_shard(c, a.masks, a.shard, a.out, a.resume)),
         "examples": ("Per-example table: memorization and curvature from the subset-model shards.", shards_table,
                      lambda a, c: p.examples_table(c, a.shards, a.out)),
         "topk": ("The top-k most memorized examples.", from_examples,
                  lambda a, c: p.write_topk(c, a.examples, a.out)),
         "train-dp-subsets": ("Train one shard of DP subset models for memorization vs epsilon.", train_dp_subsets,
-                             lambda a, c: p.train_dp_subset_shard(c, a.epsilon, a.noise, a.topk, a.shard, a.out)),
+                             lambda a, c: p.train_dp_subset_shard(c, a.epsilon, a.noise, a.topk, a.shard, a.out,
+                                                                   a.resume)),
         "mem-eps-table": ("Memorization of the top-k at each epsilon.", mem_eps_table,
                           lambda a, c: p.mem_vs_epsilon_table(c, a.examples, a.shards, a.out)),
         "extremes": ("Images of the lowest/highest curvature and most memorized examples.", from_examples,

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +103,59 @@ def noise_for(noise_file: Path, epsilon: float) -> dict[str, Any]:
     return cals[format_epsilon(epsilon)]
 
 
+# --- Resuming killed jobs ---------------------------------------------------------------------------
+# A training job keeps its progress in a folder of its own (not a declared output: Snakemake deletes the
+# outputs of failed jobs): each epoch's checkpoint and, in shard jobs, every finished model's results.
+
+def open_resume(resume: Path | None, cfg: dict[str, Any]) -> Path | None:
+    """The job's resume folder, emptied first if a run under another configuration left it: a rerun after
+    a config change must not continue a model trained under the old settings."""
+    if resume is None:
+        return None
+    stamp, want = resume / "config_hash", io.config_hash(cfg)
+    if resume.exists() and (not stamp.exists() or stamp.read_text() != want):
+        log.warning("%s holds progress made under another configuration: starting afresh", resume)
+        shutil.rmtree(resume)
+    resume.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(want)
+    return resume
+
+
+def close_resume(resume: Path | None) -> None:
+    """Drop the job's progress once its outputs are written."""
+    if resume is not None:
+        shutil.rmtree(resume, ignore_errors=True)
+
+
+def _resumable(resume: Path | None, k: int,
+               run: Callable[[Path | None], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Model k's results: read back if an earlier, killed run of the job finished it, else computed by
+    run(epoch checkpoint path) and kept until the job's outputs are written."""
+    if resume is None:
+        return run(None)
+    done = resume / f"model{k}.npz"
+    if done.exists():
+        log.info("model %d: results kept from an interrupted run", k)
+        with np.load(done) as z:
+            return {key: z[key] for key in z.files}
+    result = run(resume / f"model{k}.pt")
+    io.write_npz(done, **result)
+    (resume / f"model{k}.pt").unlink(missing_ok=True)
+    return result
+
+
+# --- DP models on the full training set ----------------------------------------------------------
+
 def train_dp_model(cfg: dict[str, Any], epsilon: float, seed: int, noise_file: Path, out_dir: Path,
                    resume: Path | None) -> None:
     """One DP model on the full training set: checkpoint and metrics."""
     ds, device = dataset(cfg), device_of(cfg)
     noise = noise_for(noise_file, epsilon)
+    resume = open_resume(resume, cfg)
     model, metrics = train(_fresh_model(cfg, ds, seed), ds.x_train, ds.y_train, train_settings(cfg["train"]),
                            privacy_settings=_privacy_settings(cfg, noise), seed=seed, device=device,
-                           checkpoint_path=resume, progress=True, desc=f"eps={format_epsilon(epsilon)} seed={seed}")
+                           checkpoint_path=None if resume is None else resume / "checkpoint.pt", progress=True,
+                           desc=f"eps={format_epsilon(epsilon)} seed={seed}")
     if metrics["epsilon"] > epsilon * (1 + 1e-9):
         raise RuntimeError(f"spent epsilon {metrics['epsilon']:.4f} exceeds the target {epsilon}")
     for split, (x, y) in {"train": (ds.x_train, ds.y_train), "test": (ds.x_test, ds.y_test)}.items():
@@ -118,8 +166,7 @@ def train_dp_model(cfg: dict[str, Any], epsilon: float, seed: int, noise_file: P
     with io.atomic_path(out_dir / "model.pt") as tmp:
         torch.save({"state_dict": model.state_dict(), "config": cfg, "epsilon": epsilon, "seed": seed}, tmp)
     io.write_json(out_dir / "metrics.json", metrics)
-    if resume is not None and resume.exists():
-        resume.unlink()
+    close_resume(resume)
 
 
 def load_model(cfg: dict[str, Any], ds: Dataset, checkpoint: Path, device: torch.device) -> torch.nn.Module:
@@ -182,9 +229,13 @@ def shard_range(total: int, per_job: int, shard: int) -> range:
     return range(start, min(total, start + per_job))
 
 
-def train_subset_shard(cfg: dict[str, Any], masks_file: Path, shard: int, out: Path) -> None:
+def train_subset_shard(cfg: dict[str, Any], masks_file: Path, shard: int, out: Path,
+                       resume: Path | None = None) -> None:
     """Train one shard of subset models; keep each model's per-example score and curvature on all
-    training examples (the models themselves are not kept: hundreds of checkpoints are not needed)."""
+    training examples (the models themselves are not kept: hundreds of checkpoints are not needed).
+
+    Trained one after another, finished models survive a killed job in `resume`; a stacked shard trains
+    all its models at once and starts again."""
     m = cfg["memorization"]
     ds, device = dataset(cfg), device_of(cfg)
     models = shard_range(m["num_models"], m["models_per_job"], shard)
@@ -193,25 +244,28 @@ def train_subset_shard(cfg: dict[str, Any], masks_file: Path, shard: int, out: P
     settings = train_settings(m["train"])
     seeds = [model_seed(m["seed"], k) for k in models]
     subsets = [torch.from_numpy(np.flatnonzero(row)) for row in masks]
+
+    def scores(k: int, model: torch.nn.Module) -> dict[str, np.ndarray]:
+        ev = evaluate(model, ds.x_train, ds.y_train, device=device)
+        curv = {f"curv_{s}": v.astype(np.float32) for s, v in _curvature(cfg, model, ds, device).items()}
+        test_acc = evaluate(model, ds.x_test, ds.y_test, device=device)["acc"]
+        log.info("subset model %d: test acc %.3f", k, test_acc)
+        return {"correct": ev["correct"], "prob": ev["prob"], **curv, "test_acc": np.array(test_acc)}
+
     if m["stacked"]:
         trained = train_ensemble(lambda: build_model(cfg["model"], ds.input_shape, ds.num_classes), ds.x_train,
                                  ds.y_train, subsets, seeds, settings, device=device)
+        rows = [scores(k, model) for k, model in zip(models, trained)]
     else:
-        trained = [train(_fresh_model(cfg, ds, seed), ds.x_train[idx], ds.y_train[idx], settings, seed=seed,
-                         device=device, desc=f"subset model {k}")[0]
-                   for k, seed, idx in zip(models, seeds, subsets)]
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("correct", "prob", *[f"curv_{s}" for s in SCORES])}
-    test_acc = []
-    for k, model in zip(models, trained):
-        ev = evaluate(model, ds.x_train, ds.y_train, device=device)
-        rows["correct"].append(ev["correct"])
-        rows["prob"].append(ev["prob"])
-        for s, v in _curvature(cfg, model, ds, device).items():
-            rows[f"curv_{s}"].append(v.astype(np.float32))
-        test_acc.append(evaluate(model, ds.x_test, ds.y_test, device=device)["acc"])
-        log.info("subset model %d: test acc %.3f", k, test_acc[-1])
-    io.write_npz(out, models=np.array(list(models)), masks=masks, test_acc=np.array(test_acc),
-                 **{k: np.stack(v) for k, v in rows.items()})
+        def run(k: int, seed: int, idx: torch.Tensor, ckpt: Path | None) -> dict[str, np.ndarray]:
+            return scores(k, train(_fresh_model(cfg, ds, seed), ds.x_train[idx], ds.y_train[idx], settings, seed=seed,
+                                   device=device, checkpoint_path=ckpt, desc=f"subset model {k}")[0])
+
+        resume = open_resume(resume, cfg)
+        rows = [_resumable(resume, k, partial(run, k, seed, idx)) for k, seed, idx in zip(models, seeds, subsets)]
+    io.write_npz(out, models=np.array(list(models)), masks=masks, **{key: np.stack([r[key] for r in rows])
+                                                                    for key in rows[0]})
+    close_resume(resume)
 
 
 def _model_scores(cfg: dict[str, Any], shards: dict[str, np.ndarray]) -> np.ndarray:
@@ -273,7 +327,9 @@ def write_topk(cfg: dict[str, Any], examples_file: Path, out: Path) -> None:
 # --- DP subset models: memorization of the top-k vs epsilon ---------------------------------------
 
 def train_dp_subset_shard(cfg: dict[str, Any], epsilon: float, noise_file: Path, topk_file: Path, shard: int,
-                          out: Path) -> None:
+                          out: Path, resume: Path | None = None) -> None:
+    """Train one shard of DP subset models; keep each one's score on the top-k (finished models and the
+    current one's epoch checkpoint survive a killed job in `resume`)."""
     m = cfg["mem_vs_epsilon"]
     ds, device = dataset(cfg), device_of(cfg)
     topk = np.array(io.read_json(topk_file)["ids"])
@@ -282,22 +338,27 @@ def train_dp_subset_shard(cfg: dict[str, Any], epsilon: float, noise_file: Path,
     seeded = cfg["resolved_defects"]["subset_seeding"] == "seeded"
     masks = memorization.topk_subset_masks(len(ds.y_train), topk, models, m["subset_ratio"],
                                            m["seed"] if seeded else None)
-    correct, prob, spent = [], [], []
-    for row, k in enumerate(models):
+
+    def run(k: int, mask: np.ndarray, ckpt: Path | None) -> dict[str, np.ndarray]:
         seed = model_seed(m["seed"], k)
-        idx = torch.from_numpy(np.flatnonzero(masks[row]))
+        idx = torch.from_numpy(np.flatnonzero(mask))
         model, metrics = train(_fresh_model(cfg, ds, seed), ds.x_train[idx], ds.y_train[idx],
                                train_settings(cfg["train"]), privacy_settings=_privacy_settings(cfg, noise),
-                               seed=seed, device=device, desc=f"eps={format_epsilon(epsilon)} model {k}")
+                               seed=seed, device=device, checkpoint_path=ckpt,
+                               desc=f"eps={format_epsilon(epsilon)} model {k}")
         ev = evaluate(model, ds.x_train[topk], ds.y_train[topk], device=device)
-        correct.append(ev["correct"])
-        prob.append(ev["prob"])
-        spent.append(metrics["epsilon"])
-        log.info("eps %s DP subset model %d: spent epsilon %.3f", format_epsilon(epsilon), k, spent[-1])
-    if max(spent) > epsilon * (1 + 1e-9):
-        raise RuntimeError(f"spent epsilon {max(spent):.4f} exceeds the target {epsilon}")
+        log.info("eps %s DP subset model %d: spent epsilon %.3f", format_epsilon(epsilon), k, metrics["epsilon"])
+        return {"correct": ev["correct"], "prob": ev["prob"], "epsilon_spent": np.array(metrics["epsilon"])}
+
+    resume = open_resume(resume, cfg)
+    rows = [_resumable(resume, k, partial(run, k, mask)) for k, mask in zip(models, masks)]
+    spent = np.array([r["epsilon_spent"] for r in rows])
+    if spent.max() > epsilon * (1 + 1e-9):
+        raise RuntimeError(f"spent epsilon {spent.max():.4f} exceeds the target {epsilon}")
     io.write_npz(out, epsilon=np.array(epsilon), models=np.array(list(models)), masks=masks[:, topk], topk=topk,
-                 correct=np.stack(correct), prob=np.stack(prob), epsilon_spent=np.array(spent))
+                 correct=np.stack([r["correct"] for r in rows]), prob=np.stack([r["prob"] for r in rows]),
+                 epsilon_spent=spent)
+    close_resume(resume)
 
 
 def mem_vs_epsilon_table(cfg: dict[str, Any], examples_file: Path, shard_files: list[Path], out: Path) -> None:

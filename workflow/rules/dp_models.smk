@@ -34,7 +34,7 @@ rule train_dp_model:
         metrics=f"{RESULTS}/dp/eps{{eps}}/seed{{seed}}/metrics.json",
     params:
         out_dir=subpath(output.model, parent=True),
-        resume=f"{RESULTS}/resume/dp_eps{{eps}}_seed{{seed}}.pt",
+        resume=f"{RESULTS}/resume/dp_eps{{eps}}_seed{{seed}}",
     log:
         f"{LOGS}/train_dp_model/eps{{eps}}_seed{{seed}}.log",
     benchmark:

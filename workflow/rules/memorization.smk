@@ -26,6 +26,8 @@ rule train_subset_models:
         masks=f"{RESULTS}/subsets/masks.npz",
     output:
         f"{RESULTS}/subsets/shard{{shard}}.npz",
+    params:
+        resume=f"{RESULTS}/resume/subsets_shard{{shard}}",
     log:
         f"{LOGS}/train_subset_models/shard{{shard}}.log",
     benchmark:
@@ -39,7 +41,7 @@ rule train_subset_models:
         gpu=GPU,
     shell:
         "python -m memcurv train-subsets --config {input.config} --masks {input.masks} --shard {wildcards.shard}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        " --out {output} --resume {params.resume} --threads {threads} > {log} 2>&1"
 
 
 rule examples_table:
@@ -90,6 +92,8 @@ rule train_dp_subset_models:
         topk=f"{RESULTS}/mem_vs_epsilon/topk.json",
     output:
         f"{RESULTS}/mem_vs_epsilon/eps{{eps}}/shard{{shard}}.npz",
+    params:
+        resume=f"{RESULTS}/resume/mem_eps{{eps}}_shard{{shard}}",
     log:
         f"{LOGS}/train_dp_subset_models/eps{{eps}}_shard{{shard}}.log",
     benchmark:
@@ -103,7 +107,8 @@ rule train_dp_subset_models:
         gpu=GPU,
     shell:
         "python -m memcurv train-dp-subsets --config {input.config} --epsilon {wildcards.eps} --noise {input.noise}"
-        " --topk {input.topk} --shard {wildcards.shard} --out {output} --threads {threads} > {log} 2>&1"
+        " --topk {input.topk} --shard {wildcards.shard} --out {output} --resume {params.resume}"
+        " --threads {threads} > {log} 2>&1"
 
 
 rule mem_vs_epsilon_table:
