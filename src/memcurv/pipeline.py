@@ -103,6 +103,12 @@ def noise_for(noise_file: Path, epsilon: float) -> dict[str, Any]:
     return cals[format_epsilon(epsilon)]
 
 
+def _check_spent(spent: float, epsilon: float) -> None:
+    """Refuse to write a model that spent more privacy than its target (calibration promised otherwise)."""
+    if spent > epsilon * (1 + 1e-9):
+        raise RuntimeError(f"spent epsilon {spent:.4f} exceeds the target {epsilon}")
+
+
 # --- Resuming killed jobs ---------------------------------------------------------------------------
 # A training job keeps its progress in a folder of its own (not a declared output: Snakemake deletes the
 # outputs of failed jobs): each epoch's checkpoint and, in shard jobs, every finished model's results.
@@ -156,8 +162,7 @@ def train_dp_model(cfg: dict[str, Any], epsilon: float, seed: int, noise_file: P
                            privacy_settings=_privacy_settings(cfg, noise), seed=seed, device=device,
                            checkpoint_path=None if resume is None else resume / "checkpoint.pt", progress=True,
                            desc=f"eps={format_epsilon(epsilon)} seed={seed}")
-    if metrics["epsilon"] > epsilon * (1 + 1e-9):
-        raise RuntimeError(f"spent epsilon {metrics['epsilon']:.4f} exceeds the target {epsilon}")
+    _check_spent(metrics["epsilon"], epsilon)
     for split, (x, y) in {"train": (ds.x_train, ds.y_train), "test": (ds.x_test, ds.y_test)}.items():
         ev = evaluate(model, x, y, device=device)
         metrics[f"{split}_loss"], metrics[f"{split}_acc"] = ev["loss"], ev["acc"]
@@ -353,8 +358,7 @@ def train_dp_subset_shard(cfg: dict[str, Any], epsilon: float, noise_file: Path,
     resume = open_resume(resume, cfg)
     rows = [_resumable(resume, k, partial(run, k, mask)) for k, mask in zip(models, masks)]
     spent = np.array([r["epsilon_spent"] for r in rows])
-    if spent.max() > epsilon * (1 + 1e-9):
-        raise RuntimeError(f"spent epsilon {spent.max():.4f} exceeds the target {epsilon}")
+    _check_spent(float(spent.max()), epsilon)
     io.write_npz(out, epsilon=np.array(epsilon), models=np.array(list(models)), masks=masks[:, topk], topk=topk,
                  correct=np.stack([r["correct"] for r in rows]), prob=np.stack([r["prob"] for r in rows]),
                  epsilon_spent=spent)
