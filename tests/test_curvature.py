@@ -1,4 +1,6 @@
-"""Curvature estimators against an exact input-Hessian trace on a tiny smooth model."""
+"""Curvature estimators against an exact input-Hessian trace on a tiny smooth model; out-of-memory retries."""
+
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -16,6 +18,21 @@ def _tiny_model(d: int = 6, k: int = 3) -> torch.nn.Module:
 def _data(n: int = 7, d: int = 6, k: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     return torch.randn(n, 1, 1, d, generator=g), torch.randint(0, k, (n,), generator=g)
+
+
+class MemoryLimited(torch.nn.Module):
+    """A model that fails like a small GPU: `error` on any forward pass of more than `limit` inputs."""
+
+    def __init__(self, model: torch.nn.Module, limit: int,
+                 error: Callable[[str], Exception] = torch.cuda.OutOfMemoryError):
+        super().__init__()
+        self.model, self.limit, self.error, self.sizes = model, limit, error, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(len(x))
+        if len(x) > self.limit:
+            raise self.error(f"CUDA out of memory. Tried to allocate {len(x)} inputs")
+        return self.model(x)
 
 
 def _exact_traces(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
@@ -128,3 +145,28 @@ def test_bad_arguments_raise():
         curvature_scores(model, x, y, method="nope")
     with pytest.raises(ValueError, match="loss_reduction"):
         reduce_scores({"trace": np.ones(3)}, "max", 2)
+
+
+@pytest.mark.parametrize("error", [torch.cuda.OutOfMemoryError, RuntimeError])  # some kernels raise a plain one
+def test_out_of_memory_halves_the_batch_and_gives_identical_scores(error, caplog):
+    model, (x, y) = _tiny_model().double(), _data(n=11)
+    x, probes, bs = x.double(), 3, 8
+    ref = curvature_scores(model, x, y, probes=probes, batch_size=bs)
+    limited = MemoryLimited(model, limit=2 * probes, error=error)  # at most 2 examples x 3 probes fit
+    scores = curvature_scores(limited, x, y, probes=probes, batch_size=bs)
+    at_two = curvature_scores(model, x, y, probes=probes, batch_size=2)  # where the retries ended
+    for name in ref:
+        np.testing.assert_array_equal(scores[name], at_two[name], err_msg=name)
+        np.testing.assert_allclose(scores[name], ref[name], rtol=1e-9, atol=1e-12, err_msg=name)  # float64 rounding
+    assert max(limited.sizes) > limited.limit and "out of GPU memory at batch 8" in caplog.text
+    # the batch-mean reading (defect 2) divides by the configured batch, whatever batch the retry used
+    for name, values in reduce_scores(scores, "mean", bs).items():
+        np.testing.assert_allclose(values, reduce_scores(ref, "mean", bs)[name], rtol=1e-9, atol=1e-12)
+
+
+def test_other_errors_and_out_of_memory_at_batch_one_are_raised():
+    model, (x, y) = _tiny_model(), _data()
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        curvature_scores(MemoryLimited(model, 0, lambda msg: RuntimeError("shape mismatch")), x, y, probes=2)
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        curvature_scores(MemoryLimited(model, limit=1), x, y, probes=2)  # one example's 2 probes never fit

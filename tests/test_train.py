@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from test_curvature import MemoryLimited
 
 from memcurv.data import load_dataset
 from memcurv.models import build_model
@@ -128,3 +129,16 @@ def test_deterministic_kernels_train_and_match_the_default_path(digits):
         torch.use_deterministic_algorithms(False)
     for a, b in zip(plain.state_dict().values(), strict.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_evaluation_out_of_memory_halves_the_batch_with_the_same_results(digits):
+    model = _model(digits)
+    ref = evaluate(model, digits.x_test, digits.y_test, batch_size=1024)
+    limited = MemoryLimited(model, limit=100)
+    got = evaluate(limited, digits.x_test, digits.y_test, batch_size=1024)
+    assert limited.sizes == [360, 180, 90, 90, 90, 90]  # the 360 test images, halved until they fit
+    for key in ("correct", "prob"):
+        np.testing.assert_allclose(got[key], ref[key], rtol=1e-6)
+    assert got["acc"] == ref["acc"] and got["loss"] == pytest.approx(ref["loss"], rel=1e-6)
+    with pytest.raises(RuntimeError, match="device-side assert"):
+        evaluate(MemoryLimited(model, 0, lambda msg: RuntimeError("device-side assert")), digits.x_test, digits.y_test)

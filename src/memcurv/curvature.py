@@ -19,7 +19,9 @@ gradient (~5e-4 of it) is as large as the finite difference (h = 1e-3 of it) bei
 worse still.  Losses are per-example (sum-reduced).  The
 released code's batch-mean loss (defect 2) only scales each example's input gradient by 1/B, B the
 size of its batch, so :func:`reduce_scores` derives those scores exactly from these: one computation
-serves both readings.
+serves both readings.  A batch that runs out of GPU memory is scored again at half the size
+(memcurv.resources.run_in_batches): the scores are the same, and the mean reading still divides by the
+configured batch size, which is what the released code's batches held.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from memcurv.resources import run_in_batches
 
 SCORES = ("trace", "sqnorm", "gradnorm")
 METHODS = ("finite_difference", "hvp")
@@ -120,11 +124,6 @@ def full_fp32() -> Iterator[None]:
         conv.fp32_precision, matmul.fp32_precision = saved
 
 
-def _batches(n: int, batch_size: int) -> Iterator[slice]:
-    for start in range(0, n, batch_size):
-        yield slice(start, min(start + batch_size, n))
-
-
 def curvature_scores(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -142,7 +141,8 @@ def curvature_scores(
     """Per-example curvature scores (see module docstring) of ``model`` in eval mode on (x, y).
 
     ``ids`` are the examples' stable ids (default: their positions); they fix each example's probes.
-    ``batch_size`` counts examples; one forward pass holds ``batch_size * probes`` inputs.
+    ``batch_size`` counts examples; one forward pass holds ``batch_size * probes`` inputs (fewer after an
+    out-of-memory error: see the module docstring).
     """
     if method not in METHODS:
         raise ValueError(f"unknown curvature method {method!r}; choose one of {METHODS}")
@@ -152,15 +152,20 @@ def curvature_scores(
     was_training = model.training
     model.eval()
     out = {name: np.empty(len(x), dtype=np.float64) for name in SCORES}
+    bar = tqdm(total=len(x), desc="curvature", disable=None if progress else True, leave=False)
+
+    def score(sl: slice) -> None:
+        xb, yb = x[sl].to(device), y[sl].to(device)
+        v = rademacher_probes(ids[sl], probes, tuple(x.shape[1:]), seed).to(device=device, dtype=xb.dtype)
+        for name, val in _batch_scores(model, xb, yb, v, h, method).items():
+            out[name][sl] = val.detach().double().cpu().numpy()
+        bar.update(sl.stop - sl.start)
+
     try:
         with full_fp32():
-            for sl in tqdm(list(_batches(len(x), batch_size)), desc="curvature", disable=None if progress else True,
-                           leave=False):
-                xb, yb = x[sl].to(device), y[sl].to(device)
-                v = rademacher_probes(ids[sl], probes, tuple(x.shape[1:]), seed).to(device=device, dtype=xb.dtype)
-                for name, val in _batch_scores(model, xb, yb, v, h, method).items():
-                    out[name][sl] = val.detach().double().cpu().numpy()
+            run_in_batches(len(x), batch_size, score, "curvature")
     finally:
+        bar.close()
         model.train(was_training)
     return out
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from memcurv.io import atomic_path
+from memcurv.resources import run_in_batches
 
 log = logging.getLogger("memcurv.train")
 
@@ -112,17 +113,24 @@ def _make_optimizer(params: Any, s: TrainSettings) -> torch.optim.Optimizer:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024,
              device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Mean loss, accuracy, and per-example correctness and true-label probability, in eval mode."""
+    """Mean loss, accuracy, and per-example correctness and true-label probability, in eval mode.  A batch that
+    runs out of GPU memory is redone at half the size (per-example outputs: the results are the same)."""
     was_training = model.training
     model.eval()
     losses, correct, prob = [], [], []
-    for start in range(0, len(x), batch_size):
-        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+
+    def batch(sl: slice) -> None:
+        xb, yb = x[sl].to(device), y[sl].to(device)
         logits = model(xb).float()
-        losses.append(F.cross_entropy(logits, yb, reduction="none").cpu())
-        correct.append((logits.argmax(1) == yb).cpu())
-        prob.append(logits.softmax(1).gather(1, yb[:, None])[:, 0].cpu())
-    model.train(was_training)
+        results = (F.cross_entropy(logits, yb, reduction="none"), logits.argmax(1) == yb,
+                   logits.softmax(1).gather(1, yb[:, None])[:, 0])
+        for kept, value in zip((losses, correct, prob), results):  # kept only once the whole batch succeeded
+            kept.append(value.cpu())
+
+    try:
+        run_in_batches(len(x), batch_size, batch, "evaluation")
+    finally:
+        model.train(was_training)
     loss, corr = torch.cat(losses), torch.cat(correct)
     return {"loss": loss.mean().item(), "acc": corr.float().mean().item(),
             "correct": corr.numpy(), "prob": torch.cat(prob).numpy()}
