@@ -58,6 +58,7 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
     def shards_table(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--shards", type=Path, nargs="+", required=True)
         ap.add_argument("--out", type=Path, required=True)
+        ap.add_argument("--models-out", type=Path, required=True, help="table of the subset models (test accuracy)")
 
     def from_examples(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--examples", type=Path, required=True)
@@ -91,7 +92,7 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         if not c["figures"]["side_by_side"]:
             views = dict(list(views.items())[:1])
         render(a.name, a.tables[0].parent, a.out_pdf, a.out_png, a.out_csv, study=c["study"],
-               options={"fidelity": c["fidelity"], "readings": views},
+               options={"fidelity": c["fidelity"], "readings": views, "dataset": config_mod.dataset_title(c)},
                provenance={**provenance(c), "tables": [str(t) for t in a.tables]})
 
     def report(ap: argparse.ArgumentParser) -> None:
@@ -124,7 +125,7 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         "train-subsets": ("Train one shard of non-private subset models; score every training example.",
                           train_subsets, lambda a, c: p.train_subset_shard(c, a.masks, a.shard, a.out, a.resume)),
         "examples": ("Per-example table: memorization and curvature from the subset-model shards.", shards_table,
-                     lambda a, c: p.examples_table(c, a.shards, a.out)),
+                     lambda a, c: p.examples_table(c, a.shards, a.out, a.models_out)),
         "topk": ("The top-k most memorized examples.", from_examples,
                  lambda a, c: p.write_topk(c, a.examples, a.out)),
         "train-dp-subsets": ("Train one shard of DP subset models for memorization vs epsilon.", train_dp_subsets,

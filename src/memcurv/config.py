@@ -28,6 +28,14 @@ DEFECTS: dict[str, tuple[str, str]] = {
 # seeding (7) change what is trained, so only a run with the other setting shows their effect.
 READABLE = ("curvature_score", "loss_reduction", "curvature_aggregation", "mem_estimator", "seed_average")
 
+# How tables, figures and reports name a dataset whose config name would mislead a reader.
+_DISPLAY_NAMES = {"cifar10_jpeg": "CIFAR-10 (JPEG re-encoded)"}
+
+
+def dataset_title(cfg: dict[str, Any]) -> str:
+    return _DISPLAY_NAMES.get(cfg["dataset"]["name"], cfg["dataset"]["name"])
+
+
 # Training-set sizes of datasets whose size is fixed, for checks before any job starts.
 _FIXED_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000}
 
@@ -107,6 +115,8 @@ def train_size(dataset: dict[str, Any]) -> int | None:
     name = dataset["name"]
     if name in _FIXED_TRAIN_SIZES:
         return _FIXED_TRAIN_SIZES[name]
+    if name == "cifar10_jpeg":
+        return 10 * dataset["options"].get("train_per_class", 5000)
     if name in ("digits", "synthetic"):
         from memcurv.data import load_dataset
 

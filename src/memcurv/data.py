@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "imagenet")
+DATASETS = ("digits", "synthetic", "cifar10", "cifar10_jpeg", "cifar100", "imagenet")
 
 NORMALIZATION = {  # the released code's constants (PAPER.md) and ImageNet's usual ones
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "cifar10_jpeg": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),  # CIFAR-10's own, not re-fitted
     "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
@@ -123,6 +124,17 @@ def _cifar(name: str, root: Path, download: bool, verify_checksums: bool) -> Dat
     return _normalised(name, x_tr / 255.0, y_tr, x_te / 255.0, y_te, classes, mean, std)
 
 
+def _cifar10_jpeg(root: Path, verify_checksums: bool, cache_dir: Path | None,
+                  train_per_class: int | None = None, test_per_class: int | None = None) -> Dataset:
+    from memcurv.real_data import load_cifar10_jpeg
+
+    x_tr, y_tr, x_te, y_te, classes = load_cifar10_jpeg(root, verify_checksums=verify_checksums, cache_dir=cache_dir,
+                                                        train_per_class=train_per_class,
+                                                        test_per_class=test_per_class)
+    mean, std = NORMALIZATION["cifar10_jpeg"]
+    return _normalised("cifar10_jpeg", x_tr / 255.0, y_tr, x_te / 255.0, y_te, classes, mean, std)
+
+
 def _imagenet(root: Path, **options: Any) -> Dataset:
     from memcurv.real_data import load_image_folder
 
@@ -132,21 +144,27 @@ def _imagenet(root: Path, **options: Any) -> Dataset:
 
 
 def load_dataset(name: str, *, root: str | Path | None = None, download: bool = False,
-                 verify_checksums: bool = True, seed: int = 0, **options: Any) -> Dataset:
-    """The dataset `name`; `options` are the dataset's own (e.g. test_fraction, n_train, resolution)."""
-    builders = {"digits": _digits, "synthetic": _synthetic, "imagenet": _imagenet}
+                 verify_checksums: bool = True, seed: int = 0, cache_dir: str | Path | None = None,
+                 **options: Any) -> Dataset:
+    """The dataset `name`; `options` are the dataset's own (e.g. test_fraction, n_train, resolution).
+    `cache_dir` keeps decoded images of datasets stored compressed (cifar10_jpeg) for later loads."""
+    builders = {"digits": _digits, "synthetic": _synthetic, "imagenet": _imagenet, "cifar10_jpeg": _cifar10_jpeg}
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
     if name in ("cifar10", "cifar100"):
         if options:
             raise ValueError(f"dataset {name} takes no options, got {sorted(options)}")
         return _cifar(name, Path(root or "resources/data"), download, verify_checksums)
-    accepted = set(inspect.signature(builders[name]).parameters) - {"seed", "root", "options"}
+    fixed = {"seed", "root", "options", "verify_checksums", "cache_dir"}
+    accepted = set(inspect.signature(builders[name]).parameters) - fixed
     if name == "imagenet":
         accepted = {"resolution", "classes", "max_per_class"}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for dataset {name}; valid: {sorted(accepted)}")
+    if name == "cifar10_jpeg":
+        return _cifar10_jpeg(Path(root or "resources/data"), verify_checksums,
+                             None if cache_dir is None else Path(cache_dir), **options)
     if name == "imagenet":
         if root is None:
             raise ValueError("dataset imagenet needs dataset.root: a folder with train/ and val/ class folders")

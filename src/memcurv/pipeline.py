@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from memcurv import io, memorization, theory
-from memcurv.config import format_epsilon, num_shards
+from memcurv.config import dataset_title, format_epsilon, num_shards
 from memcurv.curvature import REDUCTIONS, SCORES, curvature_scores, reduce_scores
 from memcurv.data import Dataset, load_dataset
 from memcurv.ensemble import train_ensemble
@@ -26,6 +26,7 @@ from memcurv.train import PrivacySettings, TrainSettings, dp_schedule, evaluate,
 log = logging.getLogger("memcurv.pipeline")
 
 EXPERIMENTS = ("dp_models", "mem_vs_epsilon")
+DATA_CACHE = Path("resources/cache")  # decoded images of compressed datasets, shared by a study's jobs
 
 
 def device_of(cfg: dict[str, Any]) -> torch.device:
@@ -38,7 +39,7 @@ def device_of(cfg: dict[str, Any]) -> torch.device:
 def dataset(cfg: dict[str, Any]) -> Dataset:
     d = cfg["dataset"]
     return load_dataset(d["name"], root=d["root"], download=d["download"], verify_checksums=d["verify_checksums"],
-                        seed=d["seed"], **d["options"])
+                        seed=d["seed"], cache_dir=DATA_CACHE, **d["options"])
 
 
 def model_seed(base: int, index: int) -> int:
@@ -214,8 +215,9 @@ def _write_csv(df: pd.DataFrame, out: Path, cfg: dict[str, Any]) -> None:
     """A table and, beside it, the provenance that makes its numbers citable."""
     with io.atomic_path(out) as tmp:
         df.to_csv(tmp, index=False)
-    io.write_json(io.provenance_path(out), {**io.provenance(cfg), "fidelity": cfg["fidelity"],
-                                            "resolved_defects": cfg["resolved_defects"], "rows": len(df)})
+    io.write_json(io.provenance_path(out), {**io.provenance(cfg), "dataset": dataset_title(cfg),
+                                            "fidelity": cfg["fidelity"], "resolved_defects": cfg["resolved_defects"],
+                                            "rows": len(df)})
 
 
 # --- Non-private subset models: memorization and per-model curvature ------------------------------
@@ -236,8 +238,9 @@ def shard_range(total: int, per_job: int, shard: int) -> range:
 
 def train_subset_shard(cfg: dict[str, Any], masks_file: Path, shard: int, out: Path,
                        resume: Path | None = None) -> None:
-    """Train one shard of subset models; keep each model's per-example score and curvature on all
-    training examples (the models themselves are not kept: hundreds of checkpoints are not needed).
+    """Train one shard of subset models; keep each model's per-example score and, for the first
+    `memorization.curvature_models` models, curvature on all training examples (the models themselves are
+    not kept: hundreds of checkpoints are not needed).
 
     Trained one after another, finished models survive a killed job in `resume`; a stacked shard trains
     all its models at once and starts again."""
@@ -252,7 +255,10 @@ def train_subset_shard(cfg: dict[str, Any], masks_file: Path, shard: int, out: P
 
     def scores(k: int, model: torch.nn.Module) -> dict[str, np.ndarray]:
         ev = evaluate(model, ds.x_train, ds.y_train, device=device)
-        curv = {f"curv_{s}": v.astype(np.float32) for s, v in _curvature(cfg, model, ds, device).items()}
+        if m["curvature_models"] is None or k < m["curvature_models"]:
+            curv = {f"curv_{s}": v.astype(np.float32) for s, v in _curvature(cfg, model, ds, device).items()}
+        else:  # not scored (memorization.curvature_models): NaN, left out of the per-example averages
+            curv = {f"curv_{s}": np.full(len(ds.y_train), np.nan, np.float32) for s in SCORES}
         test_acc = evaluate(model, ds.x_test, ds.y_test, device=device)["acc"]
         log.info("subset model %d: test acc %.3f", k, test_acc)
         return {"correct": ev["correct"], "prob": ev["prob"], **curv, "test_acc": np.array(test_acc)}
@@ -287,10 +293,11 @@ def _load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarr
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path) -> None:
-    """Per training example: memorization, inclusion counts and curvature over subset models."""
+def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path, models_out: Path) -> None:
+    """Per training example: memorization, inclusion counts and curvature over subset models; and per
+    subset model (`models_out`): its training-set size, test accuracy and whether its curvature was scored."""
     ds, m = dataset(cfg), cfg["memorization"]
-    keys = ("masks", "correct", "prob", *[f"curv_{s}" for s in SCORES])
+    keys = ("models", "masks", "correct", "prob", "test_acc", *[f"curv_{s}" for s in SCORES])
     z = _load_shards(shard_files, keys)
     score = _model_scores(cfg, z)
     mem = memorization.memorization(z["masks"], score)
@@ -298,8 +305,12 @@ def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path) -> N
     table = pd.DataFrame({"id": ds.ids.numpy(), "label": ds.y_train.numpy(), "mem": mem.mem,
                           "mem_unconditional": unc.mem, "n_in": mem.n_in, "n_out": mem.n_out,
                           "planted": _planted(ds)})
-    for name, per_model in _every_reading(cfg, {s: z[f"curv_{s}"] for s in SCORES}).items():
-        for agg, values in memorization.aggregate_by_membership(z["masks"], per_model).items():
+    scored = np.isfinite(z["curv_trace"]).all(axis=1)  # the models whose curvature was scored
+    _write_csv(pd.DataFrame({"study": cfg["study"], "model": z["models"], "train_size": z["masks"].sum(1),
+                             "test_acc": z["test_acc"], "curvature_scored": scored}), models_out, cfg)
+    table["n_curvature_models"] = scored.sum()
+    for name, per_model in _every_reading(cfg, {s: z[f"curv_{s}"][scored] for s in SCORES}).items():
+        for agg, values in memorization.aggregate_by_membership(z["masks"][scored], per_model).items():
             table[f"{name}_{agg}"] = values
     if m["published_scores"]:
         from memcurv.published import load_published_memorization

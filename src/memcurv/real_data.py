@@ -1,18 +1,24 @@
 """Readers of the real datasets' on-disk formats, returning raw uint8 images (N, H, W, 3).
 
 CIFAR is read from the official python-pickle archives; file names and md5 sums come from
-torchvision's dataset classes so there is one source of truth for them.  ImageNet (or any
-ImageFolder tree) is decoded with PIL at a reduced resolution so the whole set fits in memory.
+torchvision's dataset classes so there is one source of truth for them.  CIFAR-10 (JPEG re-encoded)
+is read straight from its tar.gz (all 60,000 images as 32x32 JPEG files, one folder per class), for
+machines that cannot download the official batches.  ImageNet (or any ImageFolder tree) is decoded
+with PIL at a reduced resolution so the whole set fits in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io as bytes_io
 import pickle
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from memcurv.io import atomic_path
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
 
@@ -91,6 +97,99 @@ def load_cifar(name: str, root: Path, *, download: bool = False, verify_checksum
     x_test, y_test = split(cls.test_list)
     classes = tuple(_text(c) for c in _unpickle(folder / cls.meta["filename"])[cls.meta["key"]])
     return x_train, y_train, x_test, y_test, classes
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_JPEG_ARCHIVE = "cifar10-jpeg.tar.gz"
+CIFAR10_JPEG_MD5 = "67664af876dd64ad10750410502e5f72"
+_JPEG_PER_CLASS = {"train": 5000, "test": 1000}
+
+
+def _jpeg_members(archive: Path) -> dict[tuple[str, str, str], bytes]:
+    """The archive's JPEG files by (split, class, file name): cifar10-jpeg/<split>/<class>/NNNN.jpg."""
+    files = {}
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                parts = Path(member.name).parts
+                if member.isfile() and len(parts) == 4 and parts[3].lower().endswith(".jpg"):
+                    files[parts[1], parts[2], parts[3]] = tar.extractfile(member).read()  # type: ignore[union-attr]
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise ValueError(f"CIFAR-10 (JPEG re-encoded) archive {archive} is damaged ({err}); replace it with an "
+                         f"intact copy (md5 {CIFAR10_JPEG_MD5})") from None
+    return files
+
+
+def _check_jpeg_layout(archive: Path, files: dict[tuple[str, str, str], bytes]) -> None:
+    """Every split holds CIFAR-10's ten classes with the official number of images each."""
+    for split, want in _JPEG_PER_CLASS.items():
+        counts = {c: 0 for c in CIFAR10_CLASSES}
+        for s, c, _ in files:
+            if s == split:
+                counts[c] = counts.get(c, 0) + 1
+        wrong = {c: k for c, k in counts.items() if k != want}
+        if wrong:
+            raise ValueError(f"CIFAR-10 (JPEG re-encoded) archive {archive}: {split}/ should hold {want} images in "
+                             f"each of the classes {list(CIFAR10_CLASSES)}, found {wrong}")
+
+
+def _decode_jpeg_split(files: dict[tuple[str, str, str], bytes], split: str,
+                       per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The first `per_class` images of each class in sorted file order (all by default), labels in CIFAR-10's
+    class order; ids follow this order."""
+    from PIL import Image
+
+    images, labels = [], []
+    for label, c in enumerate(CIFAR10_CLASSES):
+        names = sorted(name for s, cls, name in files if s == split and cls == c)[:per_class]
+        for name in names:
+            with Image.open(bytes_io.BytesIO(files[split, c, name])) as img:
+                images.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
+        labels += [label] * len(names)
+    return np.stack(images), np.array(labels, dtype=np.int64)
+
+
+def _first_per_class(x: np.ndarray, y: np.ndarray, per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
+    keep = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(len(CIFAR10_CLASSES))])
+    return x[keep], y[keep]
+
+
+def load_cifar10_jpeg(root: Path, *, verify_checksums: bool = True, cache_dir: Path | None = None,
+                      train_per_class: int | None = None, test_per_class: int | None = None) -> Arrays:
+    """CIFAR-10 (JPEG re-encoded) from `root`/cifar10-jpeg.tar.gz: native 32x32, CIFAR-10's class order,
+    training ids in (class, sorted file name) order; optionally only the first images of each class.
+
+    The archive's md5, class names and per-class counts are checked.  With `cache_dir`, the decoded set is
+    kept there as one .npz named by the archive's md5, so later loads skip the JPEG decoding."""
+    archive = Path(root) / CIFAR10_JPEG_ARCHIVE
+    if not archive.is_file():
+        raise FileNotFoundError(f"CIFAR-10 (JPEG re-encoded) archive {archive} not found; copy "
+                                f"{CIFAR10_JPEG_ARCHIVE} (md5 {CIFAR10_JPEG_MD5}) there or point dataset.root at "
+                                f"its folder")
+    for key, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
+        if value is not None and not 1 <= value <= _JPEG_PER_CLASS[key.split("_")[0]]:
+            raise ValueError(f"dataset option {key} must lie in [1, {_JPEG_PER_CLASS[key.split('_')[0]]}], got {value}")
+    md5 = _md5(archive)
+    if verify_checksums and md5 != CIFAR10_JPEG_MD5:
+        raise ValueError(f"CIFAR-10 (JPEG re-encoded) archive {archive} is damaged or another file (md5 {md5}, "
+                         f"expected {CIFAR10_JPEG_MD5}); replace it with an intact copy, or set "
+                         f"dataset.verify_checksums: false for an archive you built yourself")
+    cache = Path(cache_dir) / f"cifar10-jpeg-{md5}.npz" if cache_dir is not None else None
+    if cache is not None and cache.is_file():
+        with np.load(cache) as z:
+            x_tr, y_tr, x_te, y_te = z["x_train"], z["y_train"], z["x_test"], z["y_test"]
+    else:
+        files = _jpeg_members(archive)
+        _check_jpeg_layout(archive, files)
+        if cache is None:  # decode only the images asked for
+            return (*_decode_jpeg_split(files, "train", train_per_class),
+                    *_decode_jpeg_split(files, "test", test_per_class), CIFAR10_CLASSES)
+        x_tr, y_tr = _decode_jpeg_split(files, "train", None)
+        x_te, y_te = _decode_jpeg_split(files, "test", None)
+        with atomic_path(cache) as tmp, tmp.open("wb") as f:
+            np.savez(f, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+    return (*_first_per_class(x_tr, y_tr, train_per_class), *_first_per_class(x_te, y_te, test_per_class),
+            CIFAR10_CLASSES)
 
 
 def _image_files(folder: Path, max_per_class: int | None) -> list[Path]:

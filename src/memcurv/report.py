@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from memcurv import io, theory
-from memcurv.config import readings
+from memcurv.config import dataset_title, readings
 
 FIGURE_OF_CLAIM = {
     "curvature_memorization": "mem_vs_curvature",
@@ -69,7 +69,7 @@ def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[s
     lines = [
         f"## Study `{study}`",
         "",
-        f"Dataset `{cfg['dataset']['name']}`, model `{cfg['model']}`, fidelity **{fidelity}** "
+        f"Dataset {dataset_title(cfg)} (`{cfg['dataset']['name']}`), model `{cfg['model']}`, fidelity **{fidelity}** "
         f"(defect settings: {', '.join(f'{k}={v}' for k, v in resolved.items())}). "
         f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by memcurv from `{tables}` only.",
         "",
@@ -86,19 +86,58 @@ def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[s
         figure = FIGURE_OF_CLAIM[claim.key]
         lines += ["", f"### {claim.title}", "", claim.statement, "", f"![{figure}]({(rel / f'{figure}.png').as_posix()})", "",
                   f"*Criterion:* {claim.criterion}", "", f"*Verdict:* **{claim.verdict}**", ""]
-        lines += _numbers(claim) if claim.verdict != theory.NOT_RUN else ["- not run: the table is missing"]
-    dp = tables / "dp_models.csv"
-    if dp.exists():
-        acc = pd.read_csv(dp).groupby("epsilon")[["test_acc", "train_acc", "test_loss", "epsilon_spent"]].mean()
-        lines += ["", "### Accuracy per epsilon (DP models, mean over seeds)", "",
-                  *_markdown_table(acc.reset_index().round(4))]
+        lines += _numbers(claim) if claim.verdict != theory.NOT_RUN else ["- not run: its table is missing (or, for the epsilon claims, has fewer than 4 epsilons)"]
+    accuracy = _accuracy(tables)
+    lines += _accuracy_lines(accuracy)
     lines += ["", "### Provenance", "", *_provenance_lines(tables)]
     with io.atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     numbers = {"study": study, "fidelity": fidelity, "resolved_defects": resolved, "claims": [vars(c) for c in claims],
-               f"claims_{other.replace(' ', '_')}": [vars(c) for c in other_claims], "provenance": io.provenance(cfg)}
+               f"claims_{other.replace(' ', '_')}": [vars(c) for c in other_claims], "accuracy": accuracy,
+               "provenance": io.provenance(cfg)}
     io.write_json(out.with_suffix(".json"), numbers)
     return numbers
+
+
+def _accuracy(tables: Path) -> dict[str, Any]:
+    """Test accuracy of the DP models per epsilon and of the non-private subset models, and the gap between
+    the non-private models and the DP models at the largest epsilon: what tells whether the models learned."""
+    out: dict[str, Any] = {}
+    dp, subsets = (pd.read_csv(tables / t) if (tables / t).exists() else None
+                   for t in ("dp_models.csv", "subset_models.csv"))
+    if dp is not None:
+        out["dp_per_epsilon"] = (dp.groupby("epsilon")[["test_acc", "train_acc", "test_loss", "epsilon_spent"]]
+                                 .mean().reset_index().to_dict("records"))
+    if subsets is not None:
+        acc = subsets["test_acc"]
+        out["subset_models"] = {"models": len(subsets), "train_size": int(subsets["train_size"].iloc[0]),
+                                "curvature_scored": int(subsets["curvature_scored"].sum()),
+                                "test_acc_mean": float(acc.mean()), "test_acc_min": float(acc.min()),
+                                "test_acc_max": float(acc.max())}
+    if dp is not None and subsets is not None:
+        largest = out["dp_per_epsilon"][-1]
+        out["gap_at_largest_epsilon"] = {"epsilon": largest["epsilon"],
+                                         "points": 100 * (out["subset_models"]["test_acc_mean"] - largest["test_acc"])}
+    return out
+
+
+def _accuracy_lines(accuracy: dict[str, Any]) -> list[str]:
+    lines = []
+    if "dp_per_epsilon" in accuracy:
+        table = pd.DataFrame(accuracy["dp_per_epsilon"]).round(4)
+        lines += ["", "### Accuracy per epsilon (DP models, mean over seeds)", "", *_markdown_table(table)]
+    if "subset_models" in accuracy:
+        s = accuracy["subset_models"]
+        lines += ["", "### Accuracy of the non-private subset models", "",
+                  f"Test accuracy {s['test_acc_mean']:.4f} on average (min {s['test_acc_min']:.4f}, max "
+                  f"{s['test_acc_max']:.4f}) over {s['models']} models, each trained on {s['train_size']} examples; "
+                  f"input curvature scored under {s['curvature_scored']} of them."]
+    if "gap_at_largest_epsilon" in accuracy:
+        g = accuracy["gap_at_largest_epsilon"]
+        lines += ["", f"DP models at the largest epsilon ({_fmt(g['epsilon'])}) reach a test accuracy "
+                      f"{g['points']:.1f} points below the non-private subset models' mean (a negative number: above "
+                      f"it; the DP models see the whole training set, the subset models a fraction of it)."]
+    return lines
 
 
 def _provenance_lines(tables: Path) -> list[str]:

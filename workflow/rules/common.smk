@@ -30,7 +30,7 @@ FIGURE_TABLES = {
     "extremes": ["extremes.npz"],
 }
 FIGURES = tuple(FIGURE_TABLES)
-REPORT_TABLES = ("dp_models.csv", "examples.csv", "mem_vs_epsilon.csv")
+REPORT_TABLES = ("dp_models.csv", "examples.csv", "subset_models.csv", "mem_vs_epsilon.csv")
 
 
 def write_resolved_config(path: str) -> str:

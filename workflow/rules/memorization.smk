@@ -50,7 +50,8 @@ rule examples_table:
         shards=subset_shards(),
         published=published_inputs(),
     output:
-        f"{TABLES}/examples.csv",
+        examples=f"{TABLES}/examples.csv",
+        models=f"{TABLES}/subset_models.csv",
     log:
         f"{LOGS}/examples_table.log",
     benchmark:
@@ -62,7 +63,8 @@ rule examples_table:
         mem_mb=8000,
         runtime=20,
     shell:
-        "python -m memcurv examples --config {input.config} --shards {input.shards} --out {output} > {log} 2>&1"
+        "python -m memcurv examples --config {input.config} --shards {input.shards} --out {output.examples}"
+        " --models-out {output.models} > {log} 2>&1"
 
 
 rule top_k:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv.figures.style import COLUMN_WIDTH, new_figure
+from memcurv.figures.style import COLUMN_WIDTH, new_figure, source
 
 
 def _class(name: str) -> str:
@@ -56,6 +56,7 @@ def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.Dat
         axes[len(classes), 0].set_title("most memorized (label, score) →", fontsize=6, loc="left")
     column = str(data["curvature_column"])
     note = " (a Hutchinson trace estimate can be negative)" if "trace" in column else ""
-    fig.suptitle(f"Extremes of curvature and memorization (study {study}, {options.get('fidelity', 'corrected')})\n"
+    fig.suptitle(f"Extremes of curvature and memorization ({source(study, options)}, "
+                 f"{options.get('fidelity', 'corrected')})\n"
                  f"curvature: {column}{note}", fontsize=8)
     return fig, table

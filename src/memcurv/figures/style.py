@@ -22,8 +22,14 @@ def new_figure(width: float = COLUMN_WIDTH, height: float = 2.6, **subplots: Any
 
 
 def title(ax: Any, text: str, study: str, options: dict[str, Any], reading: str | None = None) -> None:
-    """Figure title naming the study and the reading of its tables (default: the run's fidelity)."""
-    ax.set_title(f"{text}\nstudy {study}, {reading or options.get('fidelity', 'corrected')}", fontsize=8)
+    """Figure title naming the dataset, the study and the reading of its tables (default: the run's fidelity)."""
+    ax.set_title(f"{text}\n{source(study, options)}, {reading or options.get('fidelity', 'corrected')}", fontsize=8)
+
+
+def source(study: str, options: dict[str, Any]) -> str:
+    """Where a figure's numbers come from: the study, and its dataset where the study's name does not say it."""
+    dataset = options.get("dataset")
+    return f"study {study}" if dataset in (None, study) else f"{dataset}, study {study}"
 
 
 def readings(options: dict[str, Any]) -> dict[str, dict[str, str]]:
