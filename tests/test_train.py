@@ -1,4 +1,4 @@
-"""The training loop: accuracy, privacy accounting, determinism, physical batching, resumption."""
+"""The training loop: accuracy, privacy accounting, determinism, physical batching, arithmetic, evaluation."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,8 @@ from test_curvature import MemoryLimited
 from memcurv.data import load_dataset
 from memcurv.models import build_model
 from memcurv.privacy import calibrate_noise
-from memcurv.train import CHANNELS_LAST_MODES, PrivacySettings, TrainSettings, dp_schedule, evaluate, train
+from memcurv.train import (BF16_MODES, CHANNELS_LAST_MODES, PrivacySettings, TrainSettings, dp_schedule, evaluate,
+                           train, training_precision)
 
 DP = TrainSettings(epochs=8, batch_size=128, optimizer="sgd", lr=2.0, momentum=0.0)
 
@@ -129,6 +130,47 @@ def test_deterministic_kernels_train_and_match_the_default_path(digits):
         torch.use_deterministic_algorithms(False)
     for a, b in zip(plain.state_dict().values(), strict.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("mode", [None, *BF16_MODES])
+def test_bf16_trains_with_a_bf16_forward_pass_and_records_it(digits, mode):
+    s = TrainSettings(epochs=2, batch_size=128, lr=2.0 if mode else 0.05, momentum=0.0 if mode else 0.9)
+    p = PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode) if mode else None
+    accs = {}
+    for precision in ("fp32", "bf16"):
+        model, dtypes = _model(digits), set()
+        model[-1].register_forward_hook(lambda _m, _i, out: dtypes.add(out.dtype))
+        model, metrics = train(model, digits.x_train, digits.y_train,
+                               TrainSettings(**{**s.__dict__, "precision": precision}), privacy_settings=p)
+        assert metrics["precision"] == precision and dtypes == {torch.float32 if precision == "fp32" else torch.bfloat16}
+        accs[precision] = evaluate(model, digits.x_test, digits.y_test)["acc"]
+    assert accs["fp32"] > 0.6 and abs(accs["bf16"] - accs["fp32"]) < 0.05, accs
+
+
+def test_tf32_on_a_cpu_is_ieee_fp32_and_says_so(digits, caplog):
+    s = TrainSettings(epochs=1, batch_size=128, lr=0.05)
+    runs = {}
+    for precision in ("fp32", "tf32"):
+        runs[precision], metrics = train(_model(digits), digits.x_train, digits.y_train,
+                                         TrainSettings(**{**s.__dict__, "precision": precision}))
+        assert metrics["precision"] == "fp32"
+    assert "no TF32: training in IEEE fp32" in caplog.text
+    for a, b in zip(runs["fp32"].state_dict().values(), runs["tf32"].state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_precision_auto_is_tf32_on_a_gpu_and_fp32_on_a_cpu():
+    assert training_precision("auto", torch.device("cuda")) == "tf32"
+    assert training_precision("auto", torch.device("cpu")) == "fp32"
+    assert training_precision("bf16", torch.device("cpu")) == "bf16"
+    with pytest.raises(ValueError, match="train.precision"):
+        TrainSettings(precision="fp16")
+
+
+def test_bf16_is_refused_where_expanded_weights_fail_under_autocast(digits):
+    with pytest.raises(ValueError, match="bf16 with grad_sample_mode 'ew'"):
+        train(_model(digits), digits.x_train, digits.y_train, TrainSettings(epochs=1, precision="bf16"),
+              privacy_settings=PrivacySettings(noise_multiplier=1.0, grad_sample_mode="ew"))
 
 
 def test_evaluation_out_of_memory_halves_the_batch_with_the_same_results(digits):

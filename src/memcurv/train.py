@@ -5,6 +5,10 @@ Gaussian noise.  A logical batch is processed in physical chunks whose clipped p
 are accumulated before the single noisy step, so the physical batch size (memory) never changes
 the privacy guarantee.  Non-private training draws shuffled logical batches without replacement.
 
+The arithmetic is a setting (``precision``): TF32 or bf16 autocast make a GPU step about 3x faster than
+IEEE fp32 (GPU.md).  DP's guarantee does not depend on it: clipping and noise apply to whatever
+gradients are computed.  Curvature is scored in IEEE fp32 whatever training used (memcurv.curvature).
+
 All randomness (initialisation, sampling, noise) comes from generators seeded by ``seed``; with
 ``checkpoint_path`` set, the full state is saved after every epoch and a rerun resumes from it.
 """
@@ -15,6 +19,8 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from memcurv.curvature import full_fp32
 from memcurv.io import atomic_path
 from memcurv.resources import run_in_batches
 
@@ -39,6 +46,10 @@ GRAD_SAMPLE_MODES = ("hooks", "ew", "functorch", "ghost")
 # Opacus 1.6's conv grad sampler (used by hooks, and by ghost for conv layers) unfolds activations with
 # strides that assume NCHW memory: on channels_last inputs its per-example gradients are wrong.
 CHANNELS_LAST_MODES = ("ew", "functorch")
+# auto: TF32 on a GPU, IEEE fp32 elsewhere (CPUs have no TF32).  bf16: autocast around the forward pass, which
+# PyTorch's expanded weights (grad_sample_mode ew) do not support: their backward mixes bf16 and fp32 operands.
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")
+BF16_MODES = ("hooks", "functorch", "ghost")
 
 
 @dataclass(frozen=True)
@@ -53,10 +64,13 @@ class TrainSettings:
     lr_milestones: tuple[float, ...] = (0.6, 0.8)
     lr_gamma: float = 0.1
     channels_last: bool = False  # NHWC memory for convolutions: the same results; meant for cuDNN (untimed on a GPU)
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown train.precision {self.precision!r}; choose one of {PRECISIONS}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("train.epochs and train.batch_size must be >= 1")
         if self.physical_batch_size is not None and self.physical_batch_size < 1:
@@ -92,6 +106,45 @@ def _check_channels_last(settings: TrainSettings, privacy_settings: PrivacySetti
             f"(Opacus 1.6's conv grad sampler assumes NCHW memory); use one of {CHANNELS_LAST_MODES} or "
             "channels_last: false"
         )
+
+
+def _check_bf16(settings: TrainSettings, privacy_settings: PrivacySettings | None) -> None:
+    """Refuse bf16 where Opacus's per-example gradients fail under autocast, before any step is taken."""
+    p = privacy_settings
+    if settings.precision == "bf16" and p is not None and p.grad_sample_mode not in BF16_MODES:
+        raise ValueError(
+            f"train.precision bf16 with grad_sample_mode {p.grad_sample_mode!r} fails (PyTorch's expanded weights do "
+            f"not support autocast); use one of {BF16_MODES} or precision tf32"
+        )
+
+
+def training_precision(precision: str, device: torch.device) -> str:
+    """The arithmetic training runs in on `device` (fp32, tf32 or bf16): auto is TF32 on a GPU and IEEE fp32
+    elsewhere; a CPU has no TF32, so tf32 there is fp32, and says so."""
+    if precision == "auto":
+        return "tf32" if device.type == "cuda" else "fp32"
+    if precision == "tf32" and device.type != "cuda":
+        log.warning("train.precision tf32 on %s, which has no TF32: training in IEEE fp32", device.type)
+        return "fp32"
+    return precision
+
+
+@contextmanager
+def _fp32_kernels(precision: str) -> Iterator[None]:
+    """fp32 convolutions and matmuls in TF32 (precision tf32) or IEEE fp32 (otherwise) inside, rather than
+    PyTorch's defaults (TF32 convolutions on a GPU); the previous settings after."""
+    with full_fp32():
+        if precision == "tf32":
+            torch.backends.cudnn.conv.fp32_precision = torch.backends.cuda.matmul.fp32_precision = "tf32"
+        yield
+
+
+def _forward(net: torch.nn.Module, precision: str, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's logits in fp32, its forward pass under bf16 autocast where precision is bf16."""
+    def forward(xb: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            return net(xb).float()
+    return forward
 
 
 def dp_schedule(n: int, batch_size: int, epochs: int) -> tuple[float, int]:
@@ -174,6 +227,7 @@ def train(
 
     s, p = settings, privacy_settings
     _check_channels_last(s, p)
+    _check_bf16(s, p)
     n = len(x)
     device = torch.device(device)
     sample_rate, total_steps = dp_schedule(n, s.batch_size, s.epochs)
@@ -221,51 +275,61 @@ def train(
         state = _State(**saved["state"])
         log.info("resumed from %s at epoch %d/%d", ckpt, state.epoch, s.epochs)
 
-    skipped_empty = 0
-    for epoch in tqdm(range(state.epoch, s.epochs), desc=desc, disable=None if progress else True, leave=False,
-                      initial=state.epoch, total=s.epochs):
-        start = time.perf_counter()
-        total_loss, seen = 0.0, 0
-        for idx in _batches_for_epoch(n, s, p is not None, steps_per_epoch, data_gen):
-            if len(idx) == 0:  # possible under Poisson sampling; skipping only over-counts privacy spent
-                skipped_empty += 1
-                continue
-            chunks = idx.split(s.physical_batch_size or len(idx))  # Poisson batches vary in size
-            optimizer.zero_grad(set_to_none=True)
-            for i, chunk in enumerate(chunks):
-                xb, yb = x[chunk].to(device), y[chunk].to(device)
-                if ghost:
-                    # Two passes: the first gives per-example gradient norms, then the optimizer's own
-                    # zero_grad (which keeps summed_grad after a skipped step) clears p.grad, and the second
-                    # leaves the sum of this chunk's clipped gradients in p.grad; step() adds it to summed_grad.
-                    losses = F.cross_entropy(net(xb), yb, reduction="none")
-                    DPTensorFastGradientClipping(net, optimizer, losses, "sum").backward()
-                    loss = losses.detach().sum()
-                else:
-                    loss = F.cross_entropy(net(xb), yb, reduction="sum")
-                    (loss if p is not None else loss / len(idx)).backward()
-                total_loss += loss.item()
-                seen += len(chunk)
-                if p is not None:
-                    last = i == len(chunks) - 1
-                    optimizer.signal_skip_step(do_skip=not last)
-                    optimizer.step()
-                    if not last:
-                        optimizer.zero_grad(set_to_none=True)
-            if p is None:
+    arithmetic = training_precision(s.precision, device)
+    forward = _forward(net, arithmetic, device)
+
+    def step(idx: torch.Tensor) -> float:
+        """One logical batch in physical chunks, then one update; returns the batch's summed loss."""
+        chunks = idx.split(s.physical_batch_size or len(idx))  # Poisson batches vary in size
+        optimizer.zero_grad(set_to_none=True)
+        summed = 0.0
+        for i, chunk in enumerate(chunks):
+            xb, yb = x[chunk].to(device), y[chunk].to(device)
+            if ghost:
+                # Two passes: the first gives per-example gradient norms, then the optimizer's own
+                # zero_grad (which keeps summed_grad after a skipped step) clears p.grad, and the second
+                # leaves the sum of this chunk's clipped gradients in p.grad; step() adds it to summed_grad.
+                losses = F.cross_entropy(forward(xb), yb, reduction="none")
+                DPTensorFastGradientClipping(net, optimizer, losses, "sum").backward()
+                loss = losses.detach().sum()
+            else:
+                loss = F.cross_entropy(forward(xb), yb, reduction="sum")
+                (loss if p is not None else loss / len(idx)).backward()
+            summed += loss.item()
+            if p is not None:  # clipped chunk gradients accumulate; noise and the update come with the last chunk
+                last = i == len(chunks) - 1
+                optimizer.signal_skip_step(do_skip=not last)
                 optimizer.step()
-        scheduler.step()
-        state.epoch = epoch + 1
-        state.seconds += time.perf_counter() - start
-        state.history.append({"epoch": state.epoch, "train_loss": total_loss / max(seen, 1),
-                              "lr": scheduler.get_last_lr()[0]})
-        log.info("%s epoch %d/%d loss %.4f (%.1fs)", desc, state.epoch, s.epochs, total_loss / max(seen, 1),
-                 state.seconds)
-        if ckpt is not None:
-            with atomic_path(ckpt) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": base_opt.state_dict(),
-                            "scheduler": scheduler.state_dict(), "data_gen": data_gen.get_state(),
-                            "noise_gen": noise_gen.get_state(), "state": asdict(state)}, tmp)
+                if not last:
+                    optimizer.zero_grad(set_to_none=True)
+        if p is None:
+            optimizer.step()
+        return summed
+
+    skipped_empty = 0
+    with _fp32_kernels(arithmetic):
+        for epoch in tqdm(range(state.epoch, s.epochs), desc=desc, disable=None if progress else True, leave=False,
+                          initial=state.epoch, total=s.epochs):
+            start = time.perf_counter()
+            total_loss, seen = 0.0, 0
+            for idx in _batches_for_epoch(n, s, p is not None, steps_per_epoch, data_gen):
+                if len(idx) == 0:  # possible under Poisson sampling; skipping only over-counts privacy spent
+                    skipped_empty += 1
+                    continue
+                total_loss += step(idx)
+                seen += len(idx)
+            scheduler.step()
+            state.epoch = epoch + 1
+            state.seconds += time.perf_counter() - start
+            state.history.append({"epoch": state.epoch, "train_loss": total_loss / max(seen, 1),
+                                  "lr": scheduler.get_last_lr()[0]})
+            log.info("%s epoch %d/%d loss %.4f (%.1fs)", desc, state.epoch, s.epochs, total_loss / max(seen, 1),
+                     state.seconds)
+            if ckpt is not None:
+                with atomic_path(ckpt) as tmp:
+                    torch.save({"model": model.state_dict(), "optimizer": base_opt.state_dict(),
+                                "scheduler": scheduler.state_dict(), "data_gen": data_gen.get_state(),
+                                "noise_gen": noise_gen.get_state(), "state": asdict(state)}, tmp)
 
     if p is not None:
         net._close()  # removes Opacus's hooks and per-parameter attributes: a plain module again
@@ -274,6 +338,7 @@ def train(
         "epochs": s.epochs,
         "steps": total_steps,
         "sample_rate": sample_rate,
+        "precision": arithmetic,
         "seconds": state.seconds,
         "history": state.history,
     }
