@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv.figures.style import COLUMN_WIDTH, new_figure, source
+from memcurv.figures.style import new_figure, source
 
 
 def _class(name: str) -> str:
@@ -35,7 +35,8 @@ def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.Dat
     memorized = np.flatnonzero(table["kind"] == "most_memorized")
     cols = max(2 * per_class, 1)
     rows = len(classes) + int(np.ceil(len(memorized) / cols))
-    fig, axes = new_figure(width=1.6 * COLUMN_WIDTH, height=0.75 * rows + 0.6, nrows=rows, ncols=cols, squeeze=False)
+    # width grows with the columns: at a fixed width, ten 32x32 images per row shrank and spread unevenly
+    fig, axes = new_figure(width=0.75 * cols + 0.5, height=0.75 * rows + 0.6, nrows=rows, ncols=cols, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
     for r, label in enumerate(classes):
