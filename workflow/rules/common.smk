@@ -1,7 +1,10 @@
 # Helpers shared by the rules: the resolved study config and the target lists it implies.
+import sys
+
 import yaml
 
 from memcurv import config as memcurv_config
+from memcurv import resources as gpu_resources
 from memcurv.config import format_epsilon, num_shards
 
 try:
@@ -14,7 +17,10 @@ RESULTS = f"results/{STUDY}"
 LOGS = f"logs/{STUDY}"
 BENCH = f"logs/{STUDY}/benchmarks"
 TABLES = f"{RESULTS}/tables"
-GPU = 1 if CFG["device"] == "cuda" else 0
+GPU_MEMORY = gpu_resources.visible_gpu_memory_mb()  # MB of each GPU visible here (nvidia-smi); none without one
+GPU = 1 if gpu_resources.uses_gpu(CFG["device"], GPU_MEMORY) else 0
+GPU_MEM_CAP = gpu_resources.gpu_memory_cap(GPU_MEMORY)
+TRAIN_SIZE = memcurv_config.train_size(CFG["dataset"]) if GPU else None  # training sets are held on the GPU
 CONDA_ENV = "../../environment.yml"  # jobs run in the active environment unless --sdm conda
 DP_EPS = [format_epsilon(e) for e in CFG["dp_models"]["epsilons"]]
 DP_SEEDS = CFG["dp_models"]["seeds"]
@@ -44,6 +50,39 @@ def write_resolved_config(path: str) -> str:
 
 
 RESOLVED_CONFIG = write_resolved_config(f"{RESULTS}/config.yaml")
+
+
+# GPU memory: each GPU rule declares gpu_mem_mb (memcurv.resources), and a local run on a GPU machine starts
+# GPU jobs together only while their sum fits the GPU, instead of every job at once (which ran out of memory).
+
+
+def gpu_mem_mb(job: str, scores_curvature: bool = True) -> int:
+    """GPU memory (MB) that a `job` (a rule name) declares; 0 off the GPU, else its estimate, at most the GPU's share
+    (a job estimated above it runs alone; curvature and evaluation halve their batches if it still runs out)."""
+    if not GPU:
+        return 0
+    need = gpu_resources.job_gpu_mem_mb(CFG, job, TRAIN_SIZE, scores_curvature=scores_curvature)
+    return min(need, GPU_MEM_CAP or need)
+
+
+def subset_shard_gpu_mem_mb(wildcards) -> int:
+    """A subset-model shard scores curvature only if it holds one of the first memorization.curvature_models."""
+    m = CFG["memorization"]
+    scored = m["curvature_models"] is None or int(wildcards.shard) * m["models_per_job"] < m["curvature_models"]
+    return gpu_mem_mb("train_subset_models", scored)
+
+
+def pack_gpu_jobs() -> None:
+    """Cap the GPU memory that local jobs claim together at what the GPU has (jobs run on torch's "cuda", the
+    first visible GPU), unless the user set it (--resources gpu_mem_mb=N). Cluster jobs get GPUs of their own."""
+    if GPU_MEM_CAP is None or not workflow.local_exec or "gpu_mem_mb" in workflow.global_resources:
+        return
+    workflow.register_resource("gpu_mem_mb", GPU_MEM_CAP)
+    print(f"GPU jobs share one GPU of {GPU_MEMORY[0]} MB: they run together while their gpu_mem_mb sums to at most"
+          f" {GPU_MEM_CAP} (set another cap with --resources gpu_mem_mb=N)", file=sys.stderr)
+
+
+pack_gpu_jobs()
 
 
 wildcard_constraints:

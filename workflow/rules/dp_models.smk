@@ -46,6 +46,7 @@ rule train_dp_model:
         mem_mb=4000,
         runtime=120,
         gpu=GPU,
+        gpu_mem_mb=gpu_mem_mb("train_dp_model"),
     shell:
         "python -m memcurv train-dp --config {input.config} --epsilon {wildcards.eps} --seed {wildcards.seed}"
         " --noise {input.noise} --out-dir {params.out_dir} --resume {params.resume} --threads {threads} > {log} 2>&1"
@@ -68,6 +69,7 @@ rule dp_model_curvature:
         mem_mb=4000,
         runtime=60,
         gpu=GPU,
+        gpu_mem_mb=gpu_mem_mb("dp_model_curvature"),
     shell:
         "python -m memcurv curvature --config {input.config} --checkpoint {input.model} --out {output}"
         " --threads {threads} > {log} 2>&1"

@@ -39,6 +39,7 @@ rule train_subset_models:
         mem_mb=4000,
         runtime=240,
         gpu=GPU,
+        gpu_mem_mb=subset_shard_gpu_mem_mb,
     shell:
         "python -m memcurv train-subsets --config {input.config} --masks {input.masks} --shard {wildcards.shard}"
         " --out {output} --resume {params.resume} --threads {threads} > {log} 2>&1"
@@ -107,6 +108,7 @@ rule train_dp_subset_models:
         mem_mb=4000,
         runtime=240,
         gpu=GPU,
+        gpu_mem_mb=gpu_mem_mb("train_dp_subset_models"),
     shell:
         "python -m memcurv train-dp-subsets --config {input.config} --epsilon {wildcards.eps} --noise {input.noise}"
         " --topk {input.topk} --shard {wildcards.shard} --out {output} --resume {params.resume}"
