@@ -142,7 +142,8 @@ def test_bf16_trains_with_a_bf16_forward_pass_and_records_it(digits, mode):
         model[-1].register_forward_hook(lambda _m, _i, out: dtypes.add(out.dtype))
         model, metrics = train(model, digits.x_train, digits.y_train,
                                TrainSettings(**{**s.__dict__, "precision": precision}), privacy_settings=p)
-        assert metrics["precision"] == precision and dtypes == {torch.float32 if precision == "fp32" else torch.bfloat16}
+        assert metrics["precision"] == precision
+        assert dtypes == {torch.float32 if precision == "fp32" else torch.bfloat16}  # the forward pass's arithmetic
         accs[precision] = evaluate(model, digits.x_test, digits.y_test)["acc"]
     assert accs["fp32"] > 0.6 and abs(accs["bf16"] - accs["fp32"]) < 0.05, accs
 
