@@ -1,12 +1,19 @@
 """Curvature throughput: memcurv's estimator against a baseline that does what the released code does.
 
-The baseline, per probe: builds the Rademacher probes one example at a time, runs two forward passes
-(x and x + h v) and one backward through the difference of the mean-reduced losses, and recomputes the
-unperturbed pass every probe.  Ours: the unperturbed gradient once per batch, all probes of a batch in
-one forward and one backward, per-example (sum) losses.  Both see the same probes, so the scores can be
-compared (the baseline's are rescaled by its batch size to undo the mean reduction).
+The baseline is the released scorer (get_regularized_curvature_for_batch in DeepakTatachar/
+Privacy-Memorization-Curvature): per probe, one Rademacher tensor for the whole batch, two forward
+passes (x + h v and x), one backward pass through the difference of the mean-reduced losses, and the
+products v . grad diff it records beside the norms, each copied to the CPU.  Its probes are memcurv's
+(drawn for the whole batch at once, the same work as ours), so the scores can be compared: its
+gradient norms and v . grad diff, rescaled to undo the mean reduction and h, against ours.  Ours: the
+unperturbed gradient once per batch, all probes of a batch in one forward and one backward pass,
+per-example (sum) losses.
 
     python benchmarks/curvature.py [--model small_cnn|resnet18] [--n 512] [--probes 10] [--device cpu|cuda]
+                                   [--threads 1 --clock cpu]
+
+On a CPU that other work keeps busy, wall time measures the other work too: `--threads 1 --clock cpu`
+times the CPU seconds this process got instead (not on a GPU, whose work the CPU clock does not see).
 
 Prints examples per second of each, the speed-up, the Spearman correlation of the scores, and
 forward-pass equivalents per probe: counted (a backward pass as two forward passes, as if weight
@@ -30,25 +37,28 @@ from memcurv.models import build_model
 
 
 def released_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, probes: int, h: float,
-                   batch_size: int, seed: int) -> np.ndarray:
-    """Mean ||grad diff|| per example, computed the released code's way (mean-reduced loss)."""
+                   batch_size: int, seed: int) -> dict[str, np.ndarray]:
+    """Mean ||grad diff|| and v . grad diff per example, computed as the released scorer does (mean-reduced
+    loss), scaled to memcurv's gradnorm and trace for comparison."""
     model.eval()
-    out = []
+    norms, traces = [], []
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        ids = torch.arange(start, start + len(xb))
-        total = torch.zeros(len(xb))
+        b = len(xb)
+        v_all = rademacher_probes(torch.arange(start, start + b), probes, tuple(x.shape[1:]), seed)
+        v_all = v_all.transpose(0, 1).contiguous().to(xb)  # probe-major: each probe a contiguous batch tensor
+        regr, eigs = torch.zeros(b), torch.zeros(b)
         for p in range(probes):
-            # one example at a time, as the released code builds its probes
-            v = torch.stack([rademacher_probes(ids[i:i + 1], probes, tuple(x.shape[1:]), seed)[0, p]
-                             for i in range(len(xb))]).to(xb)
+            v = h * v_all[p]  # one probe for the whole batch
             xin = xb.clone().requires_grad_(True)
-            loss_pos = F.cross_entropy(model(xin + h * v), yb)
+            loss_pos = F.cross_entropy(model(xin + v), yb)
             loss_orig = F.cross_entropy(model(xin), yb)
             (diff,) = torch.autograd.grad(loss_pos - loss_orig, xin)
-            total += diff.flatten(1).norm(dim=1).detach().cpu() * len(xb)  # undo the mean for comparison
-        out.append(total / probes)
-    return torch.cat(out).numpy()
+            regr += diff.reshape(b, -1).norm(dim=1).cpu()
+            eigs += torch.diag(v.reshape(b, -1) @ diff.reshape(b, -1).T).cpu()
+        norms.append(regr / probes * b)  # undo the mean reduction
+        traces.append(eigs / probes * b / h**2)  # (h v) . (h H v / b): undo b and h^2 to get v^T H v
+    return {"gradnorm": torch.cat(norms).numpy(), "trace": torch.cat(traces).numpy()}
 
 
 def main() -> None:
@@ -58,7 +68,14 @@ def main() -> None:
     ap.add_argument("--probes", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--clock", default="wall", choices=["wall", "cpu"], help="cpu: this process's CPU seconds")
     args = ap.parse_args()
+    if args.clock == "cpu" and args.device != "cpu":
+        ap.error("--clock cpu measures CPU work only: use it with --device cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     shape = (1, 8, 8) if args.model == "small_cnn" else (3, 32, 32)
     torch.manual_seed(0)
     model = build_model(args.model, shape, 10).to(args.device)
@@ -69,16 +86,16 @@ def main() -> None:
         fn(16)  # warm-up on a few examples
         if args.device == "cuda":
             torch.cuda.synchronize()
-        t = time.perf_counter()
+        t = clock()
         res = fn(args.n)
         if args.device == "cuda":
             torch.cuda.synchronize()
-        return res, time.perf_counter() - t
+        return res, clock() - t
 
     base, t_base = timed(lambda n: released_style(model, x[:n], y[:n], args.probes, 1e-3, args.batch_size, 0))
     ours, t_ours = timed(lambda n: curvature_scores(model, x[:n], y[:n], probes=args.probes, h=1e-3,
-                                                    batch_size=args.batch_size, device=args.device)["gradnorm"])
-    rho = spearmanr(base, ours).statistic
+                                                    batch_size=args.batch_size, device=args.device))
+    rho = {name: spearmanr(base[name], ours[name]).statistic for name in base}
 
     @torch.no_grad()
     def forwards(n: int, chunk: int, repeat: int) -> None:
@@ -90,11 +107,13 @@ def main() -> None:
     # The released code feeds batches of B, P times over; ours feeds B * P inputs at once.
     _, t_fwd_base = timed(lambda n: [forwards(n, args.batch_size, 1) for _ in range(args.probes)])
     _, t_fwd_ours = timed(lambda n: forwards(n, args.batch_size * args.probes, args.probes))
-    print(f"model {args.model}, {args.n} examples, {args.probes} probes, batch {args.batch_size}, {args.device}")
+    print(f"model {args.model}, {args.n} examples, {args.probes} probes, batch {args.batch_size}, {args.device}, "
+          f"{torch.get_num_threads()} threads, {args.clock} clock")
     print(f"{'':16}{'examples/s':>12}{'fwd-equiv/probe counted':>26}{'measured':>10}")
     print(f"{'released-style':16}{args.n / t_base:12.1f}{'2 + 2*2 = 6':>26}{t_base / t_fwd_base:10.2f}")
     print(f"{'memcurv':16}{args.n / t_ours:12.1f}{f'3 + 3/P = {3 + 3 / args.probes:.2f}':>26}{t_ours / t_fwd_ours:10.2f}")
-    print(f"speed-up: {t_base / t_ours:.2f}x   Spearman of scores: {rho:.4f}")
+    print(f"speed-up: {t_base / t_ours:.2f}x   Spearman of scores: gradnorm {rho['gradnorm']:.4f}, "
+          f"trace {rho['trace']:.4f}")
 
 
 if __name__ == "__main__":
