@@ -133,3 +133,45 @@ def test_device_auto_asks_for_a_gpu_only_where_one_is_visible_and_caps_the_sum(t
     found, err = _dry_run(tmp_path, config, {"PATH": f"{smi.parent}:{os.environ['PATH']}"})
     assert all(gpu == 1 and 0 < mem < 85521 for rule in GPU_RULES for gpu, mem in found[rule])
     assert f"at most {int(85521 * resources.HEADROOM)}" in err
+
+
+def _paper_scale():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import paper_scale
+    finally:
+        sys.path.pop(0)
+    return paper_scale
+
+
+def test_paper_scale_counts_each_rules_steps():
+    from memcurv.config import load
+    from memcurv.train import dp_schedule
+
+    ps = _paper_scale()
+    cfg = load(REPO / "config" / "cifar10.yaml")
+    cfg["memorization"]["curvature_models"] = 100
+    sizes = ps.Sizes(256, 64, 256, 256, 10, 1024, 5)
+    t = ps.StepTimes(dp={"fp32": 0.3, "auto": 0.1}, plain={"fp32": 0.06, "auto": 0.02}, curvature=0.5, evaluation=0.1)
+    before = ps.device_hours(cfg, t, sizes, 50_000, 10_000, after=False)
+    after = ps.device_hours(cfg, t, sizes, 50_000, 10_000, after=True)
+    evaluation = 60_000 / 1024 * 0.1  # training and test sets, a model
+    curvature = 50_000 / 256 * 0.5  # every training example, a scored model
+    dp_training = dp_schedule(50_000, 256, 20)[1] * 0.3
+    assert before["train_dp_model"] == (210, pytest.approx(210 * (dp_training + evaluation) / 3600))
+    assert before["dp_model_curvature"] == after["dp_model_curvature"] == (210, pytest.approx(210 * curvature / 3600))
+    subset_training = 20 * 137 * 0.02  # 35,000 examples a subset model: 137 batches of 256 an epoch
+    assert after["train_subset_models"] == (20, pytest.approx((1000 * (subset_training + evaluation)
+                                                                + 100 * curvature) / 3600))
+    jobs, hours = after["train_dp_subset_models"]
+    assert jobs == 24 and hours < before["train_dp_subset_models"][1] / 2.9  # DP steps 3x faster in auto
+
+
+def test_paper_scale_runs_on_a_cpu_at_tiny_sizes():
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "paper_scale.py"), "--tiny", "--device", "cpu"],
+                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = {line.split()[0]: line.split()[1:] for line in res.stdout.splitlines() if line.strip()}
+    for rule in (*GPU_RULES, "total"):
+        assert all(float(v) >= 0 for v in rows[rule][-2:]), res.stdout
+    assert "DP step / non-private step" in res.stdout and "auto (fp32)" in res.stdout

@@ -1,0 +1,208 @@
+"""Device-hours of a paper config on this device: one step of each job kind timed here, times the steps
+the config's rules take, before and after issue 13 (training arithmetic, subset models scored).
+
+    python benchmarks/paper_scale.py [--config config/cifar10.yaml] [--model resnet18] [--device cuda|cpu]
+                                     [--tiny]
+
+Timed on random images of the config's input shape, each after a warm-up: a DP training step (the
+config's logical and physical batch and grad_sample_mode, through memcurv.train.train) and a non-private
+step (memorization.train's batch), each in IEEE fp32 and in precision auto; curvature of one batch
+(curvature.batch_size x probes, always IEEE fp32); evaluation of one batch of 1024.  The rules then
+cost, per model:
+
+- train_dp_model: dp_schedule's steps of DP training, and evaluation of the training and test sets;
+- dp_model_curvature: curvature of every training example;
+- train_subset_models: non-private training on its subset, evaluation of the training and test sets,
+  and curvature of every training example under the models that are scored;
+- train_dp_subset_models: DP training on its subset, and evaluation of the top-k.
+
+"before": IEEE fp32 training and every subset model scored (the recipe's physical batch); "after":
+precision auto and memorization.curvature_models subset models scored.  Process starts, data loading,
+noise calibration and the tables are left out (minutes in all).  `--tiny` times a small CNN on
+8x8 images with tiny batches (for CI: the hours it prints then mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from memcurv import config as memcurv_config
+from memcurv.curvature import curvature_scores
+from memcurv.models import build_model
+from memcurv.pipeline import experiment_train_size
+from memcurv.resources import input_dims
+from memcurv.train import PrivacySettings, TrainSettings, dp_schedule, evaluate, train, training_precision
+
+
+@dataclass(frozen=True)
+class Sizes:
+    dp_batch: int
+    physical: int | None
+    plain_batch: int
+    curvature_batch: int
+    probes: int
+    eval_batch: int
+    steps: int  # training steps timed
+
+
+@dataclass(frozen=True)
+class StepTimes:
+    """Seconds per step of each job kind."""
+    dp: dict[str, float]  # by precision
+    plain: dict[str, float]
+    curvature: float
+    evaluation: float
+
+
+def _timed(fn: Callable[[], Any], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def _training_step(model: Callable[[], torch.nn.Module], shape: tuple[int, ...], settings: TrainSettings,
+                   privacy: PrivacySettings | None, steps: int, device: torch.device) -> float:
+    """Seconds per logical step of memcurv.train.train on random data, after a two-step warm-up: the time of
+    its epoch loop, which leaves out setting up Opacus and accounting for the epsilon spent."""
+    g = torch.Generator().manual_seed(0)
+    n = settings.batch_size * steps
+    x, y = torch.randn(n, *shape, generator=g), torch.randint(0, 10, (n,), generator=g)
+    warm = 2 * settings.batch_size
+    train(model(), x[:warm], y[:warm], settings, privacy_settings=privacy, device=device)
+    return train(model(), x, y, settings, privacy_settings=privacy, device=device)[1]["seconds"] / steps
+
+
+def time_steps(cfg: dict[str, Any], model_name: str, shape: tuple[int, int, int], classes: int, sizes: Sizes,
+               device: torch.device) -> StepTimes:
+    """One step of each job kind on this device."""
+    def model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return build_model(model_name, shape, classes)
+
+    dp, plain = {}, {}
+    privacy = PrivacySettings(noise_multiplier=1.0, max_grad_norm=cfg["privacy"]["max_grad_norm"],
+                              grad_sample_mode=cfg["privacy"]["grad_sample_mode"])
+    for precision in ("fp32", "auto"):
+        common = {"epochs": 1, "optimizer": cfg["train"]["optimizer"], "lr": 1e-4, "precision": precision}
+        dp[precision] = _training_step(model, shape, TrainSettings(batch_size=sizes.dp_batch,
+                                                                   physical_batch_size=sizes.physical, **common),
+                                       privacy, sizes.steps, device)
+        plain[precision] = _training_step(model, shape, TrainSettings(batch_size=sizes.plain_batch, **common), None,
+                                          sizes.steps, device)
+    net = model().to(device)
+    c = cfg["curvature"]
+    x = torch.randn(max(sizes.curvature_batch, sizes.eval_batch), *shape)
+    y = torch.randint(0, classes, (len(x),))
+
+    def curvature(n: int) -> None:
+        curvature_scores(net, x[:n], y[:n], probes=sizes.probes, h=c["h"], method=c["method"], batch_size=n,
+                         device=device)
+
+    curvature(2)
+    evaluate(net, x[:2], y[:2], device=device)
+    return StepTimes(dp, plain, _timed(lambda: curvature(sizes.curvature_batch), device),
+                     _timed(lambda: evaluate(net, x[:sizes.eval_batch], y[:sizes.eval_batch],
+                                             batch_size=sizes.eval_batch, device=device), device))
+
+
+def device_hours(cfg: dict[str, Any], t: StepTimes, sizes: Sizes, n_train: int, n_test: int,
+                 after: bool) -> dict[str, tuple[int, float]]:
+    """(jobs, device-hours) per GPU rule of the config, from per-step times."""
+    precision = "auto" if after else "fp32"
+    dp_step, plain_step = t.dp[precision], t.plain[precision]
+    per_example = {"curvature": t.curvature / sizes.curvature_batch, "evaluation": t.evaluation / sizes.eval_batch}
+    dp_train = cfg["train"]
+    dp_models = len(cfg["dp_models"]["epsilons"]) * len(cfg["dp_models"]["seeds"])
+    evaluate_all = (n_train + n_test) * per_example["evaluation"]
+    curvature_all = n_train * per_example["curvature"]
+
+    def dp_training(n: int) -> float:
+        return dp_schedule(n, dp_train["batch_size"], dp_train["epochs"])[1] * dp_step
+
+    m = cfg["memorization"]
+    k = m["num_models"]
+    scored = min(k, m.get("curvature_models") or k) if after else k
+    subset = round(m["subset_ratio"] * n_train)
+    subset_training = m["train"]["epochs"] * math.ceil(subset / m["train"]["batch_size"]) * plain_step
+    e = cfg["mem_vs_epsilon"]
+    dp_subsets = len(e["epsilons"]) * e["num_models"]
+    dp_subset = experiment_train_size(cfg, "mem_vs_epsilon", n_train)
+    seconds = {
+        "train_dp_model": (dp_models, dp_models * (dp_training(n_train) + evaluate_all)),
+        "dp_model_curvature": (dp_models, dp_models * curvature_all),
+        "train_subset_models": (memcurv_config.num_shards(k, m["models_per_job"]),
+                                k * (subset_training + evaluate_all) + scored * curvature_all),
+        "train_dp_subset_models": (len(e["epsilons"]) * memcurv_config.num_shards(e["num_models"], e["models_per_job"]),
+                                   dp_subsets * (dp_training(dp_subset) + e["top_k"] * per_example["evaluation"])),
+    }
+    return {rule: (jobs, s / 3600) for rule, (jobs, s) in seconds.items()}
+
+
+def report(cfg: dict[str, Any], t: StepTimes, sizes: Sizes, n_train: int, n_test: int, device: torch.device) -> None:
+    auto = training_precision("auto", device)
+    mode = cfg["privacy"]["grad_sample_mode"]
+    physical, both = sizes.physical or sizes.dp_batch, ("fp32", "auto")
+    rows = {
+        "step": ("fp32 s", f"auto ({auto}) s"),
+        f"DP step (batch {sizes.dp_batch}, physical {physical}, {mode})": tuple(f"{t.dp[p]:.4f}" for p in both),
+        f"non-private step (batch {sizes.plain_batch})": tuple(f"{t.plain[p]:.4f}" for p in both),
+        "DP step / non-private step": tuple(f"{t.dp[p] / t.plain[p]:.2f}x" for p in both),
+        f"curvature batch ({sizes.curvature_batch} x {sizes.probes} probes, IEEE fp32)": (f"{t.curvature:.4f}",),
+        f"evaluation batch ({sizes.eval_batch})": (f"{t.evaluation:.4f}",),
+    }
+    for label, values in rows.items():
+        print(f"{label:<52}" + "".join(f"{v:>16}" for v in values))
+    before = device_hours(cfg, t, sizes, n_train, n_test, after=False)
+    after = device_hours(cfg, t, sizes, n_train, n_test, after=True)
+    scored = cfg["memorization"].get("curvature_models") or cfg["memorization"]["num_models"]
+    print(f"\ndevice-hours of the config ({n_train} training examples; after: {auto} training, "
+          f"{scored} subset models scored)")
+    print(f"{'rule':<26}{'jobs':>6}{'before':>10}{'after':>10}")
+    for rule, (jobs, hours) in before.items():
+        print(f"{rule:<26}{jobs:6d}{hours:10.1f}{after[rule][1]:10.1f}")
+    total_before, total_after = (sum(h for _, h in table.values()) for table in (before, after))
+    print(f"{'total':<26}{'':6}{total_before:10.1f}{total_after:10.1f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="config/cifar10.yaml")
+    ap.add_argument("--model", default=None, help="default: the config's")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--tiny", action="store_true", help="a small CNN, 8x8 images and tiny batches (CI)")
+    ap.add_argument("--steps", type=int, default=5, help="training steps timed per kind")
+    ap.add_argument("--n-train", type=int, default=None, help="training examples (default: the dataset's)")
+    ap.add_argument("--n-test", type=int, default=10_000)
+    args = ap.parse_args()
+    cfg = memcurv_config.load(args.config)
+    n_train = args.n_train or memcurv_config.train_size(cfg["dataset"])
+    if n_train is None:
+        ap.error(f"the size of {cfg['dataset']['name']} is not known before loading it: give --n-train")
+    device = torch.device(args.device)
+    shape, classes = input_dims(cfg["dataset"])
+    model = args.model or cfg["model"]
+    t, c = cfg["train"], cfg["curvature"]
+    sizes = Sizes(t["batch_size"], t["physical_batch_size"], cfg["memorization"]["train"]["batch_size"],
+                  c["batch_size"], c["probes"], 1024, args.steps)
+    if args.tiny:
+        model, shape = "small_cnn", (1, 8, 8)
+        sizes = Sizes(16, 8, 16, 4, 2, 64, 2)
+    print(f"{args.config}: model {model} on {shape} images, {device}"
+          f"{f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else ''}"
+          f"{' [tiny sizes: the hours mean nothing]' if args.tiny else ''}")
+    report(cfg, time_steps(cfg, model, shape, classes, sizes, device), sizes, n_train, args.n_test, device)
+
+
+if __name__ == "__main__":
+    main()
