@@ -76,6 +76,11 @@ def activation_mb(model: str, input_shape: tuple[int, int, int]) -> float:
     return SAVED_MB_PER_PIXEL[model] * input_shape[1] * input_shape[2] * OVERHEAD
 
 
+def weights_mb(model: str, input_shape: tuple[int, int, int], num_classes: int) -> float:
+    """MB of the model's fp32 parameters (and of each copy of them: gradients, optimizer state)."""
+    return 4 * parameter_count(model, input_shape, num_classes) / MB
+
+
 def poisson_chunk(batch_size: int, physical_batch_size: int | None) -> int:
     """Largest chunk a DP step puts through the model: the physical batch, or a large Poisson batch."""
     return physical_batch_size or batch_size + math.ceil(3 * math.sqrt(batch_size))
@@ -86,7 +91,7 @@ def training_mb(model: str, input_shape: tuple[int, int, int], num_classes: int,
     """GPU memory (MB) of a training job: `chunk` examples per forward pass, the training set held on the GPU
     (train_size examples; None where unknown), weights, gradients and optimizer state, and under DP one
     gradient per example (Opacus materialises them for conv layers in every grad_sample_mode)."""
-    params_mb = 4 * parameter_count(model, input_shape, num_classes) / MB
+    params_mb = weights_mb(model, input_shape, num_classes)
     data_mb = 4 * (train_size or 0) * math.prod(input_shape) / MB
     per_example = chunk * params_mb if private else 0.0
     return math.ceil(CONTEXT_MB + chunk * activation_mb(model, input_shape) + 4 * params_mb + per_example + data_mb)
@@ -97,8 +102,7 @@ def curvature_mb(model: str, input_shape: tuple[int, int, int], num_classes: int
     """GPU memory (MB) of scoring curvature: batch_size x probes inputs in one pass with input gradients
     (double backward for hvp keeps about twice as much)."""
     per_input = activation_mb(model, input_shape) * (2 if method == "hvp" else 1)
-    params_mb = 4 * parameter_count(model, input_shape, num_classes) / MB
-    return math.ceil(CONTEXT_MB + batch_size * probes * per_input + params_mb)
+    return math.ceil(CONTEXT_MB + batch_size * probes * per_input + weights_mb(model, input_shape, num_classes))
 
 
 def job_gpu_mem_mb(cfg: dict[str, Any], job: str, train_size: int | None, *, scores_curvature: bool = True) -> int:
