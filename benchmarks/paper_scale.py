@@ -18,8 +18,10 @@ cost, per model:
 
 "before": IEEE fp32 training and every subset model scored (the recipe's physical batch); "after":
 precision auto and memorization.curvature_models subset models scored.  Process starts, data loading,
-noise calibration and the tables are left out (minutes in all).  `--tiny` times a small CNN on
-8x8 images with tiny batches (for CI: the hours it prints then mean nothing).
+noise calibration and the tables are left out (minutes in all).  Costs are counted per example (per
+example and probe for curvature), so batches timed smaller than the config's (--dp-batch and the like,
+for a CPU) still give an estimate, though a GPU's is only right at the config's sizes.  `--tiny` times a
+small CNN on 8x8 images with tiny batches (for CI: the hours it prints then mean nothing).
 """
 
 from __future__ import annotations
@@ -118,23 +120,24 @@ def time_steps(cfg: dict[str, Any], model_name: str, shape: tuple[int, int, int]
 
 def device_hours(cfg: dict[str, Any], t: StepTimes, sizes: Sizes, n_train: int, n_test: int,
                  after: bool) -> dict[str, tuple[int, float]]:
-    """(jobs, device-hours) per GPU rule of the config, from per-step times."""
+    """(jobs, device-hours) per GPU rule of the config, from per-example costs."""
     precision = "auto" if after else "fp32"
-    dp_step, plain_step = t.dp[precision], t.plain[precision]
-    per_example = {"curvature": t.curvature / sizes.curvature_batch, "evaluation": t.evaluation / sizes.eval_batch}
+    dp_example, plain_example = t.dp[precision] / sizes.dp_batch, t.plain[precision] / sizes.plain_batch
+    c = cfg["curvature"]
+    curvature_example = t.curvature / (sizes.curvature_batch * sizes.probes) * c["probes"]
+    evaluation_example = t.evaluation / sizes.eval_batch
     dp_train = cfg["train"]
     dp_models = len(cfg["dp_models"]["epsilons"]) * len(cfg["dp_models"]["seeds"])
-    evaluate_all = (n_train + n_test) * per_example["evaluation"]
-    curvature_all = n_train * per_example["curvature"]
+    evaluate_all = (n_train + n_test) * evaluation_example
+    curvature_all = n_train * curvature_example
 
-    def dp_training(n: int) -> float:
-        return dp_schedule(n, dp_train["batch_size"], dp_train["epochs"])[1] * dp_step
+    def dp_training(n: int) -> float:  # Poisson batches of the logical batch size on average
+        return dp_schedule(n, dp_train["batch_size"], dp_train["epochs"])[1] * dp_train["batch_size"] * dp_example
 
     m = cfg["memorization"]
     k = m["num_models"]
     scored = min(k, m.get("curvature_models") or k) if after else k
-    subset = round(m["subset_ratio"] * n_train)
-    subset_training = m["train"]["epochs"] * math.ceil(subset / m["train"]["batch_size"]) * plain_step
+    subset_training = m["train"]["epochs"] * round(m["subset_ratio"] * n_train) * plain_example
     e = cfg["mem_vs_epsilon"]
     dp_subsets = len(e["epsilons"]) * e["num_models"]
     dp_subset = experiment_train_size(cfg, "mem_vs_epsilon", n_train)
@@ -144,7 +147,7 @@ def device_hours(cfg: dict[str, Any], t: StepTimes, sizes: Sizes, n_train: int, 
         "train_subset_models": (memcurv_config.num_shards(k, m["models_per_job"]),
                                 k * (subset_training + evaluate_all) + scored * curvature_all),
         "train_dp_subset_models": (len(e["epsilons"]) * memcurv_config.num_shards(e["num_models"], e["models_per_job"]),
-                                   dp_subsets * (dp_training(dp_subset) + e["top_k"] * per_example["evaluation"])),
+                                   dp_subsets * (dp_training(dp_subset) + e["top_k"] * evaluation_example)),
     }
     return {rule: (jobs, s / 3600) for rule, (jobs, s) in seconds.items()}
 
@@ -184,6 +187,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5, help="training steps timed per kind")
     ap.add_argument("--n-train", type=int, default=None, help="training examples (default: the dataset's)")
     ap.add_argument("--n-test", type=int, default=10_000)
+    for size in ("dp-batch", "physical", "plain-batch", "curvature-batch", "probes", "eval-batch"):
+        ap.add_argument(f"--{size}", type=int, default=None, help="timed size (default: the config's)")
     args = ap.parse_args()
     cfg = memcurv_config.load(args.config)
     n_train = args.n_train or memcurv_config.train_size(cfg["dataset"])
@@ -193,8 +198,10 @@ def main() -> None:
     shape, classes = input_dims(cfg["dataset"])
     model = args.model or cfg["model"]
     t, c = cfg["train"], cfg["curvature"]
-    sizes = Sizes(t["batch_size"], t["physical_batch_size"], cfg["memorization"]["train"]["batch_size"],
-                  c["batch_size"], c["probes"], 1024, args.steps)
+    sizes = Sizes(args.dp_batch or t["batch_size"], args.physical or t["physical_batch_size"],
+                  args.plain_batch or cfg["memorization"]["train"]["batch_size"],
+                  args.curvature_batch or c["batch_size"], args.probes or c["probes"], args.eval_batch or 1024,
+                  args.steps)
     if args.tiny:
         model, shape = "small_cnn", (1, 8, 8)
         sizes = Sizes(16, 8, 16, 4, 2, 64, 2)

@@ -157,14 +157,19 @@ def test_paper_scale_counts_each_rules_steps():
     after = ps.device_hours(cfg, t, sizes, 50_000, 10_000, after=True)
     evaluation = 60_000 / 1024 * 0.1  # training and test sets, a model
     curvature = 50_000 / 256 * 0.5  # every training example, a scored model
-    dp_training = dp_schedule(50_000, 256, 20)[1] * 0.3
+    dp_training = dp_schedule(50_000, 256, 20)[1] * 0.3  # steps of 256 examples on average
     assert before["train_dp_model"] == (210, pytest.approx(210 * (dp_training + evaluation) / 3600))
     assert before["dp_model_curvature"] == after["dp_model_curvature"] == (210, pytest.approx(210 * curvature / 3600))
-    subset_training = 20 * 137 * 0.02  # 35,000 examples a subset model: 137 batches of 256 an epoch
+    subset_training = 20 * 35_000 / 256 * 0.02  # 35,000 examples a subset model and epoch
     assert after["train_subset_models"] == (20, pytest.approx((1000 * (subset_training + evaluation)
                                                                 + 100 * curvature) / 3600))
     jobs, hours = after["train_dp_subset_models"]
     assert jobs == 24 and hours < before["train_dp_subset_models"][1] / 2.9  # DP steps 3x faster in auto
+    timed_smaller = ps.Sizes(64, 64, 64, 32, 5, 256, 5)  # per example (and probe) the same costs: the same hours
+    t_smaller = ps.StepTimes(dp={p: v / 4 for p, v in t.dp.items()}, plain={p: v / 4 for p, v in t.plain.items()},
+                             curvature=0.5 / 16, evaluation=0.1 / 4)
+    smaller = ps.device_hours(cfg, t_smaller, timed_smaller, 50_000, 10_000, after=True)
+    assert all(smaller[rule] == (jobs, pytest.approx(hours)) for rule, (jobs, hours) in after.items())
 
 
 def test_paper_scale_runs_on_a_cpu_at_tiny_sizes():
