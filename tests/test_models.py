@@ -8,7 +8,8 @@ from memcurv.models import build_model
 
 
 @pytest.mark.parametrize("name, shape", [("small_cnn", (1, 8, 8)), ("small_cnn", (3, 32, 32)),
-                                         ("resnet18", (3, 32, 32)), ("resnet50", (3, 32, 32))])
+                                         ("cifar_cnn", (3, 32, 32)), ("resnet18", (3, 32, 32)),
+                                         ("resnet50", (3, 32, 32))])
 def test_models_shape_and_opacus_validation(name, shape):
     model = build_model(name, shape, 7)
     assert model(torch.randn(2, *shape)).shape == (2, 7)

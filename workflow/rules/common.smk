@@ -25,6 +25,9 @@ CONDA_ENV = "../../environment.yml"  # jobs run in the active environment unless
 DP_EPS = [format_epsilon(e) for e in CFG["dp_models"]["epsilons"]]
 DP_SEEDS = CFG["dp_models"]["seeds"]
 MEM_EPS = [format_epsilon(e) for e in CFG["mem_vs_epsilon"]["epsilons"]]
+# The chain subset models -> memorization -> top-k -> DP subset models is a study's longest path: when jobs
+# wait for cores, its jobs go first, so the DP models fill the cores around it instead of delaying it.
+MEMORIZATION_PRIORITY = 10
 SUBSET_SHARDS = range(num_shards(CFG["memorization"]["num_models"], CFG["memorization"]["models_per_job"]))
 DP_SUBSET_SHARDS = range(num_shards(CFG["mem_vs_epsilon"]["num_models"], CFG["mem_vs_epsilon"]["models_per_job"]))
 FIGURE_TABLES = {

@@ -13,6 +13,7 @@ rule subset_masks:
     conda:
         CONDA_ENV
     threads: 1
+    priority: MEMORIZATION_PRIORITY
     resources:
         mem_mb=2000,
         runtime=10,
@@ -35,6 +36,7 @@ rule train_subset_models:
     conda:
         CONDA_ENV
     threads: 1
+    priority: MEMORIZATION_PRIORITY
     resources:
         mem_mb=4000,
         runtime=240,
@@ -60,6 +62,7 @@ rule examples_table:
     conda:
         CONDA_ENV
     threads: 1
+    priority: MEMORIZATION_PRIORITY
     resources:
         mem_mb=8000,
         runtime=20,
@@ -81,6 +84,7 @@ rule top_k:
     conda:
         CONDA_ENV
     threads: 1
+    priority: MEMORIZATION_PRIORITY
     resources:
         mem_mb=2000,
         runtime=10,
@@ -104,6 +108,7 @@ rule train_dp_subset_models:
     conda:
         CONDA_ENV
     threads: 1
+    priority: MEMORIZATION_PRIORITY
     resources:
         mem_mb=4000,
         runtime=240,
