@@ -79,6 +79,7 @@ def test_rerun_is_a_no_op_and_a_deleted_figure_rebuilds_alone(smoke_run):
         ("mem_vs_epsilon={'top_k': 100000}", "mem_vs_epsilon.top_k"),
         ("mem_vs_epsilon={'topk_source': 'published'}", "memorization.published_scores"),
         (("train={'channels_last': True}", "privacy={'grad_sample_mode': 'hooks'}"), "privacy.grad_sample_mode"),
+        ("train={'precision': 'bf16'}", "train.precision"),
     ],
 )
 def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, override, key):
@@ -178,6 +179,11 @@ def test_progress_made_under_another_config_is_dropped(tmp_path, caplog):
                   "train_dp_subset_models": 24}),
     ("imagenet", {"train_dp_model": 210, "dp_model_curvature": 210, "train_subset_models": 10,
                   "train_dp_subset_models": 24}),
+    # real images in an hour on a CPU or a GPU: 6 epsilons x 3 seeds, 40 or 64 subset models, 3 epsilons of DP subsets
+    ("cifar10_cpu", {"train_dp_model": 18, "dp_model_curvature": 18, "train_subset_models": 10,
+                     "train_dp_subset_models": 6}),
+    ("cifar10_gpu", {"train_dp_model": 18, "dp_model_curvature": 18, "train_subset_models": 8,
+                     "train_dp_subset_models": 6}),
 ])
 def test_paper_configs_validate_and_dry_run_to_the_paper_grids(tmp_path, study, jobs):
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1",

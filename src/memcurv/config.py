@@ -131,6 +131,12 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         if cfg["privacy"]["grad_sample_mode"] not in CHANNELS_LAST_MODES:
             raise ConfigError(f"config key train.channels_last needs privacy.grad_sample_mode in {CHANNELS_LAST_MODES}:"
                               " Opacus's conv grad sampler gives wrong per-example gradients on channels-last inputs")
+    if cfg["train"]["precision"] == "bf16":
+        from memcurv.train import BF16_MODES
+
+        if cfg["privacy"]["grad_sample_mode"] not in BF16_MODES:
+            raise ConfigError(f"config key train.precision = bf16 needs privacy.grad_sample_mode in {BF16_MODES}: "
+                              "PyTorch's expanded weights (ew) do not support autocast")
     if cfg["mem_vs_epsilon"]["topk_source"] == "published" and not cfg["memorization"]["published_scores"]:
         raise ConfigError("config key mem_vs_epsilon.topk_source = published needs memorization.published_scores "
                           "(the path of the published score file)")

@@ -307,7 +307,8 @@ def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path, mode
                           "planted": _planted(ds)})
     scored = np.isfinite(z["curv_trace"]).all(axis=1)  # the models whose curvature was scored
     _write_csv(pd.DataFrame({"study": cfg["study"], "model": z["models"], "train_size": z["masks"].sum(1),
-                             "test_acc": z["test_acc"], "curvature_scored": scored}), models_out, cfg)
+                             "test_acc": z["test_acc"].astype(np.float64).round(6),  # float32 noise off
+                             "curvature_scored": scored}), models_out, cfg)
     table["n_curvature_models"] = scored.sum()
     for name, per_model in _every_reading(cfg, {s: z[f"curv_{s}"][scored] for s in SCORES}).items():
         for agg, values in memorization.aggregate_by_membership(z["masks"][scored], per_model).items():

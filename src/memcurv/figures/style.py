@@ -22,8 +22,9 @@ def new_figure(width: float = COLUMN_WIDTH, height: float = 2.6, **subplots: Any
 
 
 def title(ax: Any, text: str, study: str, options: dict[str, Any], reading: str | None = None) -> None:
-    """Figure title naming the dataset, the study and the reading of its tables (default: the run's fidelity)."""
-    ax.set_title(f"{text}\n{source(study, options)}, {reading or options.get('fidelity', 'corrected')}", fontsize=8)
+    """Figure title naming the dataset, the study and the reading of its tables (default: the run's fidelity);
+    the reading on a line of its own, so that side-by-side panels' titles stay within their panels."""
+    ax.set_title(f"{text}\n{source(study, options)}\n{reading or options.get('fidelity', 'corrected')}", fontsize=8)
 
 
 def source(study: str, options: dict[str, Any]) -> str:
