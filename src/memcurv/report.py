@@ -59,6 +59,12 @@ def _markdown_table(df: pd.DataFrame) -> list[str]:
     return [head, rule, *("| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False))]
 
 
+def _dataset(cfg: dict[str, Any]) -> str:
+    """The dataset as the report names it: its config name, and its title where that says more."""
+    name, title = cfg["dataset"]["name"], dataset_title(cfg)
+    return f"`{name}`" if title == name else f"{title} (`{name}`)"
+
+
 def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[str, Any]:
     """Markdown report of the study at `out` and its numbers as JSON beside it; returns the numbers."""
     study, fidelity, resolved = cfg["study"], cfg["fidelity"], cfg["resolved_defects"]
@@ -69,7 +75,7 @@ def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[s
     lines = [
         f"## Study `{study}`",
         "",
-        f"Dataset {dataset_title(cfg)} (`{cfg['dataset']['name']}`), model `{cfg['model']}`, fidelity **{fidelity}** "
+        f"Dataset {_dataset(cfg)}, model `{cfg['model']}`, fidelity **{fidelity}** "
         f"(defect settings: {', '.join(f'{k}={v}' for k, v in resolved.items())}). "
         f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by memcurv from `{tables}` only.",
         "",
