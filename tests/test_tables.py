@@ -7,7 +7,8 @@ from memcurv import config, io, memorization, pipeline
 
 
 def _cfg(curvature_models: int | None) -> dict:
-    return config.validate({"study": "tables", "dataset": {"name": "synthetic", "options": {"n_train": 40, "n_test": 10}},
+    synthetic = {"name": "synthetic", "options": {"n_train": 40, "n_test": 10}}
+    return config.validate({"study": "tables", "dataset": synthetic,
                             "memorization": {"num_models": 4, "models_per_job": 4, "curvature_models": curvature_models,
                                              "train": {"batch_size": 8}},
                             "train": {"batch_size": 8}, "mem_vs_epsilon": {"top_k": 4}})

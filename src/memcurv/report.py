@@ -20,6 +20,9 @@ FIGURE_OF_CLAIM = {
 }
 
 
+NOT_RUN_REASON = "- not run: its table is missing (or, for the epsilon claims, has fewer than 4 epsilons)"
+
+
 def _fmt(x: Any) -> str:
     if isinstance(x, float):
         return f"{x:.3g}"
@@ -92,7 +95,7 @@ def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[s
         figure = FIGURE_OF_CLAIM[claim.key]
         lines += ["", f"### {claim.title}", "", claim.statement, "", f"![{figure}]({(rel / f'{figure}.png').as_posix()})", "",
                   f"*Criterion:* {claim.criterion}", "", f"*Verdict:* **{claim.verdict}**", ""]
-        lines += _numbers(claim) if claim.verdict != theory.NOT_RUN else ["- not run: its table is missing (or, for the epsilon claims, has fewer than 4 epsilons)"]
+        lines += _numbers(claim) if claim.verdict != theory.NOT_RUN else [NOT_RUN_REASON]
     accuracy = _accuracy(tables)
     lines += _accuracy_lines(accuracy)
     lines += ["", "### Provenance", "", *_provenance_lines(tables)]
