@@ -166,9 +166,9 @@ def load_cifar10_jpeg(root: Path, *, verify_checksums: bool = True, cache_dir: P
         raise FileNotFoundError(f"CIFAR-10 (JPEG re-encoded) archive {archive} not found; copy "
                                 f"{CIFAR10_JPEG_ARCHIVE} (md5 {CIFAR10_JPEG_MD5}) there or point dataset.root at "
                                 f"its folder")
-    for key, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
-        if value is not None and not 1 <= value <= _JPEG_PER_CLASS[key.split("_")[0]]:
-            raise ValueError(f"dataset option {key} must lie in [1, {_JPEG_PER_CLASS[key.split('_')[0]]}], got {value}")
+    for split, value in (("train", train_per_class), ("test", test_per_class)):
+        if value is not None and not 1 <= value <= _JPEG_PER_CLASS[split]:
+            raise ValueError(f"dataset option {split}_per_class must lie in [1, {_JPEG_PER_CLASS[split]}], got {value}")
     md5 = _md5(archive)
     if verify_checksums and md5 != CIFAR10_JPEG_MD5:
         raise ValueError(f"CIFAR-10 (JPEG re-encoded) archive {archive} is damaged or another file (md5 {md5}, "
