@@ -1,7 +1,10 @@
 """Atomic outputs and provenance."""
 
+import os
+import stat
 import subprocess
 
+import numpy as np
 import pytest
 
 from memcurv import io
@@ -35,3 +38,18 @@ def test_git_state_ignores_regenerated_figures_but_not_code(tmp_path):
 
 def test_provenance_sits_beside_its_result(tmp_path):
     assert io.provenance_path(tmp_path / "t.csv") == tmp_path / "t.csv.provenance.json"
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_atomic_outputs_get_the_mode_the_umask_gives(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        assert io.current_umask() == umask
+        io.write_json(tmp_path / "a.json", {"a": 1})
+        io.write_npz(tmp_path / "b.npz", x=np.zeros(2))
+        with io.atomic_path(tmp_path / "c.pt") as tmp:
+            tmp.write_bytes(b"weights")
+    finally:
+        os.umask(old)
+    for name in ("a.json", "b.npz", "c.pt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
