@@ -21,6 +21,7 @@ RESUME_HELP = ("folder that keeps the job's progress (epoch checkpoints, finishe
 
 def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Any, dict], None]]]:
     from memcurv import pipeline as p
+    from memcurv.data import fetch as fetch_dataset
 
     def cfg_only(ap: argparse.ArgumentParser) -> None:
         pass
@@ -112,6 +113,8 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
 
     return {
         "validate": ("Validate a config and print it with every default filled in.", cfg_only, show),
+        "download": ("Fetch the dataset into dataset.root where it comes from the internet (CIFAR, md5 checked).",
+                     out_only, lambda a, c: fetch_dataset(c["dataset"], a.out)),
         "calibrate": ("Noise multipliers for target epsilons (once per epsilon, reused by every seed).", calibrate,
                       lambda a, c: p.calibrate(c, a.experiment, a.epsilons, a.out)),
         "train-dp": ("Train one DP model on the full training set.", train_dp,

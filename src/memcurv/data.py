@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 DATASETS = ("digits", "synthetic", "cifar10", "cifar10_jpeg", "cifar100", "imagenet")
+DOWNLOADABLE = ("cifar10", "cifar100")  # fetched through torchvision when dataset.download is true
 
 NORMALIZATION = {  # the released code's constants (PAPER.md) and ImageNet's usual ones
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
@@ -141,6 +142,26 @@ def _imagenet(root: Path, **options: Any) -> Dataset:
     x_tr, y_tr, x_te, y_te, classes = load_image_folder(root, **options)
     mean, std = NORMALIZATION["imagenet"]
     return _normalised("imagenet", x_tr / 255.0, y_tr, x_te / 255.0, y_te, classes, mean, std)
+
+
+def needs_download(dataset: dict[str, Any]) -> bool:
+    """Whether a study's dataset (its config section) is fetched from the internet before jobs read it."""
+    return bool(dataset["download"]) and dataset["name"] in DOWNLOADABLE
+
+
+def fetch(dataset: dict[str, Any], out: str | Path) -> None:
+    """Download a study's dataset (its config section) into its root where missing, check its files (md5) and
+    write `out`, a record of what was fetched: the workflow runs this once, where there is internet, before
+    any job reads the dataset."""
+    from memcurv.io import write_json
+    from memcurv.real_data import load_cifar
+
+    name, root = dataset["name"], Path(dataset["root"] or "resources/data")
+    if not needs_download(dataset):
+        raise ValueError(f"dataset {name} with download {dataset['download']} is not fetched from the internet")
+    x_train, _, x_test, _, classes = load_cifar(name, root, download=True, verify_checksums=dataset["verify_checksums"])
+    write_json(out, {"dataset": name, "root": str(root), "verified_checksums": dataset["verify_checksums"],
+                     "train": len(x_train), "test": len(x_test), "classes": list(classes)})
 
 
 def load_dataset(name: str, *, root: str | Path | None = None, download: bool = False,

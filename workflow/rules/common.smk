@@ -1,4 +1,5 @@
 # Helpers shared by the rules: the resolved study config and the target lists it implies.
+import os
 import sys
 
 import yaml
@@ -6,6 +7,7 @@ import yaml
 from memcurv import config as memcurv_config
 from memcurv import resources as gpu_resources
 from memcurv.config import format_epsilon, num_shards
+from memcurv.data import needs_download
 
 try:
     CFG = memcurv_config.validate(config)
@@ -17,9 +19,41 @@ RESULTS = f"results/{STUDY}"
 LOGS = f"logs/{STUDY}"
 BENCH = f"logs/{STUDY}/benchmarks"
 TABLES = f"{RESULTS}/tables"
+
+
+def submits_to_slurm() -> bool:
+    """Whether this run submits its jobs to SLURM through workflow/profiles/slurm, which gives every job a
+    partition (the executor itself is not known yet while the workflow is parsed)."""
+    defaults = workflow.resource_settings.default_resources
+    return defaults is not None and any(arg.startswith("slurm_partition=") for arg in defaults.args)
+
+
+# On a cluster the machine that parses the workflow (a login node) has no GPU to see: there the user says where
+# GPUs are. MEMCURV_SLURM_GPU_PARTITION (read by the profile too, which sends the GPU rules there) names the
+# cluster's GPU partition; with it, `device: auto` asks each GPU rule's job for a GPU, and without it (a CPU-only
+# cluster) the jobs run on CPUs. `device: cuda` needs it, and `device: cpu` refuses it (its jobs would sit in
+# the GPU partition without a GPU), each with one line before any job is submitted.
+SLURM = submits_to_slurm()
+SLURM_GPU_PARTITION = os.environ.get("MEMCURV_SLURM_GPU_PARTITION", "").strip() if SLURM else ""
+
+
+def study_gpus() -> int:
+    """1 when the study's GPU rules run on a GPU (and so declare `gpu: 1`), else 0."""
+    device = CFG["device"]
+    if not SLURM:
+        return 1 if gpu_resources.uses_gpu(device, GPU_MEMORY) else 0
+    if device == "cuda" and not SLURM_GPU_PARTITION:
+        raise WorkflowError("config key device = cuda on SLURM needs GPUs: set MEMCURV_SLURM_GPU_PARTITION to the"
+                            " cluster's GPU partition (or use device: auto to run on CPUs)")
+    if device == "cpu" and SLURM_GPU_PARTITION:
+        raise WorkflowError("config key device = cpu, but MEMCURV_SLURM_GPU_PARTITION sends training jobs to GPU"
+                            f" partition {SLURM_GPU_PARTITION}: use device: auto, or unset the variable")
+    return 1 if SLURM_GPU_PARTITION else 0
+
+
 GPU_MEMORY = gpu_resources.visible_gpu_memory_mb()  # MB of each GPU visible here (nvidia-smi); none without one
-GPU = 1 if gpu_resources.uses_gpu(CFG["device"], GPU_MEMORY) else 0
-GPU_MEM_CAP = gpu_resources.gpu_memory_cap(GPU_MEMORY)
+GPU = study_gpus()
+GPU_MEM_CAP = None if SLURM else gpu_resources.gpu_memory_cap(GPU_MEMORY)  # cluster jobs get GPUs of their own
 TRAIN_SIZE = memcurv_config.train_size(CFG["dataset"]) if GPU else None  # training sets are held on the GPU
 CONDA_ENV = "../../environment.yml"  # jobs run in the active environment unless --sdm conda
 DP_EPS = [format_epsilon(e) for e in CFG["dp_models"]["epsilons"]]
@@ -53,6 +87,29 @@ def write_resolved_config(path: str) -> str:
 
 
 RESOLVED_CONFIG = write_resolved_config(f"{RESULTS}/config.yaml")
+
+# A dataset from the internet (CIFAR with dataset.download: true) is fetched once by the local rule download_data
+# (workflow/rules/data.smk), where there is internet, before any job reads it: compute nodes often have none, and
+# jobs starting together would each download it. The rules that read the dataset first (calibrate_noise,
+# subset_masks) take its record as input, and every other reader comes after them. `ancient`: a rerun of the
+# download (a changed rule) does not make the study's results out of date. Offline datasets need no such job.
+DATASET_READY = [ancient(f"{RESULTS}/data/download.json")] if needs_download(CFG["dataset"]) else []
+
+# Light jobs run where Snakemake runs, not on the cluster: the download (it needs the internet), tables that
+# read small files, figures and the report; and, unless the dataset is ImageNet (decoded from JPEG files), noise
+# calibration and subset masks, which only load the dataset to count it. The heavy tables (examples_table,
+# reading every subset model's scores; extremes) and every training and scoring job are submitted.
+LOCAL_RULES = ["download_data"] if DATASET_READY else []
+LOCAL_RULES += ["dp_models_table", "top_k", "mem_vs_epsilon_table", "report", *(f"figure_{name}" for name in FIGURES)]
+if CFG["dataset"]["name"] != "imagenet":
+    LOCAL_RULES += ["calibrate_noise", "subset_masks"]
+workflow.localrules(*LOCAL_RULES)  # what the `localrules:` directive does, from a list
+
+
+def by_attempt(minutes: int):
+    """A runtime (minutes) that grows with the attempt: a job retried after a timeout gets more time, and
+    resumes from its last epoch checkpoint."""
+    return lambda wildcards, attempt: minutes * attempt
 
 
 # GPU memory: each GPU rule declares gpu_mem_mb (memcurv.resources), and a local run on a GPU machine starts

@@ -4,6 +4,7 @@
 rule calibrate_noise:
     input:
         config=RESOLVED_CONFIG,
+        data=DATASET_READY,
     output:
         f"{RESULTS}/noise/{{experiment}}.json",
     params:
@@ -19,7 +20,7 @@ rule calibrate_noise:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=30,
+        runtime=by_attempt(30),
     shell:
         "python -m memcurv calibrate --config {input.config} --experiment {wildcards.experiment}"
         " --epsilons {params.epsilons} --out {output} --threads {threads} > {log} 2>&1"
@@ -44,7 +45,7 @@ rule train_dp_model:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=120,
+        runtime=by_attempt(120),
         gpu=GPU,
         gpu_mem_mb=gpu_mem_mb("train_dp_model"),
     shell:
@@ -67,7 +68,7 @@ rule dp_model_curvature:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=60,
+        runtime=by_attempt(60),
         gpu=GPU,
         gpu_mem_mb=gpu_mem_mb("dp_model_curvature"),
     shell:

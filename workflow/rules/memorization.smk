@@ -4,6 +4,7 @@
 rule subset_masks:
     input:
         config=RESOLVED_CONFIG,
+        data=DATASET_READY,
     output:
         f"{RESULTS}/subsets/masks.npz",
     log:
@@ -16,7 +17,7 @@ rule subset_masks:
     priority: MEMORIZATION_PRIORITY
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=by_attempt(10),
     shell:
         "python -m memcurv masks --config {input.config} --out {output} > {log} 2>&1"
 
@@ -39,7 +40,7 @@ rule train_subset_models:
     priority: MEMORIZATION_PRIORITY
     resources:
         mem_mb=4000,
-        runtime=240,
+        runtime=by_attempt(240),
         gpu=GPU,
         gpu_mem_mb=subset_shard_gpu_mem_mb,
     shell:
@@ -65,7 +66,7 @@ rule examples_table:
     priority: MEMORIZATION_PRIORITY
     resources:
         mem_mb=8000,
-        runtime=20,
+        runtime=by_attempt(20),
     shell:
         "python -m memcurv examples --config {input.config} --shards {input.shards} --out {output.examples}"
         " --models-out {output.models} > {log} 2>&1"
@@ -111,7 +112,7 @@ rule train_dp_subset_models:
     priority: MEMORIZATION_PRIORITY
     resources:
         mem_mb=4000,
-        runtime=240,
+        runtime=by_attempt(240),
         gpu=GPU,
         gpu_mem_mb=gpu_mem_mb("train_dp_subset_models"),
     shell:
@@ -157,6 +158,6 @@ rule extremes:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=10,
+        runtime=by_attempt(10),
     shell:
         "python -m memcurv extremes --config {input.config} --examples {input.examples} --out {output} > {log} 2>&1"
