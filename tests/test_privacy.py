@@ -74,7 +74,6 @@ def test_calibration_spends_at_most_the_target_and_within_rel_tol(setting, accou
     assert spent == cal.epsilon
     assert target * 0.99 <= spent <= target
     assert cal.requested_accountant == cal.accountant == accountant and not cal.warnings  # PRV up to eps 100
-    assert cal.seconds < 5  # the 1 s goal is checked by benchmarks/calibration.py
 
 
 def test_prv_calibration_needs_less_noise_than_rdp():
@@ -161,3 +160,13 @@ def test_unreachable_target_raises():
     """With delta 1e-5, RDP over Opacus's orders (largest 63) never certifies epsilon below ~0.103."""
     with pytest.raises(ValueError, match="cannot be reached"):
         calibrate_noise(0.05, 1e-5, *CIFAR, "rdp")
+
+
+def test_prv_calibration_at_small_epsilon_spends_the_budget():
+    """Below epsilon 1 PRV's error is relative: Opacus's fixed 0.01 alone would leave 3.3% of a 0.3 budget
+    unused; here the calibrated noise spends at least 98% of it and never more than all of it."""
+    cal = calibrate_noise(0.3, 1e-5, *DIGITS, "prv")
+    fine = PRVAccountant()
+    fine.history = [(cal.noise_multiplier, DIGITS[0], DIGITS[1])]
+    assert cal.accountant == "prv" and cal.epsilon <= 0.3
+    assert 0.98 * 0.3 <= fine.get_epsilon(delta=1e-5, eps_error=1e-4) <= 0.3
