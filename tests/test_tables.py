@@ -40,3 +40,17 @@ def test_examples_table_averages_curvature_over_the_scored_models_only(tmp_path)
     assert models["test_acc"].tolist() == [0.5, 0.6, 0.7, 0.8]
     assert (models["train_size"] == 28).all()
     assert io.read_json(io.provenance_path(tmp_path / "subset_models.csv"))["dataset"] == "synthetic"
+
+
+def test_batch_mean_reading_divides_by_the_released_scorers_batch_sizes():
+    """The released code scores DP models in batches of 128 and subset models in batches of 1,024 (defect 2):
+    the faithful reading of 1,300 examples divides by those batches' sizes, the last one ragged."""
+    cfg, n = _cfg(None), 1300
+    scores = {s: np.full(n, 6.0) for s in ("trace", "sqnorm", "gradnorm")}
+    dp = pipeline.every_reading(cfg, scores, "dp_models")
+    sub = pipeline.every_reading(cfg, scores, "memorization")
+    last_dp, last_sub = 1300 - 10 * 128, 1300 - 1024  # 20 and 276 examples in the last batch
+    np.testing.assert_allclose(dp["curv_trace_mean"], [6 / 128] * 1280 + [6 / last_dp] * last_dp)
+    np.testing.assert_allclose(sub["curv_trace_mean"], [6 / 1024] * 1024 + [6 / last_sub] * last_sub)
+    np.testing.assert_allclose(sub["curv_sqnorm_mean"][0], 6 / 1024**2)
+    np.testing.assert_array_equal(dp["curv_trace_sum"], scores["trace"])

@@ -20,8 +20,8 @@ worse still.  Losses are per-example (sum-reduced).  The
 released code's batch-mean loss (defect 2) only scales each example's input gradient by 1/B, B the
 size of its batch, so :func:`reduce_scores` derives those scores exactly from these: one computation
 serves both readings.  A batch that runs out of GPU memory is scored again at half the size
-(memcurv.resources.run_in_batches): the scores are the same, and the mean reading still divides by the
-configured batch size, which is what the released code's batches held.
+(memcurv.resources.run_in_batches): the scores are the same, and the mean reading divides by the batch
+size of the released scorer (``curvature.released_batch_size``), whatever batches computed the scores.
 """
 
 from __future__ import annotations

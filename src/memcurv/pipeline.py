@@ -189,10 +189,11 @@ def model_curvature(cfg: dict[str, Any], checkpoint: Path, out: Path) -> None:
     io.write_npz(out, ids=ds.ids.numpy(), **scores)
 
 
-def _every_reading(cfg: dict[str, Any], scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def every_reading(cfg: dict[str, Any], scores: dict[str, np.ndarray], experiment: str) -> dict[str, np.ndarray]:
     """Per-example curvature scores (computed sum-reduced) under both loss reductions, keyed
-    curv_<score>_<reduction>: what a table needs so that any reading can pick its column."""
-    bs = cfg["curvature"]["batch_size"]
+    curv_<score>_<reduction>: what a table needs so that any reading can pick its column.  The batch-mean
+    reading divides by the batch size of the released scorer of `experiment` (dp_models or memorization)."""
+    bs = cfg["curvature"]["released_batch_size"][experiment]
     return {f"curv_{s}_{r}": v for r in REDUCTIONS for s, v in reduce_scores(scores, r, bs).items()}
 
 
@@ -202,7 +203,8 @@ def dp_models_table(cfg: dict[str, Any], metrics_files: list[Path], curvature_fi
     for mf, cf in zip(metrics_files, curvature_files, strict=True):
         m = io.read_json(mf)
         with np.load(cf) as curv:
-            means = {k: float(v.mean()) for k, v in _every_reading(cfg, {s: curv[s] for s in SCORES}).items()}
+            readings = every_reading(cfg, {s: curv[s] for s in SCORES}, "dp_models")
+        means = {k: float(v.mean()) for k, v in readings.items()}
         rows.append({"study": cfg["study"], "fidelity": cfg["fidelity"], "epsilon": m["target_epsilon"],
                      "seed": m["seed"], "noise_multiplier": m["noise_multiplier"], "epsilon_spent": m["epsilon"],
                      "sample_rate": m["sample_rate"], "steps": m["steps"], "seconds": m["seconds"],
@@ -310,7 +312,8 @@ def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path, mode
                              "test_acc": z["test_acc"].astype(np.float64).round(6),  # float32 noise off
                              "curvature_scored": scored}), models_out, cfg)
     table["n_curvature_models"] = scored.sum()
-    for name, per_model in _every_reading(cfg, {s: z[f"curv_{s}"][scored] for s in SCORES}).items():
+    scored_scores = {s: z[f"curv_{s}"][scored] for s in SCORES}
+    for name, per_model in every_reading(cfg, scored_scores, "memorization").items():
         for agg, values in memorization.aggregate_by_membership(z["masks"][scored], per_model).items():
             table[f"{name}_{agg}"] = values
     if m["published_scores"]:
