@@ -44,11 +44,14 @@ def jobs(stdout: str) -> dict[str, list[str]]:
 
 @pytest.fixture
 def cluster_env(tmp_path):
-    """The environment of a SLURM submit host with partitions cpu and gpu (stand-ins for sinfo and squeue)."""
+    """The environment of a SLURM submit host with partitions cpu and gpu and account lab (stand-ins for sinfo,
+    sacctmgr and squeue)."""
     pytest.importorskip("snakemake_executor_plugin_slurm")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool, text in {"sinfo": "echo cpu; echo gpu", "squeue": "true", "sacct": "exit 1", "scontrol": "exit 1"}.items():
+    tools = {"sinfo": "echo cpu; echo gpu", "sacctmgr": "echo lab; echo lab", "squeue": "true", "sacct": "exit 1",
+             "scontrol": "exit 1"}
+    for tool, text in tools.items():
         (bin_dir / tool).write_text(f"#!/bin/sh\n{text}\n")
         (bin_dir / tool).chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMCURV_SLURM")}
@@ -64,6 +67,10 @@ def test_profile_stops_with_one_line_before_any_job_without_a_partition(tmp_path
     res = dry_run(tmp_path, "--configfile", str(SMOKE), env={**cluster_env, "MEMCURV_SLURM_PARTITION": "debug"},
                   profile=True)
     assert res.returncode != 0 and "MEMCURV_SLURM_PARTITION=debug is not a partition here; sinfo lists: cpu, gpu" in (
+        res.stdout + res.stderr)
+    res = dry_run(tmp_path, "--configfile", str(SMOKE), env={**cluster_env, "MEMCURV_SLURM_PARTITION": "cpu",
+                                                             "MEMCURV_SLURM_ACCOUNT": "your-account"}, profile=True)
+    assert res.returncode != 0 and "MEMCURV_SLURM_ACCOUNT=your-account is not one of your accounts: lab" in (
         res.stdout + res.stderr)
 
 
