@@ -4,27 +4,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memcurv import theory
+from memcurv import claims
 from memcurv.figures import FIGURES, render
-
-EPS = [0.5, 1.0, 5.0, 10.0, 50.0, 100.0]
+from synthetic_tables import write_dp_models, write_examples, write_mem_vs_epsilon
 
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
     out = tmp_path_factory.mktemp("tables")
     rng = np.random.default_rng(0)
-    pd.DataFrame([{"epsilon": e, "seed": s, "curv_trace_sum": 1 - np.exp(-e) + 0.05 * rng.standard_normal(),
-                   "curv_gradnorm_mean": 0.01 * np.exp(-e), "test_loss": 0.3 + np.exp(-0.2 * e), "train_acc": 0.9,
-                   "test_acc": 0.8} for e in EPS for s in range(3)]).to_csv(out / "dp_models.csv", index=False)
-    mem = rng.random(500)
-    pd.DataFrame({"mem": mem, "curv_trace_sum_out_mean": mem + 0.1 * rng.standard_normal(500),
-                  "curv_gradnorm_mean_in_max": 1 - mem}).to_csv(out / "examples.csv", index=False)
-    pd.DataFrame({"epsilon": np.repeat([1.0, 10.0, 50.0], 4), "id": np.tile(np.arange(4), 3),
-                  "mem": [-0.1, 0.0, -0.2, 0.1] + [0.2] * 8, "mem_unconditional": 0.0}).to_csv(
-        out / "mem_vs_epsilon.csv", index=False)
-    np.savez(out / "extremes.npz", images=rng.random((6, 8, 8, 1)), ids=np.arange(6), labels=np.array([0, 0, 1, 1, 2, 3]),
-             curvature=np.arange(6.0), mem=np.linspace(0, 1, 6),
+    write_dp_models(out, lambda e: 1 - np.exp(-e), lambda e: 0.3 + np.exp(-0.2 * e))
+    write_examples(out, slope=1.0)
+    write_mem_vs_epsilon(out, lambda e: 0.0 if e < 1 else 0.2)  # a mean at or below 0 at epsilon 0.5
+    np.savez(out / "extremes.npz", images=rng.random((6, 8, 8, 1)), ids=np.arange(6),
+             labels=np.array([0, 0, 1, 1, 2, 3]), curvature=np.arange(6.0), mem=np.linspace(0, 1, 6),
              kind=np.array(["low_curvature", "high_curvature"] * 2 + ["most_memorized"] * 2),
              class_names=np.array(["0", "1", "2", "3"]), curvature_column=np.array("curv_trace_out_mean"))
     return out
@@ -42,14 +35,15 @@ def test_memorization_csv_is_the_drawn_summary(tables, tmp_path):
     outs = [tmp_path / f"m.{ext}" for ext in ("pdf", "png", "csv")]
     render("memorization_vs_epsilon", tables, *outs, study="unit", options={})
     drawn = pd.read_csv(outs[2])
-    expected = theory.topk_memorization_per_epsilon(pd.read_csv(tables / "mem_vs_epsilon.csv"))
-    np.testing.assert_allclose(drawn["mean"], expected["mean"])
-    assert drawn["mean"].iloc[0] < 0  # a negative mean is kept in the data, not silently dropped
+    expected = claims.topk_memorization_intervals(tables / "mem_vs_epsilon_models.npz", "conditional")
+    for column in ("epsilon", "mean", "ci_low", "ci_high", "bound"):
+        np.testing.assert_allclose(drawn[column], expected[column])  # every epsilon, a mean <= 0 kept too
 
 
 def test_mem_vs_curvature_draws_published_scores_beside_the_runs(tables, tmp_path):
     examples = pd.read_csv(tables / "examples.csv")
     examples.assign(mem_published=examples["mem"][::-1].to_numpy()).to_csv(tmp_path / "examples.csv", index=False)
+    (tmp_path / "subset_scores.npz").write_bytes((tables / "subset_scores.npz").read_bytes())
     outs = [tmp_path / f"f.{ext}" for ext in ("pdf", "png", "csv")]
     render("mem_vs_curvature", tmp_path, *outs, study="unit", options={})
     assert set(pd.read_csv(outs[2])["source"]) == {"this run's scores", "published FZ scores"}
@@ -59,15 +53,21 @@ def test_mem_vs_curvature_draws_published_scores_beside_the_runs(tables, tmp_pat
 def test_readings_are_drawn_side_by_side_each_from_its_own_columns(tables, tmp_path, name):
     from memcurv.config import DEFECTS, READABLE
 
+    dp, examples = pd.read_csv(tables / "dp_models.csv"), pd.read_csv(tables / "examples.csv")
+    # the faithful columns made to fall where the corrected ones rise
+    dp.assign(curv_gradnorm_mean=1 / (1 + dp["epsilon"])).to_csv(tmp_path / "dp_models.csv", index=False)
+    examples.assign(curv_gradnorm_mean_in_max=1 - examples["mem"]).to_csv(tmp_path / "examples.csv", index=False)
+    for name_ in ("subset_scores.npz", "mem_vs_epsilon_models.npz"):
+        (tmp_path / name_).write_bytes((tables / name_).read_bytes())
     faithful = {k: DEFECTS[k][1] for k in READABLE}
     outs = [tmp_path / f"{name}.{ext}" for ext in ("pdf", "png", "csv")]
-    render(name, tables, *outs, study="unit", options={"readings": {"corrected": {}, "read faithful": faithful}})
+    render(name, tmp_path, *outs, study="unit", options={"readings": {"corrected": {}, "read faithful": faithful}})
     drawn = pd.read_csv(outs[2])
     assert list(drawn["reading"].unique()) == ["corrected", "read faithful"]
     own, other = (drawn[drawn["reading"] == r] for r in ("corrected", "read faithful"))
-    if name == "memorization_vs_epsilon":  # faithful: |unconditional| (all 0 here) instead of conditional
-        assert (other["mean"] == 0).all() and (own["mean"] != 0).any()
-    else:  # the faithful columns were built to fall where the corrected ones rise
+    if name == "memorization_vs_epsilon":  # faithful: |unconditional| per example has a noise floor above 0
+        assert own["mean"].iloc[0] == 0 < 0.05 < other["mean"].iloc[0]
+    else:
         x = "epsilon" if name == "curvature_vs_epsilon" else "mem"
         y = "mean" if name == "curvature_vs_epsilon" else "curvature"
         assert np.corrcoef(own[x], own[y])[0, 1] > 0 > np.corrcoef(other[x], other[y])[0, 1]

@@ -25,7 +25,8 @@ def test_examples_table_averages_curvature_over_the_scored_models_only(tmp_path)
     shard = tmp_path / "shard0.npz"
     io.write_npz(shard, models=np.arange(k), masks=masks, correct=correct, prob=correct.astype(np.float32),
                  test_acc=np.array([0.5, 0.6, 0.7, 0.8]), **{f"curv_{s}": v for s, v in curv.items()})
-    pipeline.examples_table(cfg, [shard], tmp_path / "examples.csv", tmp_path / "subset_models.csv")
+    pipeline.examples_table(cfg, [shard], tmp_path / "examples.csv", tmp_path / "subset_models.csv",
+                            tmp_path / "subset_scores.npz")
 
     table = pd.read_csv(tmp_path / "examples.csv")
     want = memorization.aggregate_by_membership(masks[:2], curv["trace"][:2].astype(np.float64))
@@ -38,6 +39,12 @@ def test_examples_table_averages_curvature_over_the_scored_models_only(tmp_path)
     models = pd.read_csv(tmp_path / "subset_models.csv")
     assert models["curvature_scored"].tolist() == [True, True, False, False]
     assert models["test_acc"].tolist() == [0.5, 0.6, 0.7, 0.8]
+
+    with np.load(tmp_path / "subset_scores.npz") as z:  # what the claims' bootstrap resamples
+        np.testing.assert_array_equal(z["masks"], masks)
+        np.testing.assert_array_equal(z["score"], correct.astype(np.float32))
+        np.testing.assert_array_equal(z["curv_trace"], curv["trace"][:2])
+        assert z["scored"].tolist() == [True, True, False, False] and int(z["released_batch_size"]) == 1024
     assert (models["train_size"] == 28).all()
     assert io.read_json(io.provenance_path(tmp_path / "subset_models.csv"))["dataset"] == "synthetic"
 

@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+
+from memcurv.figures import FIGURES
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
-FIGURES = ("mem_vs_curvature", "curvature_vs_epsilon", "loss_vs_epsilon", "memorization_vs_epsilon",
-           "accuracy_vs_epsilon", "extremes")
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -52,9 +53,11 @@ def test_smoke_report_gives_a_verdict_for_every_claim(smoke_run):
     assert [c["key"] for c in numbers["claims"]] == ["curvature_memorization", "epsilon_curvature",
                                                      "epsilon_memorization", "loss_epsilon"]
     for claim in numbers["claims"]:
-        assert claim["verdict"] in ("holds", "does not hold", "not run")
+        assert claim["verdict"] in ("holds", "does not hold", "inconclusive", "not run")
         assert f"**{claim['verdict']}**" in report
     assert "../figures/smoke/mem_vs_curvature.png" in report and "config hash" in report
+    examples = pd.read_csv(smoke_run / "results" / "smoke" / "tables" / "examples.csv")
+    assert (examples["planted"] == "flipped").sum() == 15 and "AUROC for flipped labels" in report
 
 
 @pytest.mark.slow

@@ -60,6 +60,7 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         ap.add_argument("--shards", type=Path, nargs="+", required=True)
         ap.add_argument("--out", type=Path, required=True)
         ap.add_argument("--models-out", type=Path, required=True, help="table of the subset models (test accuracy)")
+        ap.add_argument("--scores-out", type=Path, required=True, help="per-model scores for the claims' bootstrap")
 
     def from_examples(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--examples", type=Path, required=True)
@@ -77,6 +78,7 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         ap.add_argument("--examples", type=Path, required=True)
         ap.add_argument("--shards", type=Path, nargs="+", required=True)
         ap.add_argument("--out", type=Path, required=True)
+        ap.add_argument("--models-out", type=Path, required=True, help="per-model scores for the claims' bootstrap")
 
     def figure(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("name", help="figure name, e.g. mem_vs_curvature (see memcurv.figures.FIGURES)")
@@ -128,14 +130,15 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         "train-subsets": ("Train one shard of non-private subset models; score every training example.",
                           train_subsets, lambda a, c: p.train_subset_shard(c, a.masks, a.shard, a.out, a.resume)),
         "examples": ("Per-example table: memorization and curvature from the subset-model shards.", shards_table,
-                     lambda a, c: p.examples_table(c, a.shards, a.out, a.models_out)),
+                     lambda a, c: p.examples_table(c, a.shards, a.out, a.models_out, a.scores_out)),
         "topk": ("The top-k most memorized examples.", from_examples,
                  lambda a, c: p.write_topk(c, a.examples, a.out)),
         "train-dp-subsets": ("Train one shard of DP subset models for memorization vs epsilon.", train_dp_subsets,
                              lambda a, c: p.train_dp_subset_shard(c, a.epsilon, a.noise, a.topk, a.shard, a.out,
                                                                    a.resume)),
         "mem-eps-table": ("Memorization of the top-k at each epsilon.", mem_eps_table,
-                          lambda a, c: p.mem_vs_epsilon_table(c, a.examples, a.shards, a.out)),
+                          lambda a, c: p.mem_vs_epsilon_table(c, a.examples, a.shards, a.out,
+                                                                  a.models_out)),
         "extremes": ("Images of the lowest/highest curvature and most memorized examples.", from_examples,
                      lambda a, c: p.write_extremes(c, a.examples, a.out)),
         "report": ("The replication report: each claim's figure, numbers, criterion and verdict.", report,

@@ -108,3 +108,20 @@ def aggregate_by_membership(masks: np.ndarray, values: np.ndarray) -> dict[str, 
             "out_mean": np.where(n_out > 0, (values * ~masks).sum(0) / n_out, np.nan),
             "in_max": np.where(n_in > 0, np.where(masks, values, -np.inf).max(0), np.nan),
         }
+
+
+def resampled_membership(masks: np.ndarray, values: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """`aggregate_by_membership`, and the difference of its two means (memorization, for a per-model score),
+    for B resamples of the K models at once: model k counts weights[b, k] times in resample b (bootstrap
+    counts). Returns (B, N) arrays; NaN where a resample holds no model with (or without) the example."""
+    masks = np.asarray(masks, dtype=bool)
+    inside = masks.astype(np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    n_in, n_out = w @ inside, w @ (1.0 - inside)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        in_mean = np.where(n_in > 0, (w @ (inside * values)) / n_in, np.nan)
+        out_mean = np.where(n_out > 0, (w @ ((1.0 - inside) * values)) / n_out, np.nan)
+    in_max = np.stack([np.where(masks[row > 0], values[row > 0], -np.inf).max(0) for row in w])
+    return {"in_mean": in_mean, "out_mean": out_mean, "in_max": np.where(np.isfinite(in_max), in_max, np.nan),
+            "in_minus_out": in_mean - out_mean}

@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from memcurv import io, memorization, theory
+from memcurv import io, memorization
 from memcurv.config import dataset_title, format_epsilon, num_shards
 from memcurv.curvature import REDUCTIONS, SCORES, curvature_scores, reduce_scores
 from memcurv.data import Dataset, load_dataset
 from memcurv.ensemble import train_ensemble
+from memcurv.label_noise import flip_labels
 from memcurv.models import build_model
+from memcurv.readings import example_curvature_column, model_curvature_column
 from memcurv.train import PrivacySettings, TrainSettings, dp_schedule, evaluate, train
 
 log = logging.getLogger("memcurv.pipeline")
@@ -37,9 +39,11 @@ def device_of(cfg: dict[str, Any]) -> torch.device:
 
 
 def dataset(cfg: dict[str, Any]) -> Dataset:
+    """The study's dataset, with its labels flipped where the config asks for label noise."""
     d = cfg["dataset"]
-    return load_dataset(d["name"], root=d["root"], download=d["download"], verify_checksums=d["verify_checksums"],
-                        seed=d["seed"], cache_dir=DATA_CACHE, **d["options"])
+    ds = load_dataset(d["name"], root=d["root"], download=d["download"], verify_checksums=d["verify_checksums"],
+                      seed=d["seed"], cache_dir=DATA_CACHE, **d["options"])
+    return flip_labels(ds, d["label_noise"]["fraction"], d["label_noise"]["seed"])
 
 
 def model_seed(base: int, index: int) -> int:
@@ -63,11 +67,14 @@ def _fresh_model(cfg: dict[str, Any], ds: Dataset, seed: int) -> torch.nn.Module
 
 
 def _curvature(cfg: dict[str, Any], model: torch.nn.Module, ds: Dataset, device: torch.device,
-               progress: bool = False) -> dict[str, np.ndarray]:
+               progress: bool = False, split: str = "train") -> dict[str, np.ndarray]:
+    """Per-example curvature of the training (or test) examples; test examples get probe ids after the
+    training ids, so no test probe repeats a training one."""
     c = cfg["curvature"]
-    return curvature_scores(model, ds.x_train, ds.y_train, ids=ds.ids, probes=c["probes"], h=c["h"],
-                            method=c["method"], batch_size=c["batch_size"], seed=c["seed"], device=device,
-                            progress=progress)
+    x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)
+    ids = ds.ids if split == "train" else torch.arange(len(y)) + len(ds.y_train)
+    return curvature_scores(model, x, y, ids=ids, probes=c["probes"], h=c["h"], method=c["method"],
+                            batch_size=c["batch_size"], seed=c["seed"], device=device, progress=progress)
 
 
 # --- DP models: calibration, training, curvature -------------------------------------------------
@@ -183,10 +190,13 @@ def load_model(cfg: dict[str, Any], ds: Dataset, checkpoint: Path, device: torch
 
 
 def model_curvature(cfg: dict[str, Any], checkpoint: Path, out: Path) -> None:
-    """Curvature of every training example under one trained model."""
+    """Curvature of every training example under one trained model, and of every test example (`test_<score>`):
+    whether a trend with epsilon is the training set's or any input's is one test of link 2's explanation."""
     ds, device = dataset(cfg), device_of(cfg)
-    scores = _curvature(cfg, load_model(cfg, ds, checkpoint, device), ds, device, progress=True)
-    io.write_npz(out, ids=ds.ids.numpy(), **scores)
+    model = load_model(cfg, ds, checkpoint, device)
+    scores = _curvature(cfg, model, ds, device, progress=True)
+    test = _curvature(cfg, model, ds, device, progress=True, split="test")
+    io.write_npz(out, ids=ds.ids.numpy(), **scores, **{f"test_{s}": v for s, v in test.items()})
 
 
 def every_reading(cfg: dict[str, Any], scores: dict[str, np.ndarray], experiment: str) -> dict[str, np.ndarray]:
@@ -198,13 +208,14 @@ def every_reading(cfg: dict[str, Any], scores: dict[str, np.ndarray], experiment
 
 
 def dp_models_table(cfg: dict[str, Any], metrics_files: list[Path], curvature_files: list[Path], out: Path) -> None:
-    column = theory.model_curvature_column(cfg["resolved_defects"])
+    column = model_curvature_column(cfg["resolved_defects"])
     rows = []
     for mf, cf in zip(metrics_files, curvature_files, strict=True):
         m = io.read_json(mf)
         with np.load(cf) as curv:
             readings = every_reading(cfg, {s: curv[s] for s in SCORES}, "dp_models")
-        means = {k: float(v.mean()) for k, v in readings.items()}
+            means = {k: float(v.mean()) for k, v in readings.items()}
+            means.update({f"test_curv_{s}_sum": float(curv[f"test_{s}"].mean()) for s in SCORES})
         rows.append({"study": cfg["study"], "fidelity": cfg["fidelity"], "epsilon": m["target_epsilon"],
                      "seed": m["seed"], "noise_multiplier": m["noise_multiplier"], "epsilon_spent": m["epsilon"],
                      "sample_rate": m["sample_rate"], "steps": m["steps"], "seconds": m["seconds"],
@@ -295,9 +306,11 @@ def _load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarr
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path, models_out: Path) -> None:
-    """Per training example: memorization, inclusion counts and curvature over subset models; and per
-    subset model (`models_out`): its training-set size, test accuracy and whether its curvature was scored."""
+def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path, models_out: Path,
+                   scores_out: Path) -> None:
+    """Per training example: memorization, inclusion counts and curvature over subset models; per subset model
+    (`models_out`): its training-set size, test accuracy and whether its curvature was scored; and the per-model
+    scores both are computed from (`scores_out`), which the claims' bootstrap resamples."""
     ds, m = dataset(cfg), cfg["memorization"]
     keys = ("models", "masks", "correct", "prob", "test_acc", *[f"curv_{s}" for s in SCORES])
     z = _load_shards(shard_files, keys)
@@ -311,6 +324,9 @@ def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path, mode
     _write_csv(pd.DataFrame({"study": cfg["study"], "model": z["models"], "train_size": z["masks"].sum(1),
                              "test_acc": z["test_acc"].astype(np.float64).round(6),  # float32 noise off
                              "curvature_scored": scored}), models_out, cfg)
+    io.write_npz(scores_out, masks=z["masks"], score=score.astype(np.float32), scored=scored,
+                 released_batch_size=np.array(cfg["curvature"]["released_batch_size"]["memorization"]),
+                 **{f"curv_{s}": z[f"curv_{s}"][scored] for s in SCORES})
     table["n_curvature_models"] = scored.sum()
     scored_scores = {s: z[f"curv_{s}"][scored] for s in SCORES}
     for name, per_model in every_reading(cfg, scored_scores, "memorization").items():
@@ -322,7 +338,7 @@ def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path, mode
         table["mem_published"] = load_published_memorization(m["published_scores"], ds.y_train.numpy(),
                                                               m["published_index_map"],
                                                               cfg["resolved_defects"]["index_mapping"])
-    column = theory.example_curvature_column(cfg["resolved_defects"])
+    column = example_curvature_column(cfg["resolved_defects"])
     table["curvature"], table["curvature_column"] = table[column], column
     _write_csv(table, out, cfg)
 
@@ -380,25 +396,30 @@ def train_dp_subset_shard(cfg: dict[str, Any], epsilon: float, noise_file: Path,
     close_resume(resume)
 
 
-def mem_vs_epsilon_table(cfg: dict[str, Any], examples_file: Path, shard_files: list[Path], out: Path) -> None:
-    """Memorization of each top-k example at each epsilon, from the DP subset-model shards."""
+def mem_vs_epsilon_table(cfg: dict[str, Any], examples_file: Path, shard_files: list[Path], out: Path,
+                         models_out: Path) -> None:
+    """Memorization of each top-k example at each epsilon, from the DP subset-model shards; and the per-model
+    scores of the top-k it is computed from (`models_out`), which the claims' bootstrap resamples."""
     examples = pd.read_csv(examples_file).set_index("id")
     by_eps: dict[float, list[Path]] = {}
     for f in shard_files:
         with np.load(f) as z:
             by_eps.setdefault(float(z["epsilon"]), []).append(f)
-    frames = []
+    frames, per_model = [], []
     for eps, files in sorted(by_eps.items()):
         with np.load(files[0]) as z:
             topk = z["topk"]
         z = _load_shards(files, ("masks", "correct", "prob"))
         score = _model_scores(cfg, z)
+        per_model.append((z["masks"], score))
         cond = memorization.memorization(z["masks"], score)
         unc = memorization.memorization(z["masks"], score, estimator="unconditional")
         frames.append(pd.DataFrame({"epsilon": eps, "id": topk, "label": examples.loc[topk, "label"].to_numpy(),
                                     "mem": cond.mem, "mem_unconditional": unc.mem, "n_in": cond.n_in,
                                     "n_out": cond.n_out, "baseline_mem": examples.loc[topk, "mem"].to_numpy()}))
     _write_csv(pd.concat(frames), out, cfg)
+    io.write_npz(models_out, epsilons=np.array(sorted(by_eps)), masks=np.stack([m for m, _ in per_model]),
+                 score=np.stack([s for _, s in per_model]).astype(np.float32))
 
 
 # --- Images for the extremes figure ---------------------------------------------------------------

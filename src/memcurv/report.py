@@ -9,8 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from memcurv import io, theory
+from memcurv import bootstrap, claims, io
 from memcurv.config import dataset_title, readings
+from memcurv.readings import AGGREGATION_NAMES, SCORE_NAMES
 
 FIGURE_OF_CLAIM = {
     "curvature_memorization": "mem_vs_curvature",
@@ -19,6 +20,24 @@ FIGURE_OF_CLAIM = {
     "loss_epsilon": "loss_vs_epsilon",
 }
 
+
+INTERVALS = (
+    "Verdicts are three-way. A claim **holds** when the 95% bootstrap interval of every statistic in its criterion "
+    "clears the threshold, **does not hold** when one interval lies wholly on the wrong side of it, and is "
+    "**inconclusive** when an interval straddles it: this run cannot tell. The intervals resample what changes "
+    "when the study is run again: the DP models' seeds within each epsilon (link 2 and the loss), the subset models "
+    f"and the examples (link 1; {claims.LINK1_REPLICATES} replicates), and the DP subset models and the top-k "
+    f"examples (link 3); {bootstrap.REPLICATES} replicates elsewhere. A rerun on another machine trains different "
+    "models, since DP training amplifies floating-point differences, so its point values move within these "
+    "intervals (memcurv.claims, memcurv.bootstrap).")
+LINK1_READINGS = (
+    "Thm 5.1 bounds an example's memorization by the input curvature of models trained *without* it, and its "
+    "curvature is the Hessian's trace: the corrected reading is the Hutchinson trace averaged over the subset "
+    "models that left the example out. The released code plots the largest gradient-difference norm over the "
+    "models that trained on it. Every combination on this run's tables:")
+NOISE = ("AUROC: how well each score ranks the examples whose training labels the study flipped "
+         "(`dataset.label_noise`) above the others; 0.5 is chance. Feldman and Zhang's mislabeled examples are the "
+         "textbook case of memorization.")
 
 NOT_RUN_REASON = "- not run: its table is missing (or, for the epsilon claims, has fewer than 4 epsilons)"
 
@@ -36,11 +55,39 @@ def _fit_line(name: str, fit: dict[str, Any]) -> str:
     return f"- {name}: `{fit['formula']}` with {params}; R² = {_fmt(fit['r2'])} over {fit['n']} points"
 
 
-def _numbers(claim: theory.Claim) -> list[str]:
+def _interval(i: dict[str, Any]) -> str:
+    return f"{_fmt(i['estimate'])} [{_fmt(i['low'])}, {_fmt(i['high'])}]"
+
+
+def _conditions(claim: claims.Claim) -> list[str]:
+    rows = [f"| {c['name']} | {_interval(c)} | {c['side']} {_fmt(c['threshold'])} | "
+            f"{'yes' if (c['low'] > c['threshold'] if c['side'] == '>' else c['high'] < c['threshold']) else 'no'} |"
+            for c in claim.numbers["conditions"]]
+    return ["| statistic | value [95% CI] | holds when the CI is | CI clears it |", "|---|---|---|---|", *rows]
+
+
+def _link1_readings(rows: list[dict[str, Any]]) -> list[str]:
+    noise = any("auroc_flipped" in r for r in rows)
+    head = "| curvature score | aggregation over subset models | Spearman ρ with memorization [95% CI] |"
+    lines = ["", LINK1_READINGS, "", head + (" AUROC for flipped labels |" if noise else ""),
+             "|---|---|---|" + ("---|" if noise else "")]
+    for r in rows:
+        rho = _interval(r["spearman"]) if "spearman" in r else "-"
+        name = SCORE_NAMES.get(r["score"], r["score"])
+        lines.append(f"| {name} | {AGGREGATION_NAMES.get(r['aggregation'], r['aggregation'])} | {rho} |"
+                     + (f" {_fmt(r.get('auroc_flipped', float('nan')))} |" if noise else ""))
+    return lines + (["", NOISE] if noise else [])
+
+
+def _link2_readings(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["", "Every curvature score of link 2 on this run:", "",
+             "| curvature score | Spearman ρ(ε, mean curvature) [95% CI] |", "|---|---|"]
+    return lines + [f"| {SCORE_NAMES[r['score']]} | {_interval(r['spearman'])} |" for r in rows]
+
+
+def _numbers(claim: claims.Claim) -> list[str]:
     n = claim.numbers
-    lines = []
-    if "spearman_rho" in n:
-        lines.append(f"- Spearman ρ = {_fmt(n['spearman_rho'])} (p = {n['spearman_p']:.2g})")
+    lines = _conditions(claim) + [""]
     for key, name in (("linear_fit", "linear fit"), ("subpopulation_fit", "eq. 15 fit"), ("eq16_fit", "eq. 16 fit"),
                       ("fit", "loss fit")):
         if key in n:
@@ -48,11 +95,12 @@ def _numbers(claim: theory.Claim) -> list[str]:
     if "curvature_column" in n:
         lines.append(f"- curvature column: `{n['curvature_column']}` over {n['examples']} examples in {n['bins']} bins")
     if "fraction_below_bound" in n:
-        lines.append(f"- fraction of epsilons at which memorization stays below 1 - e^-ε: "
-                     f"{_fmt(n['fraction_below_bound'])}")
-        rows = [f"| {_fmt(r['epsilon'])} | {r['mean']:.4f} ± {r['std']:.4f} | {r['bound']:.4f} | "
-                f"{'yes' if r['below_bound'] else '**no**'} |" for r in n["per_epsilon"]]
-        lines += ["", "| ε | mean top-k memorization ± sd | bound 1 - e^-ε | below |", "|---|---|---|---|", *rows]
+        per = n["per_epsilon"]
+        lines.append(f"- top-{per[0]['n']} examples, {per[0]['models']} DP subset models per epsilon")
+    if claim.key == "curvature_memorization":
+        lines += _link1_readings(n["readings"])
+    if claim.key == "epsilon_curvature":
+        lines += _link2_readings(n["readings"])
     return lines
 
 
@@ -72,8 +120,8 @@ def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[s
     """Markdown report of the study at `out` and its numbers as JSON beside it; returns the numbers."""
     study, fidelity, resolved = cfg["study"], cfg["fidelity"], cfg["resolved_defects"]
     (own, own_reading), (other, other_reading) = readings(cfg).items()
-    claims = theory.check_claims(tables, own_reading)
-    other_claims = theory.check_claims(tables, other_reading)
+    judged = claims.check_claims(tables, own_reading)
+    other_claims = claims.check_claims(tables, other_reading)
     rel = Path("..") / figures  # the report lives in paper/, figures in figures/<study>/
     lines = [
         f"## Study `{study}`",
@@ -84,28 +132,59 @@ def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[s
         "",
         f"| claim | verdict ({own}) | verdict, same tables {other} |",
         "|---|---|---|",
-        *(f"| {c.title} | **{c.verdict}** | {o.verdict} |" for c, o in zip(claims, other_claims)),
+        *(f"| {c.title} | **{c.verdict}** | {o.verdict} |" for c, o in zip(judged, other_claims)),
         "",
         f"The second column re-reads this run's tables with "
         f"{', '.join(f'{k}={v}' for k, v in other_reading.items())} (defects 1-5; the figures draw both "
         f"readings side by side); the index mapping of published scores (defect 6) and the seeding of the "
         f"memorization-vs-epsilon subsets (defect 7) change what is trained and need a run of their own.",
+        "",
+        INTERVALS,
     ]
-    for claim in claims:
+    for claim in judged:
         figure = FIGURE_OF_CLAIM[claim.key]
-        lines += ["", f"### {claim.title}", "", claim.statement, "", f"![{figure}]({(rel / f'{figure}.png').as_posix()})", "",
+        image = (rel / f"{figure}.png").as_posix()
+        lines += ["", f"### {claim.title}", "", claim.statement, "", f"![{figure}]({image})", "",
                   f"*Criterion:* {claim.criterion}", "", f"*Verdict:* **{claim.verdict}**", ""]
-        lines += _numbers(claim) if claim.verdict != theory.NOT_RUN else [NOT_RUN_REASON]
+        lines += _numbers(claim) if claim.verdict != claims.NOT_RUN else [NOT_RUN_REASON]
+    explained = claims.explain_link2(tables)
+    lines += _explained_lines(explained, rel)
     accuracy = _accuracy(tables)
     lines += _accuracy_lines(accuracy)
     lines += ["", "### Provenance", "", *_provenance_lines(tables)]
     with io.atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
-    numbers = {"study": study, "fidelity": fidelity, "resolved_defects": resolved, "claims": [vars(c) for c in claims],
-               f"claims_{other.replace(' ', '_')}": [vars(c) for c in other_claims], "accuracy": accuracy,
+    numbers = {"study": study, "fidelity": fidelity, "resolved_defects": resolved, "claims": [vars(c) for c in judged],
+               f"claims_{other.replace(' ', '_')}": [vars(c) for c in other_claims], "link2_explained": explained,
+               "accuracy": accuracy,
                "provenance": io.provenance(cfg)}
     io.write_json(out.with_suffix(".json"), numbers)
     return numbers
+
+
+def _side(i: dict[str, Any]) -> str:
+    """Where an interval lies with respect to 0, in words."""
+    return "above 0" if i["low"] > 0 else "below 0" if i["high"] < 0 else "straddling 0"
+
+
+def _explained_lines(rows: list[dict[str, Any]], rel: Path) -> list[str]:
+    """Link 2's explanations tested on this run: each correlation with its interval, and what it says."""
+    if not rows:
+        return []
+    names = claims.EXPLANATIONS
+    table = [f"| {SCORE_NAMES[r['score']]} | " + " | ".join(_interval(r[n]) for n in names) + " |" for r in rows]
+    lines = ["", "### Link 2 explained: what the DP models' curvature follows", "",
+             f"![curvature_vs_loss]({(rel / 'curvature_vs_loss.png').as_posix()})", "",
+             "Spearman correlations over the DP models (summed loss), 95% intervals over seeds resampled within each "
+             "epsilon. A trend of curvature with ε can come from privacy itself, or from the less private models "
+             "simply fitting better: the last column removes the training loss from both (partial Spearman of the "
+             "ranks), and the second asks whether the trend is the training set's or any input's.", "",
+             "| curvature score | " + " | ".join(names) + " |", "|---|" + "---|" * len(names), *table, ""]
+    for r in rows:
+        lines.append(f"- {SCORE_NAMES[r['score']]}: curvature vs ε {_side(r[names[0]])} on the training set and "
+                     f"{_side(r[names[1]])} on the test set; vs the training loss {_side(r[names[2]])}; at matched "
+                     f"training loss, vs ε {_side(r[names[3]])}.")
+    return lines
 
 
 def _accuracy(tables: Path) -> dict[str, Any]:

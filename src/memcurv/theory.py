@@ -1,21 +1,18 @@
-"""The paper's bounds and fitted forms (PAPER.md), the per-epsilon summaries the figures draw, and the
-check of each claim against a run's tables.
-
-Figures and the report both call these functions, so a number in the report is the number drawn.
-"""
+"""The paper's bounds and fitted forms (PAPER.md) and the per-epsilon summaries the figures draw: pure
+functions of numbers and tables. Figures and claims (memcurv.claims) both call them, so a number in the
+report is the number drawn."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from memcurv.config import DEFECTS, READABLE
+from memcurv import bootstrap
 
 BIN_WIDTH = 0.02  # memorization bins of the paper's Fig. 3: 50 bins on [0, 1)
 
@@ -58,7 +55,7 @@ def _curve_fit(formula: str, model: Callable[..., np.ndarray], names: tuple[str,
     def f(_: Any, *p: float) -> np.ndarray:
         return model(*xs, *p)
 
-    kwargs: dict[str, Any] = {"p0": p0, "maxfev": 20_000}
+    kwargs: dict[str, Any] = {"p0": p0, "maxfev": 2_000}
     if bounds is not None:
         kwargs["bounds"] = bounds
     popt, pcov = optimize.curve_fit(f, np.zeros_like(y), y, **kwargs)
@@ -71,10 +68,22 @@ def _exp_decay(eps: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
     return a + b * np.exp(-c * eps)
 
 
+def _exp_decay_start(eps: np.ndarray, loss: np.ndarray) -> list[float]:
+    """Starting point for a + b e^(-c eps): for each c on a grid, a and b are a linear least-squares fit; the
+    best c starts the search, which then converges in a few steps (bootstrap replicates fit it hundreds of times)."""
+    best = (np.inf, [float(loss.min()), float(loss.max() - loss.min()), 1.0 / float(np.median(eps))])
+    for c in np.geomspace(1e-3 / eps.max(), 20.0 / max(eps.min(), 1e-9), 60):
+        design = np.column_stack([np.ones_like(eps), np.exp(-c * eps)])
+        (a, b), *_ = np.linalg.lstsq(design, loss, rcond=None)
+        sse = float(np.sum((design @ [a, b] - loss) ** 2))
+        best = min(best, (sse, [float(a), float(b), float(c)]), key=lambda t: t[0])
+    return best[1]
+
+
 def fit_loss_vs_epsilon(eps: np.ndarray, loss: np.ndarray) -> Fit:
     """Test loss against epsilon as a + b e^(-c eps) (the paper's Fig. 4), with c >= 0."""
     eps, loss = np.asarray(eps, float), np.asarray(loss, float)
-    p0 = [float(loss.min()), float(loss.max() - loss.min()), 1.0 / float(np.median(eps))]
+    p0 = _exp_decay_start(eps, loss)
     return _curve_fit("a + b exp(-c eps)", _exp_decay, ("a", "b", "c"), (eps,), loss, p0,
                       ([-np.inf, -np.inf, 0.0], [np.inf, np.inf, np.inf]))
 
@@ -157,184 +166,29 @@ def fit_binned(bins: pd.DataFrame) -> dict[str, Fit | str]:
 
 # --- Per-epsilon summaries of the tables ---------------------------------------------------------
 
-def per_epsilon(table: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Mean, standard deviation and count of a per-model column at each epsilon."""
+def per_epsilon(table: pd.DataFrame, column: str, intervals: bool = False) -> pd.DataFrame:
+    """Mean, standard deviation and count of a per-model column at each epsilon; with `intervals`, also the
+    bootstrap interval of the mean over the epsilon's models (ci_low, ci_high)."""
     g = table.groupby("epsilon")[column]
-    return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1).fillna(0.0), "n": g.size()}).reset_index()
+    out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1).fillna(0.0), "n": g.size()}).reset_index()
+    if intervals:
+        bounds = []
+        for (_, values), mean in zip(g, out["mean"]):
+            v = values.to_numpy(float)
+            replicates = bootstrap.rows_statistic(lambda idx, v=v: v[idx].mean(), len(v))[:, 0]
+            ci = bootstrap.percentile_interval(mean, replicates)
+            bounds.append((ci.low, ci.high))
+        out["ci_low"], out["ci_high"] = zip(*bounds) if bounds else ((), ())
+    return out
 
 
-def curvature_per_epsilon(dp_models: pd.DataFrame, seed_average: str = "mean") -> pd.DataFrame:
+def curvature_per_epsilon(dp_models: pd.DataFrame, seed_average: str = "mean", intervals: bool = False
+                          ) -> pd.DataFrame:
     """Mean training-set curvature per epsilon over seeds.  `faithful` reproduces defect 5: the sum over
     seeds divided by the number of epsilon values rather than the number of seeds."""
-    out = per_epsilon(dp_models, "curvature")
+    out = per_epsilon(dp_models, "curvature", intervals)
     if seed_average == "faithful":
         scale = out["n"] / dp_models["epsilon"].nunique()
-        out["mean"], out["std"] = out["mean"] * scale, out["std"] * scale
+        for key in ["mean", "std", *(["ci_low", "ci_high"] if intervals else [])]:
+            out[key] = out[key] * scale
     return out
-
-
-def topk_memorization_per_epsilon(mem_table: pd.DataFrame, estimator: str = "conditional") -> pd.DataFrame:
-    """Mean memorization of the top-k examples at each epsilon and the bound 1 - e^-eps.  `faithful`
-    reproduces defect 4: unconditional means, absolute value taken before averaging."""
-    scores = mem_table.assign(score=mem_table["mem_unconditional"].abs() if estimator == "faithful"
-                              else mem_table["mem"])
-    out = per_epsilon(scores.dropna(subset=["score"]), "score")
-    out["bound"] = mem_bound(out["epsilon"])
-    out["below_bound"] = out["mean"] <= out["bound"]
-    return out
-
-
-# --- Claims ----------------------------------------------------------------------------------------
-
-HOLDS, FAILS, NOT_RUN = "holds", "does not hold", "not run"
-
-
-@dataclass
-class Claim:
-    """One claim of the paper, the criterion it is judged by, the run's numbers and the verdict."""
-
-    key: str
-    title: str
-    statement: str
-    criterion: str
-    verdict: str = NOT_RUN
-    numbers: dict[str, Any] = field(default_factory=dict)
-
-
-def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    res = stats.spearmanr(x, y)
-    return float(res.statistic), float(res.pvalue)
-
-
-def claim_curvature_bounds_memorization(examples: pd.DataFrame | None) -> Claim:
-    claim = Claim("curvature_memorization", "Curvature bounds memorization",
-                  "Input loss curvature bounds memorization: curvature rises with "
-                  "memorization (Thm 5.1, Fig. 3).",
-                  "Spearman correlation of per-example curvature with memorization > 0 at p < 0.01, and the "
-                  "straight line through the binned means has a positive slope.")
-    if examples is None:
-        return claim
-    ok = np.isfinite(examples["mem"]) & np.isfinite(examples["curvature"])
-    rho, p = _spearman(examples.loc[ok, "mem"], examples.loc[ok, "curvature"])
-    bins = bin_memorization(examples["mem"], examples["curvature"])
-    claim.numbers = {"spearman_rho": rho, "spearman_p": p, "examples": int(ok.sum()), "bins": len(bins),
-                     "curvature_column": str(examples["curvature_column"].iloc[0])}
-    fits = fit_binned(bins)
-    for name, fit in fits.items():
-        claim.numbers[f"{name}_fit"] = fit.to_dict() if isinstance(fit, Fit) else {"error": fit}
-    line = fits["linear"]
-    slope = line.params["slope"] if isinstance(line, Fit) else float("nan")
-    claim.verdict = HOLDS if rho > 0 and p < 0.01 and slope > 0 else FAILS
-    return claim
-
-
-def claim_epsilon_bounds_curvature(dp_models: pd.DataFrame | None, seed_average: str = "mean") -> Claim:
-    claim = Claim("epsilon_curvature", "Privacy bounds curvature",
-                  "Privacy bounds curvature: mean training-set curvature rises with epsilon "
-                  "and saturates like (1 - e^-eps) (Thm 5.3, eq. 16, Fig. 5).",
-                  "Spearman correlation of the DP models' mean curvature with epsilon (one point per model) "
-                  "> 0 at p < 0.05, and the eq. 16 fit to the per-epsilon means has d > 0 and R^2 >= 0.5.")
-    if dp_models is None or dp_models["epsilon"].nunique() < 4:
-        return claim
-    curv = curvature_per_epsilon(dp_models, seed_average)
-    rho, p = _spearman(dp_models["epsilon"], dp_models["curvature"])
-    claim.numbers = {"spearman_rho": rho, "spearman_p": p, "models": len(dp_models), "epsilons": len(curv),
-                     "per_epsilon": curv.to_dict("records")}
-    try:
-        fit = fit_eq16(dp_models, seed_average)
-        claim.numbers["eq16_fit"] = fit.to_dict()
-        fit_ok = fit.params["d"] > 0 and fit.r2 >= 0.5
-    except (RuntimeError, ValueError) as e:
-        claim.numbers["eq16_fit"] = {"error": str(e)}
-        fit_ok = False
-    claim.verdict = HOLDS if rho > 0 and p < 0.05 and fit_ok else FAILS
-    return claim
-
-
-def claim_epsilon_bounds_memorization(mem_table: pd.DataFrame | None, estimator: str = "conditional") -> Claim:
-    claim = Claim("epsilon_memorization", "Privacy bounds memorization",
-                  "Privacy bounds memorization: the mean memorization of the most "
-                  "memorized examples stays below 1 - e^-eps (Thm 5.4, Fig. 6).",
-                  "At every epsilon, the mean top-k memorization is at most 1 - e^-eps.")
-    if mem_table is None or mem_table.empty:
-        return claim
-    per = topk_memorization_per_epsilon(mem_table, estimator)
-    claim.numbers = {"fraction_below_bound": float(per["below_bound"].mean()), "epsilons": len(per),
-                     "per_epsilon": per.to_dict("records")}
-    claim.verdict = HOLDS if bool(per["below_bound"].all()) else FAILS
-    return claim
-
-
-def claim_loss_falls(dp_models: pd.DataFrame | None) -> Claim:
-    claim = Claim("loss_epsilon", "Test loss falls with epsilon",
-                  "Test loss falls with epsilon like a + b e^(-c eps) (Fig. 4).",
-                  "Spearman correlation of the DP models' test loss with epsilon (one point per model) < 0 at "
-                  "p < 0.05, and the a + b e^(-c eps) fit to the per-epsilon means has R^2 >= 0.5.")
-    if dp_models is None or dp_models["epsilon"].nunique() < 4:
-        return claim
-    loss = per_epsilon(dp_models, "test_loss")
-    acc = per_epsilon(dp_models, "test_acc")
-    rho, p = _spearman(dp_models["epsilon"], dp_models["test_loss"])
-    claim.numbers = {"spearman_rho": rho, "spearman_p": p, "models": len(dp_models),
-                     "per_epsilon_loss": loss.to_dict("records"),
-                     "per_epsilon_accuracy": acc.to_dict("records")}
-    try:
-        fit = fit_loss_vs_epsilon(loss["epsilon"], loss["mean"])
-        claim.numbers["fit"] = fit.to_dict()
-        r2 = fit.r2
-    except (RuntimeError, ValueError) as e:
-        claim.numbers["fit"] = {"error": str(e)}
-        r2 = float("nan")
-    claim.verdict = HOLDS if rho < 0 and p < 0.05 and r2 >= 0.5 else FAILS
-    return claim
-
-
-def _read(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path) if path.exists() else None
-
-
-CORRECTED = {k: DEFECTS[k][0] for k in READABLE}  # the corrected reading of a run's tables
-
-
-def model_curvature_column(defects: dict[str, str]) -> str:
-    """Column of the DP models' table holding a model's mean curvature under a reading (score, loss reduction)."""
-    d = {**CORRECTED, **defects}
-    return f"curv_{d['curvature_score']}_{d['loss_reduction']}"
-
-
-def example_curvature_column(defects: dict[str, str]) -> str:
-    """Column of the examples table holding an example's curvature under a reading: score, loss reduction and
-    aggregation over the subset models."""
-    d = {**CORRECTED, **defects}
-    return f"{model_curvature_column(d)}_{d['curvature_aggregation']}"
-
-
-def _read_curvature(path: Path, column: str) -> pd.DataFrame | None:
-    table = _read(path)
-    return None if table is None else table.assign(curvature=table[column], curvature_column=column)
-
-
-def read_dp_models(path: Path, defects: dict[str, str]) -> pd.DataFrame | None:
-    """The DP models' table with `curvature` and `curvature_column` as the reading picks them."""
-    return _read_curvature(path, model_curvature_column(defects))
-
-
-def read_examples(path: Path, defects: dict[str, str]) -> pd.DataFrame | None:
-    """The examples table with `curvature` and `curvature_column` as the reading picks them."""
-    return _read_curvature(path, example_curvature_column(defects))
-
-
-def check_claims(tables: Path, defects: dict[str, str] | None = None) -> list[Claim]:
-    """Every claim checked against the tables in `tables`; a claim whose table is absent is `not run`.
-
-    `defects` is the reading (memcurv.config.READABLE: curvature score, loss reduction, aggregation over
-    subset models, memorization estimator, seed average; the default is all corrected), so one run's tables
-    can be judged both ways."""
-    d = {**CORRECTED, **(defects or {})}
-    dp_models = read_dp_models(tables / "dp_models.csv", d)
-    return [
-        claim_curvature_bounds_memorization(read_examples(tables / "examples.csv", d)),
-        claim_epsilon_bounds_curvature(dp_models, d["seed_average"]),
-        claim_epsilon_bounds_memorization(_read(tables / "mem_vs_epsilon.csv"), d["mem_estimator"]),
-        claim_loss_falls(dp_models),
-    ]

@@ -65,15 +65,17 @@ MEMORIZATION_PRIORITY = 10
 SUBSET_SHARDS = range(num_shards(CFG["memorization"]["num_models"], CFG["memorization"]["models_per_job"]))
 DP_SUBSET_SHARDS = range(num_shards(CFG["mem_vs_epsilon"]["num_models"], CFG["mem_vs_epsilon"]["models_per_job"]))
 FIGURE_TABLES = {
-    "mem_vs_curvature": ["examples.csv"],
+    "mem_vs_curvature": ["examples.csv", "subset_scores.npz"],
     "curvature_vs_epsilon": ["dp_models.csv"],
     "loss_vs_epsilon": ["dp_models.csv"],
     "accuracy_vs_epsilon": ["dp_models.csv"],
-    "memorization_vs_epsilon": ["mem_vs_epsilon.csv"],
+    "memorization_vs_epsilon": ["mem_vs_epsilon_models.npz"],
     "extremes": ["extremes.npz"],
+    "curvature_vs_loss": ["dp_models.csv"],
 }
 FIGURES = tuple(FIGURE_TABLES)
-REPORT_TABLES = ("dp_models.csv", "examples.csv", "subset_models.csv", "mem_vs_epsilon.csv")
+REPORT_TABLES = ("dp_models.csv", "examples.csv", "subset_models.csv", "subset_scores.npz",
+                 "mem_vs_epsilon_models.npz")
 
 
 def write_resolved_config(path: str) -> str:

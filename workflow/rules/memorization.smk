@@ -56,6 +56,7 @@ rule examples_table:
     output:
         examples=f"{TABLES}/examples.csv",
         models=f"{TABLES}/subset_models.csv",
+        scores=f"{TABLES}/subset_scores.npz",
     log:
         f"{LOGS}/examples_table.log",
     benchmark:
@@ -69,7 +70,7 @@ rule examples_table:
         runtime=by_attempt(20),
     shell:
         "python -m memcurv examples --config {input.config} --shards {input.shards} --out {output.examples}"
-        " --models-out {output.models} > {log} 2>&1"
+        " --models-out {output.models} --scores-out {output.scores} > {log} 2>&1"
 
 
 rule top_k:
@@ -127,7 +128,8 @@ rule mem_vs_epsilon_table:
         examples=f"{TABLES}/examples.csv",
         shards=dp_subset_shards(),
     output:
-        f"{TABLES}/mem_vs_epsilon.csv",
+        table=f"{TABLES}/mem_vs_epsilon.csv",
+        models=f"{TABLES}/mem_vs_epsilon_models.npz",
     log:
         f"{LOGS}/mem_vs_epsilon_table.log",
     benchmark:
@@ -140,7 +142,7 @@ rule mem_vs_epsilon_table:
         runtime=10,
     shell:
         "python -m memcurv mem-eps-table --config {input.config} --examples {input.examples}"
-        " --shards {input.shards} --out {output} > {log} 2>&1"
+        " --shards {input.shards} --out {output.table} --models-out {output.models} > {log} 2>&1"
 
 
 rule extremes:

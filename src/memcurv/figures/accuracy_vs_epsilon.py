@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import PALETTE, epsilon_axis, new_figure, title
+from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, new_figure, title
 
 
 def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
@@ -16,12 +16,11 @@ def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.Dat
     fig, ax = new_figure()
     frames = []
     for color, split in zip(PALETTE, ("train", "test")):
-        acc = theory.per_epsilon(dp, f"{split}_acc")
-        ax.errorbar(acc["epsilon"], 100 * acc["mean"], yerr=100 * acc["std"], fmt="o-", color=color, capsize=2,
-                    label=split)
+        acc = theory.per_epsilon(dp, f"{split}_acc", intervals=True)
+        interval_errorbar(ax, acc, scale=100, fmt="o-", color=color, label=split)
         frames.append(acc.assign(split=split))
     epsilon_axis(ax)
     ax.set_ylabel("accuracy (%)")
-    ax.legend(fontsize=6, title="DP models, mean ± sd", title_fontsize=6)
+    ax.legend(fontsize=6, title=f"DP models, {CI_LABEL}", title_fontsize=6)
     title(ax, "Accuracy vs privacy budget", study, options)
     return fig, pd.concat(frames, ignore_index=True)

@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import PALETTE, epsilon_axis, side_by_side
+from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, side_by_side
+from memcurv.readings import read_dp_models
 
 
 def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
     """Per-epsilon means and the eq. 16 fit under one reading (`curvature` column picked, seed average)."""
-    curv = theory.curvature_per_epsilon(dp, seed_average)
-    ax.errorbar(curv["epsilon"], curv["mean"], yerr=curv["std"], fmt="o", color=PALETTE[0], capsize=2,
-                label=f"DP models (mean ± sd, {int(curv['n'].min())}+ seeds)")
+    curv = theory.curvature_per_epsilon(dp, seed_average, intervals=True)
+    interval_errorbar(ax, curv, fmt="o", color=PALETTE[0],
+                      label=f"DP models ({CI_LABEL}\nover {int(curv['n'].min())}+ seeds)")
     data = curv.assign(fit=np.nan)
     try:
         fit = theory.fit_eq16(dp, seed_average)
@@ -35,6 +36,6 @@ def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
 
 def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
-        return _panel(ax, theory.read_dp_models(tables / "dp_models.csv", reading), reading["seed_average"])
+        return _panel(ax, read_dp_models(tables / "dp_models.csv", reading), reading["seed_average"])
 
     return side_by_side("Curvature vs privacy budget", study, options, draw)

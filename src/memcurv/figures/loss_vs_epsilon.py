@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import PALETTE, epsilon_axis, new_figure, title
+from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, new_figure, title
 
 
 def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    loss = theory.per_epsilon(pd.read_csv(tables / "dp_models.csv"), "test_loss")
+    loss = theory.per_epsilon(pd.read_csv(tables / "dp_models.csv"), "test_loss", intervals=True)
     fig, ax = new_figure()
-    ax.errorbar(loss["epsilon"], loss["mean"], yerr=loss["std"], fmt="o", color=PALETTE[0], capsize=2,
-                label="DP models (mean ± sd over seeds)")
+    interval_errorbar(ax, loss, fmt="o", color=PALETTE[0], label=f"DP models ({CI_LABEL} over seeds)")
     data = loss.assign(fit=np.nan)
     try:
         fit = theory.fit_loss_vs_epsilon(loss["epsilon"], loss["mean"])

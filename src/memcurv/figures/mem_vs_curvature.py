@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import theory
+from memcurv import claims, theory
+from memcurv.bootstrap import CORRELATION, percentile_interval, spearman
 from memcurv.figures.style import PALETTE, side_by_side
+from memcurv.readings import read_examples
 
 SOURCES = {"mem": "this run's scores", "mem_published": "published FZ scores"}
 
@@ -28,7 +30,15 @@ def _binned(examples: pd.DataFrame, column: str) -> pd.DataFrame:
     return data.sort_values("mem")
 
 
-def _panel(ax: Any, examples: pd.DataFrame) -> pd.DataFrame:
+def _spearman(examples: pd.DataFrame, scores_file: Path, reduction: str) -> dict[str, float]:
+    """This run's Spearman(memorization, curvature) with its bootstrap interval (memcurv.claims, link 1)."""
+    column = examples["curvature_column"].iloc[0]
+    ci = percentile_interval(spearman(examples["mem"], examples["curvature"]),
+                             claims.link1_replicates(scores_file, reduction)[column], limits=CORRELATION)
+    return {"spearman_rho": ci.estimate, "spearman_ci_low": ci.low, "spearman_ci_high": ci.high}
+
+
+def _panel(ax: Any, examples: pd.DataFrame, rho: dict[str, float]) -> pd.DataFrame:
     columns = [c for c in SOURCES if c in examples and examples[c].notna().any()]
     frames = [_binned(examples, c) for c in columns]
     for i, data in enumerate(frames):
@@ -42,15 +52,19 @@ def _panel(ax: Any, examples: pd.DataFrame) -> pd.DataFrame:
                 label = "linear fit" if name == "linear" else "eq. 15 fit, per bin"
                 ax.plot(data["mem"], data[f"{name}_fit"], style, color=PALETTE[2 * i + 1],
                         label=f"{label} ($R^2$={data[f'{name}_r2'].iloc[0]:.2f}){source}")
+    ax.text(0.02, 0.98, f"Spearman ρ = {rho['spearman_rho']:.2f}, 95% CI [{rho['spearman_ci_low']:.2f}, "
+            f"{rho['spearman_ci_high']:.2f}]\n(all examples, this run's scores)", transform=ax.transAxes,
+            va="top", fontsize=6)
     ax.set_xlabel("memorization score (bin mean)")
     ax.set_ylabel(f"mean input curvature\n({examples['curvature_column'].iloc[0]})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6)
-    return pd.concat(frames, ignore_index=True).assign(curvature_column=examples["curvature_column"].iloc[0])
+    return pd.concat(frames, ignore_index=True).assign(curvature_column=examples["curvature_column"].iloc[0], **rho)
 
 
 def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
-        return _panel(ax, theory.read_examples(tables / "examples.csv", reading))
+        examples = read_examples(tables / "examples.csv", reading)
+        return _panel(ax, examples, _spearman(examples, tables / "subset_scores.npz", reading["loss_reduction"]))
 
     return side_by_side("Curvature vs memorization", study, options, draw)

@@ -9,18 +9,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import theory
-from memcurv.figures.style import PALETTE, epsilon_axis, side_by_side
+from memcurv import claims, theory
+from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, side_by_side
 
 
-def _panel(ax: Any, table: pd.DataFrame, estimator: str) -> pd.DataFrame:
-    per = theory.topk_memorization_per_epsilon(table, estimator)
-    k = table.groupby("epsilon")["id"].nunique().max()
+def _panel(ax: Any, models_file: Path, estimator: str) -> pd.DataFrame:
+    per = claims.topk_memorization_intervals(models_file, estimator)
+    k = int(per["n"].max())
     grid = np.geomspace(min(per["epsilon"].min(), 0.5), per["epsilon"].max(), 200)
     ax.plot(grid, theory.mem_bound(grid), color=PALETTE[3], ls="--", label=r"bound $1 - e^{-\varepsilon}$")
     positive = per["mean"] > 0
-    ax.plot(per.loc[positive, "epsilon"], per.loc[positive, "mean"], "o-", color=PALETTE[0],
-            label=f"mean memorization of top-{k}")
+    interval_errorbar(ax, per[positive].assign(ci_low=per["ci_low"].clip(lower=1e-4)), fmt="o-", color=PALETTE[0],
+                      label=f"memorization of top-{k}:\n{CI_LABEL} (models, examples)")
     if (~positive).any():  # a log axis cannot show them; mark them on the floor instead of dropping them
         floor = 0.5 * per.loc[positive, "mean"].min() if positive.any() else 1e-3
         ax.plot(per.loc[~positive, "epsilon"], np.full((~positive).sum(), floor), "v", color=PALETTE[0],
@@ -33,6 +33,5 @@ def _panel(ax: Any, table: pd.DataFrame, estimator: str) -> pd.DataFrame:
 
 
 def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    table = pd.read_csv(tables / "mem_vs_epsilon.csv")
     return side_by_side("Memorization vs privacy budget", study, options,
-                        lambda ax, reading: _panel(ax, table, reading["mem_estimator"]))
+                        lambda ax, reading: _panel(ax, tables / "mem_vs_epsilon_models.npz", reading["mem_estimator"]))

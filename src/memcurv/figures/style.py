@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from memcurv.theory import CORRECTED
+from memcurv.readings import CORRECTED
 
 COLUMN_WIDTH = 3.4  # inches, one column of a two-column paper
 PALETTE = sns.color_palette("colorblind")
@@ -57,3 +57,13 @@ def epsilon_axis(ax: Any) -> None:
     ax.set_xscale("log")
     ax.set_xlabel(r"privacy budget $\varepsilon$ (log scale)")
     ax.grid(alpha=0.3)
+
+
+CI_LABEL = "mean, 95% bootstrap CI"
+
+
+def interval_errorbar(ax: Any, per: pd.DataFrame, scale: float = 1.0, **style: Any) -> None:
+    """Per-epsilon means with their bootstrap intervals (`ci_low`, `ci_high`) as asymmetric error bars."""
+    mean = scale * per["mean"]
+    ax.errorbar(per["epsilon"], mean, yerr=[mean - scale * per["ci_low"], scale * per["ci_high"] - mean],
+                capsize=2, **style)

@@ -1,0 +1,326 @@
+"""Each claim of the paper judged on a run's tables: its statistics, their bootstrap intervals over the models
+(memcurv.bootstrap), and a three-way verdict. A claim holds when every interval clears its criterion, does
+not hold when an interval lies wholly on the wrong side, and is inconclusive otherwise: the run cannot tell.
+
+Link 1 and link 3 resample the models behind each example's scores, which the tables keep as
+`subset_scores.npz` and `mem_vs_epsilon_models.npz`; link 2 and the loss resample seeds within each epsilon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+
+from memcurv import bootstrap, theory
+from memcurv.bootstrap import CORRELATION, R2, Interval, percentile_interval, spearman
+from memcurv.curvature import SCORES, reduce_scores
+from memcurv.memorization import resampled_membership
+from memcurv.readings import (AGGREGATION_NAMES, CORRECTED, model_curvature_column, read_dp_models, read_examples,
+                              read_table)
+
+HOLDS, FAILS, INCONCLUSIVE, NOT_RUN = "holds", "does not hold", "inconclusive", "not run"
+LINK1_REPLICATES = 200  # each replicate re-aggregates every example over the resampled models
+MIN_EPSILONS = 4
+ANY = (-np.inf, np.inf)
+
+
+@dataclass
+class Claim:
+    """One claim of the paper, the criterion it is judged by, the run's numbers and the verdict."""
+
+    key: str
+    title: str
+    statement: str
+    criterion: str
+    verdict: str = NOT_RUN
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A statistic's interval must lie above (`>`) or below (`<`) a threshold for its claim to hold."""
+
+    name: str
+    interval: Interval
+    side: str
+    threshold: float
+
+    def passes(self) -> bool:
+        i = self.interval
+        return i.low > self.threshold if self.side == ">" else i.high < self.threshold
+
+    def fails(self) -> bool:
+        i = self.interval
+        return i.high <= self.threshold if self.side == ">" else i.low >= self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "side": self.side, "threshold": self.threshold, **self.interval.to_dict()}
+
+
+def judge(conditions: list[Condition]) -> str:
+    """Holds if every interval clears its threshold, does not hold if one lies wholly on the wrong side."""
+    if all(c.passes() for c in conditions):
+        return HOLDS
+    return FAILS if any(c.fails() for c in conditions) else INCONCLUSIVE
+
+
+def _conclude(claim: Claim, conditions: list[Condition]) -> Claim:
+    claim.numbers["conditions"] = [c.to_dict() for c in conditions]
+    claim.verdict = judge(conditions)
+    return claim
+
+
+def _fit_or_error(make: Any) -> theory.Fit | str:
+    try:
+        return make()
+    except (RuntimeError, ValueError) as e:
+        return str(e)
+
+
+def _fit_dict(fit: theory.Fit | str) -> dict[str, Any]:
+    return fit.to_dict() if isinstance(fit, theory.Fit) else {"error": fit}
+
+
+# --- Link 1: curvature bounds memorization ------------------------------------------------------------
+
+def link1_replicates(scores_file: Path, reduction: str, replicates: int = LINK1_REPLICATES) -> dict[str, np.ndarray]:
+    """Bootstrap replicates of Spearman(memorization, curvature) for every score x aggregation under one loss
+    `reduction`, keyed by examples-table column: each replicate draws the subset models (memorization from all,
+    curvature from the scored ones) and the examples."""
+    with np.load(scores_file) as z:
+        masks, score, scored = z["masks"], z["score"], z["scored"]
+        curv = {s: z[f"curv_{s}"] for s in SCORES}
+        batch = int(z["released_batch_size"])
+    generator = bootstrap.rng()
+    weights = bootstrap.model_weights(len(masks), replicates, generator)
+    mem = resampled_membership(masks, score, weights)["in_minus_out"]
+    rows = np.arange(replicates)[:, None]
+    idx = generator.integers(0, masks.shape[1], size=(replicates, masks.shape[1]))
+    mem = mem[rows, idx]
+    out = {}
+    for s, values in reduce_scores(curv, reduction, batch).items():
+        aggregates = resampled_membership(masks[scored], values, weights[:, scored])
+        for agg in AGGREGATION_NAMES:
+            column = f"curv_{s}_{reduction}_{agg}"
+            c = aggregates[agg][rows, idx]
+            out[column] = np.array([spearman(mem[b], c[b]) for b in range(replicates)])
+    return out
+
+
+def _auroc(flipped: np.ndarray, score: pd.Series) -> float:
+    ok = np.isfinite(score.to_numpy(float))
+    return float(roc_auc_score(flipped[ok], score[ok])) if 0 < flipped[ok].sum() < ok.sum() else float("nan")
+
+
+def readings_of_link1(examples: pd.DataFrame, replicates: dict[str, np.ndarray], reduction: str
+                      ) -> list[dict[str, Any]]:
+    """Spearman(memorization, curvature) with its interval for every curvature score x aggregation; with
+    flipped labels in the study, each reading's AUROC for finding them (and memorization's)."""
+    flipped = (examples["planted"] == "flipped").to_numpy() if "planted" in examples else np.zeros(0, bool)
+    rows = []
+    for s in SCORES:
+        for agg in AGGREGATION_NAMES:
+            column = f"curv_{s}_{reduction}_{agg}"
+            row = {"score": s, "aggregation": agg, "column": column,
+                   "spearman": percentile_interval(spearman(examples["mem"], examples[column]),
+                                                   replicates[column], limits=CORRELATION).to_dict()}
+            if flipped.any():
+                row["auroc_flipped"] = _auroc(flipped, examples[column])
+            rows.append(row)
+    if flipped.any():
+        rows.append({"score": "memorization", "aggregation": "-", "column": "mem",
+                     "auroc_flipped": _auroc(flipped, examples["mem"])})
+    return rows
+
+
+def claim_curvature_bounds_memorization(examples: pd.DataFrame | None, scores_file: Path,
+                                        reduction: str) -> Claim:
+    claim = Claim("curvature_memorization", "Curvature bounds memorization",
+                  "Input loss curvature bounds memorization: curvature rises with memorization (Thm 5.1, Fig. 3).",
+                  "The 95% bootstrap interval (subset models and examples resampled) of the Spearman correlation "
+                  "of per-example curvature with memorization lies above 0. (The fits through the binned means "
+                  "are reported, not judged: a few sparse high-memorization bins decide their slope.)")
+    if examples is None or not scores_file.exists():
+        return claim
+    column = str(examples["curvature_column"].iloc[0])
+    reps = link1_replicates(scores_file, reduction)
+    bins = theory.bin_memorization(examples["mem"], examples["curvature"])
+    rho = percentile_interval(spearman(examples["mem"], examples["curvature"]), reps[column], limits=CORRELATION)
+    ok = np.isfinite(examples["mem"]) & np.isfinite(examples["curvature"])
+    claim.numbers = {"spearman_rho": rho.estimate, "examples": int(ok.sum()), "bins": len(bins),
+                     "curvature_column": column,
+                     **{f"{k}_fit": _fit_dict(f) for k, f in theory.fit_binned(bins).items()},
+                     "readings": readings_of_link1(examples, reps, reduction)}
+    return _conclude(claim, [Condition("Spearman ρ(memorization, curvature)", rho, ">", 0.0)])
+
+
+# --- Link 2 and the loss: statistics over DP models, seeds resampled within each epsilon ---------------
+
+def _eq16_statistics(dp: pd.DataFrame, seed_average: str) -> np.ndarray:
+    fit = _fit_or_error(lambda: theory.fit_eq16(dp, seed_average))
+    d, r2 = (fit.params["d"], fit.r2) if isinstance(fit, theory.Fit) else (np.nan, np.nan)
+    return np.array([spearman(dp["epsilon"], dp["curvature"]), d, r2])
+
+
+def _loss_statistics(dp: pd.DataFrame) -> np.ndarray:
+    loss = theory.per_epsilon(dp, "test_loss")
+    fit = _fit_or_error(lambda: theory.fit_loss_vs_epsilon(loss["epsilon"], loss["mean"]))
+    return np.array([spearman(dp["epsilon"], dp["test_loss"]), fit.r2 if isinstance(fit, theory.Fit) else np.nan])
+
+
+def _seed_intervals(dp: pd.DataFrame, statistic: Any, limits: tuple[tuple[float, float], ...]) -> list[Interval]:
+    """Each number `statistic(dp)` returns, with its interval over seeds resampled within each epsilon (kept within
+    that number's `limits`)."""
+    dp = dp.reset_index(drop=True)
+    estimate = statistic(dp)
+    reps = bootstrap.rows_statistic(lambda idx: statistic(dp.iloc[idx]), len(dp), dp["epsilon"].to_numpy())
+    return [percentile_interval(e, reps[:, j], limits=lim) for j, (e, lim) in enumerate(zip(estimate, limits))]
+
+
+def readings_of_link2(dp: pd.DataFrame, reduction: str) -> list[dict[str, Any]]:
+    """Spearman(epsilon, mean curvature) over the DP models for every curvature score, with its interval."""
+    rows = []
+    for s in SCORES:
+        column = model_curvature_column({"curvature_score": s, "loss_reduction": reduction})
+        (rho,) = _seed_intervals(dp, lambda t, c=column: np.array([spearman(t["epsilon"], t[c])]), (CORRELATION,))
+        rows.append({"score": s, "column": column, "spearman": rho.to_dict()})
+    return rows
+
+
+def claim_epsilon_bounds_curvature(dp: pd.DataFrame | None, reading: dict[str, str]) -> Claim:
+    claim = Claim("epsilon_curvature", "Privacy bounds curvature",
+                  "Privacy bounds curvature: mean training-set curvature rises with epsilon and saturates like "
+                  "(1 - e^-eps) (Thm 5.3, eq. 16, Fig. 5).",
+                  "The 95% bootstrap intervals (seeds resampled within each epsilon) of the Spearman correlation "
+                  "of the DP models' mean curvature with epsilon and of the eq. 16 fit's d lie above 0, and that "
+                  "of the fit's R² above 0.5.")
+    if dp is None or dp["epsilon"].nunique() < MIN_EPSILONS:
+        return claim
+    seed_average = reading["seed_average"]
+    rho, d, r2 = _seed_intervals(dp, lambda t: _eq16_statistics(t, seed_average), (CORRELATION, ANY, R2))
+    claim.numbers = {"spearman_rho": rho.estimate, "models": len(dp), "epsilons": int(dp["epsilon"].nunique()),
+                     "per_epsilon": theory.curvature_per_epsilon(dp, seed_average, intervals=True).to_dict("records"),
+                     "eq16_fit": _fit_dict(_fit_or_error(lambda: theory.fit_eq16(dp, seed_average))),
+                     "readings": readings_of_link2(dp, reading["loss_reduction"])}
+    return _conclude(claim, [Condition("Spearman ρ(ε, curvature)", rho, ">", 0.0),
+                             Condition("eq. 16 d", d, ">", 0.0), Condition("eq. 16 R²", r2, ">", 0.5)])
+
+
+def claim_loss_falls(dp: pd.DataFrame | None) -> Claim:
+    claim = Claim("loss_epsilon", "Test loss falls with epsilon",
+                  "Test loss falls with epsilon like a + b e^(-c eps) (Fig. 4).",
+                  "The 95% bootstrap interval (seeds resampled within each epsilon) of the Spearman correlation "
+                  "of the DP models' test loss with epsilon lies below 0, and that of the a + b e^(-c eps) fit's "
+                  "R² above 0.5.")
+    if dp is None or dp["epsilon"].nunique() < MIN_EPSILONS:
+        return claim
+    rho, r2 = _seed_intervals(dp, _loss_statistics, (CORRELATION, R2))
+    loss = theory.per_epsilon(dp, "test_loss", intervals=True)
+    claim.numbers = {"spearman_rho": rho.estimate, "models": len(dp), "per_epsilon_loss": loss.to_dict("records"),
+                     "per_epsilon_accuracy": theory.per_epsilon(dp, "test_acc").to_dict("records"),
+                     "fit": _fit_dict(_fit_or_error(lambda: theory.fit_loss_vs_epsilon(loss["epsilon"],
+                                                                                          loss["mean"])))}
+    return _conclude(claim, [Condition("Spearman ρ(ε, test loss)", rho, "<", 0.0),
+                             Condition("loss fit R²", r2, ">", 0.5)])
+
+
+# --- Link 3: privacy bounds memorization ----------------------------------------------------------------
+
+def topk_memorization_intervals(models_file: Path, estimator: str,
+                                replicates: int = bootstrap.REPLICATES) -> pd.DataFrame:
+    """Mean top-k memorization per epsilon with its interval (the epsilon's DP subset models and the top-k
+    examples resampled), and the bound 1 - e^-eps. `faithful` is defect 4: |unconditional| averaged."""
+    rows = []
+    with np.load(models_file) as z:
+        for j, eps in enumerate(z["epsilons"]):
+            masks, score = z["masks"][j], z["score"][j]
+            generator = bootstrap.rng()
+            w = np.vstack([np.ones(len(masks)), bootstrap.model_weights(len(masks), replicates, generator)])
+            if estimator == "faithful":
+                inside = masks.astype(float)
+                mem = np.abs(w @ (inside * score) - w @ ((1 - inside) * score)) / len(masks)
+            else:
+                mem = resampled_membership(masks, score, w)["in_minus_out"]
+            idx = np.vstack([np.arange(mem.shape[1]), generator.integers(0, mem.shape[1], (replicates, mem.shape[1]))])
+            means = np.nanmean(mem[np.arange(replicates + 1)[:, None], idx], axis=1)
+            ci = percentile_interval(means[0], means[1:])
+            rows.append({"epsilon": float(eps), "mean": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
+                         "n": mem.shape[1], "models": len(masks), "bound": float(theory.mem_bound(eps))})
+    return pd.DataFrame(rows)
+
+
+def claim_epsilon_bounds_memorization(models_file: Path, estimator: str) -> Claim:
+    claim = Claim("epsilon_memorization", "Privacy bounds memorization",
+                  "Privacy bounds memorization: the mean memorization of the most memorized examples stays below "
+                  "1 - e^-eps (Thm 5.4, Fig. 6).",
+                  "At every epsilon, the 95% bootstrap interval (DP models and top-k examples resampled) of the "
+                  "mean top-k memorization lies below 1 - e^-eps.")
+    if not models_file.exists():
+        return claim
+    per = topk_memorization_intervals(models_file, estimator)
+    per["below_bound"] = per["mean"] <= per["bound"]
+    claim.numbers = {"fraction_below_bound": float(per["below_bound"].mean()), "epsilons": len(per),
+                     "per_epsilon": per.to_dict("records")}
+    conditions = [Condition(f"mean top-k memorization at ε = {r.epsilon:g}",
+                            Interval(r.mean, r.ci_low, r.ci_high, bootstrap.CONFIDENCE, bootstrap.REPLICATES),
+                            "<", r.bound) for r in per.itertuples()]
+    return _conclude(claim, conditions)
+
+
+def check_claims(tables: Path, defects: dict[str, str] | None = None) -> list[Claim]:
+    """Every claim checked against the tables in `tables`; a claim whose table is absent is `not run`.
+
+    `defects` is the reading (memcurv.config.READABLE: curvature score, loss reduction, aggregation over
+    subset models, memorization estimator, seed average; the default is all corrected), so one run's tables
+    can be judged both ways."""
+    d = {**CORRECTED, **(defects or {})}
+    dp_models = read_dp_models(tables / "dp_models.csv", d)
+    return [
+        claim_curvature_bounds_memorization(read_examples(tables / "examples.csv", d), tables / "subset_scores.npz",
+                                            d["loss_reduction"]),
+        claim_epsilon_bounds_curvature(dp_models, d),
+        claim_epsilon_bounds_memorization(tables / "mem_vs_epsilon_models.npz", d["mem_estimator"]),
+        claim_loss_falls(read_table(tables / "dp_models.csv")),
+    ]
+
+
+
+# --- Link 2 explained: what the DP models' curvature follows ---------------------------------------------
+
+def _rank_residual(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Ranks of y with their linear dependence on the ranks of x removed."""
+    ry, rx = stats.rankdata(y), stats.rankdata(x)
+    slope, intercept = np.polyfit(rx, ry, 1)
+    return ry - (slope * rx + intercept)
+
+
+def _explain_statistics(dp: pd.DataFrame, train: str, test: str) -> np.ndarray:
+    """Spearman of epsilon with training-set and with test-set curvature, of training-set curvature with the
+    training loss, and of epsilon with training-set curvature at matched training loss (partial Spearman)."""
+    partial = spearman(_rank_residual(dp["epsilon"], dp["train_loss"]), _rank_residual(dp[train], dp["train_loss"]))
+    return np.array([spearman(dp["epsilon"], dp[train]), spearman(dp["epsilon"], dp[test]),
+                     spearman(dp[train], dp["train_loss"]), partial])
+
+
+EXPLANATIONS = ("ε vs training-set curvature", "ε vs test-set curvature", "training loss vs training-set curvature",
+                "ε vs training-set curvature at matched training loss (partial)")
+
+
+def explain_link2(tables: Path) -> list[dict[str, Any]]:
+    """For every curvature score (sum-reduced), the Spearman correlations that tell apart explanations of how
+    the DP models' curvature moves with epsilon, each with its interval over seeds resampled within epsilon."""
+    dp = read_table(tables / "dp_models.csv")
+    if dp is None or dp["epsilon"].nunique() < MIN_EPSILONS or "test_curv_trace_sum" not in dp:
+        return []
+    rows = []
+    for s in SCORES:
+        intervals = _seed_intervals(dp, lambda t, s=s: _explain_statistics(t, f"curv_{s}_sum", f"test_curv_{s}_sum"),
+                                    (CORRELATION,) * len(EXPLANATIONS))
+        rows.append({"score": s, **{name: i.to_dict() for name, i in zip(EXPLANATIONS, intervals)}})
+    return rows

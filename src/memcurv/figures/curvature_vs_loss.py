@@ -1,0 +1,42 @@
+"""Link 2 explained: the DP models' mean input curvature against their training loss, coloured by epsilon, and
+per epsilon on the training set beside the test set. If curvature follows the loss whatever the epsilon, a
+trend of curvature with epsilon is a trend of how well the models fit, not of privacy as such."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.colors as mcolors
+import pandas as pd
+
+from memcurv import theory
+from memcurv.figures.style import (COLUMN_WIDTH, PALETTE, epsilon_axis, interval_errorbar, new_figure, readings,
+                                   title)
+from memcurv.readings import model_curvature_column
+
+
+def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    dp = pd.read_csv(tables / "dp_models.csv")
+    score = next(iter(readings(options).values()))["curvature_score"]  # the run's own reading
+    train, test = model_curvature_column({"curvature_score": score, "loss_reduction": "sum"}), f"test_curv_{score}_sum"
+    fig, (left, right) = new_figure(width=2 * COLUMN_WIDTH, ncols=2)
+    norm = mcolors.LogNorm(dp["epsilon"].min(), dp["epsilon"].max())
+    points = left.scatter(dp["train_loss"], dp[train], c=dp["epsilon"], norm=norm, cmap="viridis", s=14)
+    fig.colorbar(points, ax=left, label=r"$\varepsilon$")
+    left.set_xlabel("training loss of the DP model (cross-entropy)")
+    left.set_ylabel(f"mean input curvature, training set\n({train})")
+    left.grid(alpha=0.3)
+    title(left, "Curvature follows the training loss?", study, options, "one point per DP model")
+    frames = []
+    for color, (split, column) in zip(PALETTE, (("training set", train), ("test set", test))):
+        per = theory.per_epsilon(dp, column, intervals=True)
+        interval_errorbar(right, per, fmt="o-", color=color, label=split)
+        frames.append(per.assign(split=split, column=column))
+    epsilon_axis(right)
+    right.set_ylabel(f"mean input curvature ({score}, summed loss)")
+    right.legend(fontsize=6, title="mean, 95% bootstrap CI over seeds", title_fontsize=6)
+    title(right, "Training vs test examples", study, options, "DP models")
+    models = dp[["epsilon", "seed", "train_loss", train]].rename(columns={train: "mean"}).assign(split="per model",
+                                                                                                 column=train)
+    return fig, pd.concat([*frames, models], ignore_index=True)

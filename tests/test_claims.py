@@ -1,0 +1,126 @@
+"""Claims judged with bootstrap intervals: coverage on known answers, three-way verdicts on planted tables,
+every reading side by side, and label noise found by memorization."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memcurv import bootstrap, claims, memorization, theory
+from memcurv.bootstrap import Interval, percentile_interval, spearman
+from memcurv.data import load_dataset
+from memcurv.label_noise import flip_labels
+from synthetic_tables import write_dp_models, write_examples, write_mem_vs_epsilon
+
+
+def _coverage(draw, truth, statistic, n, simulations, replicates, groups=None) -> float:
+    rng, hits = np.random.default_rng(7), 0
+    for _ in range(simulations):
+        data = draw(rng)
+        reps = bootstrap.rows_statistic(lambda idx: statistic(data, idx), n, groups, replicates)[:, 0]
+        ci = percentile_interval(statistic(data, np.arange(n)), reps)
+        hits += ci.low <= truth <= ci.high
+    return hits / simulations
+
+
+def test_spearman_interval_covers_the_true_value_at_its_nominal_rate():
+    """Bivariate normal with correlation 0.5: the population Spearman is (6 / pi) asin(0.25)."""
+    cov = [[1, 0.5], [0.5, 1]]
+    truth = 6 / np.pi * np.arcsin(0.25)
+    rate = _coverage(lambda rng: rng.multivariate_normal([0, 0], cov, 80), truth,
+                     lambda d, idx: spearman(d[idx, 0], d[idx, 1]), 80, simulations=150, replicates=300)
+    assert 0.88 <= rate <= 0.995, rate
+
+
+def test_stratified_interval_of_a_mean_covers_at_its_nominal_rate():
+    """Seeds resampled within each epsilon: the interval of one epsilon's mean over 20 seeds covers its mean."""
+    groups = np.repeat([1.0, 10.0], 20)
+    rate = _coverage(lambda rng: rng.normal(2.0, 1.0, 40), 2.0, lambda d, idx: d[idx][groups[idx] == 1.0].mean(), 40,
+                     simulations=200, replicates=300, groups=groups)
+    assert 0.88 <= rate <= 0.995, rate
+
+
+def test_resampled_membership_at_unit_weights_is_the_plain_estimate():
+    rng = np.random.default_rng(0)
+    masks, values = rng.random((12, 30)) < 0.6, rng.standard_normal((12, 30))
+    got = memorization.resampled_membership(masks, values, np.ones((1, 12)))
+    plain = memorization.aggregate_by_membership(masks, values)
+    for key in plain:
+        np.testing.assert_allclose(got[key][0], plain[key])
+    np.testing.assert_allclose(got["in_minus_out"][0], memorization.memorization(masks, values).mem)
+
+
+def test_three_way_judgement():
+    def cond(low, high):
+        return claims.Condition("x", Interval(0.5 * (low + high), low, high, 0.95, 100), ">", 0.0)
+
+    assert claims.judge([cond(0.1, 0.3)]) == claims.HOLDS
+    assert claims.judge([cond(0.1, 0.3), cond(-0.3, -0.1)]) == claims.FAILS
+    assert claims.judge([cond(-0.1, 0.3), cond(0.1, 0.2)]) == claims.INCONCLUSIVE
+
+
+def test_claims_hold_on_tables_shaped_like_the_theory(tmp_path):
+    write_dp_models(tmp_path, lambda e: (1 + 0.2 * np.exp(-0.5 * e)) * 2 * (1 - np.exp(-e)),
+                    lambda e: 1 + 0.2 * np.exp(-0.5 * e))
+    write_examples(tmp_path, slope=3.0)
+    write_mem_vs_epsilon(tmp_path, lambda e: 0.5 * theory.mem_bound(e) * 0.5)
+    judged = {c.key: c for c in claims.check_claims(tmp_path)}
+    assert {k: c.verdict for k, c in judged.items()} == dict.fromkeys(judged, claims.HOLDS)
+    rho = judged["curvature_memorization"].numbers["conditions"][0]
+    assert 0.3 < rho["low"] < rho["estimate"] < rho["high"]
+    readings = judged["curvature_memorization"].numbers["readings"]
+    assert {(r["score"], r["aggregation"]) for r in readings} == {(s, a) for s in ("trace", "sqnorm", "gradnorm")
+                                                                  for a in ("out_mean", "in_mean", "in_max")}
+    assert [r["score"] for r in judged["epsilon_curvature"].numbers["readings"]] == ["trace", "sqnorm", "gradnorm"]
+
+
+def test_claims_fail_where_the_data_disagrees_and_are_inconclusive_where_it_cannot_tell(tmp_path):
+    write_dp_models(tmp_path, lambda e: 1 / (1 + e), lambda e: 1 + 0.01 * e)  # curvature falls, loss rises
+    write_examples(tmp_path, slope=0.0)  # curvature unrelated to memorization
+    write_mem_vs_epsilon(tmp_path, lambda e: 0.9)  # above 1 - e^-eps at eps 0.5 and 1
+    judged = {c.key: c for c in claims.check_claims(tmp_path)}
+    assert judged["epsilon_curvature"].verdict == claims.FAILS
+    assert judged["loss_epsilon"].verdict == claims.FAILS
+    assert judged["epsilon_memorization"].verdict == claims.FAILS
+    assert judged["curvature_memorization"].verdict == claims.INCONCLUSIVE
+
+
+def test_missing_tables_are_not_run(tmp_path):
+    assert {c.verdict for c in claims.check_claims(tmp_path)} == {claims.NOT_RUN}
+
+
+def test_label_flips_are_seeded_recorded_and_change_only_the_flipped_labels():
+    ds = load_dataset("digits")
+    a, b, other = (flip_labels(ds, 0.05, seed) for seed in (3, 3, 4))
+    ids = a.ground_truth["flipped"]
+    assert len(ids) == round(0.05 * len(ds.y_train)) and np.array_equal(ids, b.ground_truth["flipped"])
+    assert not np.array_equal(ids, other.ground_truth["flipped"])
+    changed = np.flatnonzero((a.y_train != ds.y_train).numpy())
+    np.testing.assert_array_equal(changed, ids)  # every flipped label moved to another class, no other moved
+    assert flip_labels(ds, 0.0, 3) is ds
+    with pytest.raises(ValueError, match="label_noise"):
+        flip_labels(ds, 1.0, 0)
+
+
+def test_flipped_labels_are_found_by_memorization(tmp_path):
+    write_examples(tmp_path, slope=0.0, flipped=20)
+    judged = claims.check_claims(tmp_path)[0]
+    auroc = {r["column"]: r["auroc_flipped"] for r in judged.numbers["readings"]}
+    assert auroc["mem"] > 0.9 and abs(auroc["curv_trace_sum_out_mean"] - 0.5) < 0.2
+
+
+def test_faithful_memorization_averages_absolute_unconditional_scores(tmp_path):
+    """Defect 4: |mean(s * mask) - mean(s * (1 - mask))| over all models, about half the true score at r = 0.5."""
+    write_mem_vs_epsilon(tmp_path, lambda e: 0.6, models=64)
+    fixed = claims.topk_memorization_intervals(tmp_path / "mem_vs_epsilon_models.npz", "conditional")
+    faithful = claims.topk_memorization_intervals(tmp_path / "mem_vs_epsilon_models.npz", "faithful")
+    np.testing.assert_allclose(fixed["mean"], 0.6, atol=0.1)
+    np.testing.assert_allclose(faithful["mean"], 0.3, atol=0.07)
+
+
+def test_too_few_memorization_bins_leave_the_fits_as_errors_not_a_crash(tmp_path):
+    write_examples(tmp_path, slope=3.0)
+    table = pd.read_csv(tmp_path / "examples.csv")
+    table.assign(mem=np.where(table["mem"] > 0.5, 0.01, 0.0)).to_csv(tmp_path / "examples.csv", index=False)
+    claim = claims.check_claims(tmp_path)[0]  # one bin of width 0.02 holds every example
+    assert "error" in claim.numbers["linear_fit"] and "error" in claim.numbers["subpopulation_fit"]
+    assert claim.verdict in (claims.HOLDS, claims.FAILS, claims.INCONCLUSIVE)
