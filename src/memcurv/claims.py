@@ -174,6 +174,11 @@ def _loss_statistics(dp: pd.DataFrame) -> np.ndarray:
     return np.array([spearman(dp["epsilon"], dp["test_loss"]), fit.r2 if isinstance(fit, theory.Fit) else np.nan])
 
 
+def _enough_epsilons(dp: pd.DataFrame | None) -> bool:
+    """A trend with epsilon needs a table and at least MIN_EPSILONS epsilons."""
+    return dp is not None and dp["epsilon"].nunique() >= MIN_EPSILONS
+
+
 def _seed_intervals(dp: pd.DataFrame, statistic: Any, limits: tuple[tuple[float, float], ...]) -> list[Interval]:
     """Each number `statistic(dp)` returns, with its interval over seeds resampled within each epsilon (kept within
     that number's `limits`)."""
@@ -200,7 +205,7 @@ def claim_epsilon_bounds_curvature(dp: pd.DataFrame | None, reading: dict[str, s
                   "The 95% bootstrap intervals (seeds resampled within each epsilon) of the Spearman correlation "
                   "of the DP models' mean curvature with epsilon and of the eq. 16 fit's d lie above 0, and that "
                   "of the fit's R² above 0.5.")
-    if dp is None or dp["epsilon"].nunique() < MIN_EPSILONS:
+    if not _enough_epsilons(dp):
         return claim
     seed_average = reading["seed_average"]
     rho, d, r2 = _seed_intervals(dp, lambda t: _eq16_statistics(t, seed_average), (CORRELATION, ANY, R2))
@@ -218,7 +223,7 @@ def claim_loss_falls(dp: pd.DataFrame | None) -> Claim:
                   "The 95% bootstrap interval (seeds resampled within each epsilon) of the Spearman correlation "
                   "of the DP models' test loss with epsilon lies below 0, and that of the a + b e^(-c eps) fit's "
                   "R² above 0.5.")
-    if dp is None or dp["epsilon"].nunique() < MIN_EPSILONS:
+    if not _enough_epsilons(dp):
         return claim
     rho, r2 = _seed_intervals(dp, _loss_statistics, (CORRELATION, R2))
     loss = theory.per_epsilon(dp, "test_loss", intervals=True)
@@ -316,7 +321,7 @@ def explain_link2(tables: Path) -> list[dict[str, Any]]:
     """For every curvature score (sum-reduced), the Spearman correlations that tell apart explanations of how
     the DP models' curvature moves with epsilon, each with its interval over seeds resampled within epsilon."""
     dp = read_table(tables / "dp_models.csv")
-    if dp is None or dp["epsilon"].nunique() < MIN_EPSILONS or "test_curv_trace_sum" not in dp:
+    if not _enough_epsilons(dp) or "test_curv_trace_sum" not in dp:
         return []
     rows = []
     for s in SCORES:
