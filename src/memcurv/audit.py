@@ -300,7 +300,8 @@ def verdicts(bounds: pd.DataFrame, canaries: pd.DataFrame, control_epsilon: floa
             "control_verdict": CONTROL_DETECTED if best_control > control_epsilon else CONTROL_MISSED,
             "control_epsilon": control_epsilon, "control_best_eps_lb": best_control,
             "control_mean_mem": float(canaries.loc[~np.isfinite(canaries["epsilon"]), "mem"].mean()),
-            "bounds": bounds.to_dict("records"), "memorization_per_epsilon": per_epsilon.reset_index().to_dict("records")}
+            "bounds": bounds.to_dict("records"),
+            "memorization_per_epsilon": per_epsilon.reset_index().to_dict("records")}
 
 
 def report_section(tables: Path, figure: Path, control_epsilon: float) -> tuple[list[str], dict[str, Any] | None]:
@@ -310,8 +311,8 @@ def report_section(tables: Path, figure: Path, control_epsilon: float) -> tuple[
     bounds = pd.read_csv(tables / "audit.csv")
     v = verdicts(bounds, pd.read_csv(tables / "audit_canaries.csv"), control_epsilon)
     first = bounds.iloc[0]
-    rows = [f"| {'non-private' if not r['private'] else f'{r.epsilon:g}'} | "
-            f"{'-' if not r['private'] else f'{r.epsilon_spent:.3f}'} | {r.score} | {r.direction}, "
+    rows = [f"| {f'{r.epsilon:g}' if r.private else 'non-private'} | "
+            f"{f'{r.epsilon_spent:.3f}' if r.private else '-'} | {r.score} | {r.direction}, "
             f"{r.guess_in} IN + {r.guess_out} OUT | {r.correct}/{r.guesses} | **{r.eps_lb:.3f}** |"
             for r in bounds.itertuples()]
     mem_rows = [f"| {m['epsilon']:g} | {m['mean_mem']:.3f} ± {m['sd_mem']:.3f} | {m['bound']:.3f} | "

@@ -50,11 +50,15 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
     def out_only(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--out", type=Path, required=True)
 
-    def train_subsets(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--masks", type=Path, required=True)
+    def shard_job(ap: argparse.ArgumentParser) -> None:
+        """What every job that trains a shard of models takes."""
         ap.add_argument("--shard", type=int, required=True)
         ap.add_argument("--out", type=Path, required=True)
         ap.add_argument("--resume", type=Path, help=RESUME_HELP)
+
+    def train_subsets(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--masks", type=Path, required=True)
+        shard_job(ap)
 
     def shards_table(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--shards", type=Path, nargs="+", required=True)
@@ -69,9 +73,7 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         ap.add_argument("--epsilon", type=float, required=True)
         ap.add_argument("--noise", type=Path, required=True)
         ap.add_argument("--topk", type=Path, required=True)
-        ap.add_argument("--shard", type=int, required=True)
-        ap.add_argument("--out", type=Path, required=True)
-        ap.add_argument("--resume", type=Path, help=RESUME_HELP)
+        shard_job(ap)
 
     def mem_eps_table(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--examples", type=Path, required=True)
@@ -82,9 +84,7 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         ap.add_argument("--arm", required=True, help="eps<epsilon> (DP models) or nonprivate (the negative control)")
         ap.add_argument("--canaries", type=Path, required=True, help="canaries and inclusions from `audit-canaries`")
         ap.add_argument("--noise", type=Path, help="calibration JSON of the audit's epsilons (DP arms only)")
-        ap.add_argument("--shard", type=int, required=True)
-        ap.add_argument("--out", type=Path, required=True)
-        ap.add_argument("--resume", type=Path, help=RESUME_HELP)
+        shard_job(ap)
 
     def audit_table(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--canaries", type=Path, required=True)
