@@ -20,6 +20,12 @@ def tables(tmp_path_factory):
              labels=np.array([0, 0, 1, 1, 2, 3]), curvature=np.arange(6.0), mem=np.linspace(0, 1, 6),
              kind=np.array(["low_curvature", "high_curvature"] * 2 + ["most_memorized"] * 2),
              class_names=np.array(["0", "1", "2", "3"]), curvature_column=np.array("curv_trace_out_mean"))
+    arms = [("eps1", 1.0, 0.0), ("eps8", 8.0, 0.4), ("nonprivate", np.nan, 3.0)]
+    pd.DataFrame([{"arm": a, "private": np.isfinite(e), "epsilon": e, "score": s, "eps_lb": lb, "confidence": 0.95,
+                   "guesses": 40, "correct": 30} for a, e, lb in arms for s in ("loss", "curvature")]).to_csv(
+        out / "audit.csv", index=False)
+    pd.DataFrame([{"arm": a, "epsilon": e, "id": i, "mem": rng.uniform(-0.2, 0.6), "bound": 1 - np.exp(-e)}
+                  for a, e, _ in arms for i in range(10)]).to_csv(out / "audit_canaries.csv", index=False)
     return out
 
 

@@ -20,6 +20,7 @@ RESUME_HELP = ("folder that keeps the job's progress (epoch checkpoints, finishe
 
 
 def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Any, dict], None]]]:
+    from memcurv import audit
     from memcurv import pipeline as p
     from memcurv.data import fetch as fetch_dataset
 
@@ -50,11 +51,15 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
     def out_only(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--out", type=Path, required=True)
 
-    def train_subsets(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--masks", type=Path, required=True)
+    def shard_job(ap: argparse.ArgumentParser) -> None:
+        """What every job that trains a shard of models takes."""
         ap.add_argument("--shard", type=int, required=True)
         ap.add_argument("--out", type=Path, required=True)
         ap.add_argument("--resume", type=Path, help=RESUME_HELP)
+
+    def train_subsets(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--masks", type=Path, required=True)
+        shard_job(ap)
 
     def shards_table(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--shards", type=Path, nargs="+", required=True)
@@ -70,15 +75,25 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         ap.add_argument("--epsilon", type=float, required=True)
         ap.add_argument("--noise", type=Path, required=True)
         ap.add_argument("--topk", type=Path, required=True)
-        ap.add_argument("--shard", type=int, required=True)
-        ap.add_argument("--out", type=Path, required=True)
-        ap.add_argument("--resume", type=Path, help=RESUME_HELP)
+        shard_job(ap)
 
     def mem_eps_table(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--examples", type=Path, required=True)
         ap.add_argument("--shards", type=Path, nargs="+", required=True)
         ap.add_argument("--out", type=Path, required=True)
         ap.add_argument("--models-out", type=Path, required=True, help="per-model scores for the claims' bootstrap")
+
+    def train_audit(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--arm", required=True, help="eps<epsilon> (DP models) or nonprivate (the negative control)")
+        ap.add_argument("--canaries", type=Path, required=True, help="canaries and inclusions from `audit-canaries`")
+        ap.add_argument("--noise", type=Path, help="calibration JSON of the audit's epsilons (DP arms only)")
+        shard_job(ap)
+
+    def audit_table(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--canaries", type=Path, required=True)
+        ap.add_argument("--shards", type=Path, nargs="+", required=True)
+        ap.add_argument("--out", type=Path, required=True, help="the bounds: one row per arm and attack score")
+        ap.add_argument("--canaries-out", type=Path, required=True, help="memorization of each canary per arm")
 
     def figure(ap: argparse.ArgumentParser) -> None:
         ap.add_argument("name", help="figure name, e.g. mem_vs_curvature (see memcurv.figures.FIGURES)")
@@ -139,6 +154,12 @@ def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         "mem-eps-table": ("Memorization of the top-k at each epsilon.", mem_eps_table,
                           lambda a, c: p.mem_vs_epsilon_table(c, a.examples, a.shards, a.out,
                                                                   a.models_out)),
+        "audit-canaries": ("Canaries of the DP audit and each audit model's inclusion bits.", out_only,
+                           lambda a, c: audit.write_canaries(c, a.out)),
+        "train-audit": ("Train one shard of an audit arm's models; score its canaries.", train_audit,
+                        lambda a, c: audit.train_audit_shard(c, a.arm, a.canaries, a.noise, a.shard, a.out, a.resume)),
+        "audit-table": ("Empirical epsilon lower bounds of the audit, and its canaries' memorization.", audit_table,
+                        lambda a, c: audit.audit_tables(c, a.canaries, a.shards, a.out, a.canaries_out)),
         "extremes": ("Images of the lowest/highest curvature and most memorized examples.", from_examples,
                      lambda a, c: p.write_extremes(c, a.examples, a.out)),
         "report": ("The replication report: each claim's figure, numbers, criterion and verdict.", report,

@@ -27,7 +27,7 @@ from memcurv.train import PrivacySettings, TrainSettings, dp_schedule, evaluate,
 
 log = logging.getLogger("memcurv.pipeline")
 
-EXPERIMENTS = ("dp_models", "mem_vs_epsilon")
+EXPERIMENTS = ("dp_models", "mem_vs_epsilon", "audit")
 DATA_CACHE = Path("resources/cache")  # decoded images of compressed datasets, shared by a study's jobs
 
 
@@ -83,6 +83,9 @@ def experiment_train_size(cfg: dict[str, Any], experiment: str, n: int) -> int:
     """Training-set size of one model of an experiment (the subset size for memorization vs epsilon)."""
     if experiment == "dp_models":
         return n
+    if experiment == "audit":  # nominal: the canaries' originals left out, half the canaries (expected) drawn in
+        canaries = cfg["audit"]["canaries"]
+        return n - canaries + canaries // 2
     m = cfg["mem_vs_epsilon"]
     k = m["top_k"]
     return round(m["subset_ratio"] * (n - k)) + k // 2

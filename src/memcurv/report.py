@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from memcurv import bootstrap, claims, io
+from memcurv import audit, bootstrap, claims, io
 from memcurv.config import dataset_title, readings
 from memcurv.readings import AGGREGATION_NAMES, SCORE_NAMES
 
@@ -151,13 +151,14 @@ def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[s
     lines += _explained_lines(explained, rel)
     accuracy = _accuracy(tables)
     lines += _accuracy_lines(accuracy)
+    audit_lines, audit_numbers = audit.report_section(tables, rel / "audit.png", cfg["audit"]["control_epsilon"])
+    lines += audit_lines
     lines += ["", "### Provenance", "", *_provenance_lines(tables)]
     with io.atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     numbers = {"study": study, "fidelity": fidelity, "resolved_defects": resolved, "claims": [vars(c) for c in judged],
                f"claims_{other.replace(' ', '_')}": [vars(c) for c in other_claims], "link2_explained": explained,
-               "accuracy": accuracy,
-               "provenance": io.provenance(cfg)}
+               "accuracy": accuracy, "audit": audit_numbers, "provenance": io.provenance(cfg)}
     io.write_json(out.with_suffix(".json"), numbers)
     return numbers
 

@@ -196,9 +196,9 @@ class _State:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _batches_for_epoch(n: int, s: TrainSettings, private: bool, steps: int, gen: torch.Generator) -> list[torch.Tensor]:
-    if private:  # Poisson sampling: every example joins each batch independently with rate q
-        q = s.batch_size / n
+def _batches_for_epoch(n: int, s: TrainSettings, q: float | None, steps: int,
+                       gen: torch.Generator) -> list[torch.Tensor]:
+    if q is not None:  # private: Poisson sampling, every example joins each batch independently with rate q
         return [torch.nonzero(torch.rand(n, generator=gen) < q).flatten() for _ in range(steps)]
     return list(torch.randperm(n, generator=gen).split(s.batch_size))
 
@@ -215,10 +215,14 @@ def train(
     checkpoint_path: str | os.PathLike | None = None,
     progress: bool = False,
     desc: str = "train",
+    schedule: tuple[float, int] | None = None,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train ``model`` in place on (x, y); returns the plain (unwrapped) model and its training metrics.
 
     With ``privacy_settings`` the run is DP-SGD; the metrics then hold the epsilon actually spent.
+    ``schedule`` (sample rate, steps) fixes the Poisson rate and step count instead of deriving them from len(x):
+    the accountant's guarantee is for a rate and a step count that do not depend on the data, which a privacy audit
+    needs when its training sets differ in size by the canaries drawn in.
     """
     from opacus.grad_sample import GradSampleModuleFastGradientClipping
     from opacus.grad_sample.utils import prepare_module
@@ -230,7 +234,7 @@ def train(
     _check_bf16(s, p)
     n = len(x)
     device = torch.device(device)
-    sample_rate, total_steps = dp_schedule(n, s.batch_size, s.epochs)
+    sample_rate, total_steps = schedule or dp_schedule(n, s.batch_size, s.epochs)
     steps_per_epoch = total_steps // s.epochs
 
     if device.type == "cuda":  # CIFAR-sized sets fit on the GPU: no host-to-device copy per batch
@@ -312,7 +316,8 @@ def train(
                           initial=state.epoch, total=s.epochs):
             start = time.perf_counter()
             total_loss, seen = 0.0, 0
-            for idx in _batches_for_epoch(n, s, p is not None, steps_per_epoch, data_gen):
+            rate = sample_rate if p is not None else None
+            for idx in _batches_for_epoch(n, s, rate, steps_per_epoch, data_gen):
                 if len(idx) == 0:  # possible under Poisson sampling; skipping only over-counts privacy spent
                     skipped_empty += 1
                     continue

@@ -59,10 +59,13 @@ CONDA_ENV = "../../environment.yml"  # jobs run in the active environment unless
 DP_EPS = [format_epsilon(e) for e in CFG["dp_models"]["epsilons"]]
 DP_SEEDS = CFG["dp_models"]["seeds"]
 MEM_EPS = [format_epsilon(e) for e in CFG["mem_vs_epsilon"]["epsilons"]]
+AUDIT_EPS = [format_epsilon(e) for e in CFG["audit"]["epsilons"]]
+AUDIT_ARMS = [f"eps{eps}" for eps in AUDIT_EPS] + ["nonprivate"]
 # The chain subset models -> memorization -> top-k -> DP subset models is a study's longest path: when jobs
 # wait for cores, its jobs go first, so the DP models fill the cores around it instead of delaying it.
 MEMORIZATION_PRIORITY = 10
 SUBSET_SHARDS = range(num_shards(CFG["memorization"]["num_models"], CFG["memorization"]["models_per_job"]))
+AUDIT_SHARDS = range(num_shards(CFG["audit"]["num_models"], CFG["audit"]["models_per_job"]))
 DP_SUBSET_SHARDS = range(num_shards(CFG["mem_vs_epsilon"]["num_models"], CFG["mem_vs_epsilon"]["models_per_job"]))
 FIGURE_TABLES = {
     "mem_vs_curvature": ["examples.csv", "subset_scores.npz"],
@@ -73,9 +76,12 @@ FIGURE_TABLES = {
     "extremes": ["extremes.npz"],
     "curvature_vs_loss": ["dp_models.csv"],
 }
-FIGURES = tuple(FIGURE_TABLES)
 REPORT_TABLES = ("dp_models.csv", "examples.csv", "subset_models.csv", "subset_scores.npz",
                  "mem_vs_epsilon_models.npz")
+if CFG["audit"]["enabled"]:  # the DP audit (workflow/rules/audit.smk): its figure and the report's section
+    FIGURE_TABLES["audit"] = ["audit.csv", "audit_canaries.csv"]
+    REPORT_TABLES += ("audit.csv", "audit_canaries.csv")
+FIGURES = tuple(FIGURE_TABLES)
 
 
 def write_resolved_config(path: str) -> str:
@@ -160,7 +166,7 @@ def all_outputs() -> list[str]:
 
 
 def experiment_epsilons(wildcards) -> str:
-    return " ".join(DP_EPS if wildcards.experiment == "dp_models" else MEM_EPS)
+    return " ".join({"dp_models": DP_EPS, "mem_vs_epsilon": MEM_EPS, "audit": AUDIT_EPS}[wildcards.experiment])
 
 
 def dp_metrics() -> list[str]:
@@ -185,3 +191,14 @@ def dp_subset_shards() -> list[str]:
     return expand(f"{RESULTS}/mem_vs_epsilon/eps{{eps}}/shard{{shard}}.npz", eps=MEM_EPS, shard=DP_SUBSET_SHARDS)
 
 
+def audit_shards() -> list[str]:
+    return expand(f"{RESULTS}/audit/{{arm}}/shard{{shard}}.npz", arm=AUDIT_ARMS, shard=AUDIT_SHARDS)
+
+
+def audit_noise(wildcards) -> list[str]:
+    """The calibration a DP arm trains with; the non-private control needs none."""
+    return [] if wildcards.arm == "nonprivate" else [f"{RESULTS}/noise/audit.json"]
+
+
+def audit_noise_option(wildcards, input) -> str:
+    return f"--noise {input.noise}" if input.noise else ""

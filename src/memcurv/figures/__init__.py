@@ -10,7 +10,7 @@ from typing import Any
 from memcurv import io
 
 FIGURES = ("mem_vs_curvature", "curvature_vs_epsilon", "loss_vs_epsilon", "memorization_vs_epsilon",
-           "accuracy_vs_epsilon", "extremes", "curvature_vs_loss")
+           "accuracy_vs_epsilon", "extremes", "curvature_vs_loss", "audit")
 
 
 def render(name: str, tables: Path, out_pdf: Path, out_png: Path, out_csv: Path, *, study: str,
