@@ -52,13 +52,11 @@ def _panel(ax: Any, examples: pd.DataFrame, rho: dict[str, float]) -> pd.DataFra
                 label = "linear fit" if name == "linear" else "eq. 15 fit, per bin"
                 ax.plot(data["mem"], data[f"{name}_fit"], style, color=PALETTE[2 * i + 1],
                         label=f"{label} ($R^2$={data[f'{name}_r2'].iloc[0]:.2f}){source}")
-    ax.text(0.02, 0.98, f"Spearman ρ = {rho['spearman_rho']:.2f}, 95% CI [{rho['spearman_ci_low']:.2f}, "
-            f"{rho['spearman_ci_high']:.2f}]\n(all examples, this run's scores)", transform=ax.transAxes,
-            va="top", fontsize=6)
     ax.set_xlabel("memorization score (bin mean)")
     ax.set_ylabel(f"mean input curvature\n({examples['curvature_column'].iloc[0]})")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, title_fontsize=6, title=f"Spearman ρ = {rho['spearman_rho']:.2f}, 95% CI "
+              f"[{rho['spearman_ci_low']:.2f}, {rho['spearman_ci_high']:.2f}]\n(all examples, this run's scores)")
     return pd.concat(frames, ignore_index=True).assign(curvature_column=examples["curvature_column"].iloc[0], **rho)
 
 
