@@ -124,3 +124,10 @@ def test_too_few_memorization_bins_leave_the_fits_as_errors_not_a_crash(tmp_path
     claim = claims.check_claims(tmp_path)[0]  # one bin of width 0.02 holds every example
     assert "error" in claim.numbers["linear_fit"] and "error" in claim.numbers["subpopulation_fit"]
     assert claim.verdict in (claims.HOLDS, claims.FAILS, claims.INCONCLUSIVE)
+
+
+def test_a_resample_without_models_gives_nan_not_an_error():
+    masks, values = np.ones((3, 4), bool), np.ones((3, 4))
+    got = memorization.resampled_membership(masks, values, np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
+    assert np.isnan(got["in_max"][0]).all() and np.isnan(got["in_mean"][0]).all()
+    np.testing.assert_array_equal(got["in_max"][1], 1.0)

@@ -91,21 +91,21 @@ def _fit_dict(fit: theory.Fit | str) -> dict[str, Any]:
 
 def link1_replicates(scores_file: Path, reduction: str, replicates: int = LINK1_REPLICATES) -> dict[str, np.ndarray]:
     """Bootstrap replicates of Spearman(memorization, curvature) for every score x aggregation under one loss
-    `reduction`, keyed by examples-table column: each replicate draws the subset models (memorization from all,
-    curvature from the scored ones) and the examples."""
+    `reduction`, keyed by examples-table column: each replicate draws the subset models (memorization from all of
+    them, curvature from as many of the scored ones as were scored) and the examples."""
     with np.load(scores_file) as z:
         masks, score, scored = z["masks"], z["score"], z["scored"]
         curv = {s: z[f"curv_{s}"] for s in SCORES}
         batch = int(z["released_batch_size"])
     generator = bootstrap.rng()
-    weights = bootstrap.model_weights(len(masks), replicates, generator)
-    mem = resampled_membership(masks, score, weights)["in_minus_out"]
+    mem = resampled_membership(masks, score, bootstrap.model_weights(len(masks), replicates, generator))["in_minus_out"]
+    scored_weights = bootstrap.model_weights(int(scored.sum()), replicates, generator)  # a rerun scores as many
     rows = np.arange(replicates)[:, None]
     idx = generator.integers(0, masks.shape[1], size=(replicates, masks.shape[1]))
     mem = mem[rows, idx]
     out = {}
     for s, values in reduce_scores(curv, reduction, batch).items():
-        aggregates = resampled_membership(masks[scored], values, weights[:, scored])
+        aggregates = resampled_membership(masks[scored], values, scored_weights)
         for agg in AGGREGATION_NAMES:
             column = f"curv_{s}_{reduction}_{agg}"
             c = aggregates[agg][rows, idx]
