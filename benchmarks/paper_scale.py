@@ -27,7 +27,6 @@ small CNN on 8x8 images with tiny batches (for CI: the hours it prints then mean
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
