@@ -17,7 +17,8 @@ from scipy import stats
 
 CONFIDENCE = 0.95
 REPLICATES = 400
-CORRELATION, R2 = (-1.0, 1.0), (-np.inf, 1.0)  # ranges of a Spearman correlation and of a fit's R^2
+# ranges of a statistic: any number, a Spearman correlation, a fit's R^2
+UNBOUNDED, CORRELATION, R2 = (-np.inf, np.inf), (-1.0, 1.0), (-np.inf, 1.0)
 SEED = 0  # the replicates are a function of the tables: one report per set of tables
 
 
@@ -36,7 +37,7 @@ class Interval:
 
 
 def percentile_interval(estimate: float, replicates: np.ndarray, confidence: float = CONFIDENCE,
-                        limits: tuple[float, float] = (-np.inf, np.inf)) -> Interval:
+                        limits: tuple[float, float] = UNBOUNDED) -> Interval:
     """The central `confidence` interval of the finite replicates, moved so that their median is the run's value.
 
     Resampling K models with replacement keeps about 63% distinct ones, so a statistic that averages over models

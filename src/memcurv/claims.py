@@ -18,7 +18,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from memcurv import bootstrap, theory
-from memcurv.bootstrap import CORRELATION, R2, Interval, percentile_interval, spearman
+from memcurv.bootstrap import CORRELATION, R2, UNBOUNDED, Interval, percentile_interval, spearman
 from memcurv.curvature import SCORES, reduce_scores
 from memcurv.memorization import resampled_membership
 from memcurv.readings import (AGGREGATION_NAMES, CORRECTED, model_curvature_column, read_dp_models, read_examples,
@@ -27,7 +27,6 @@ from memcurv.readings import (AGGREGATION_NAMES, CORRECTED, model_curvature_colu
 HOLDS, FAILS, INCONCLUSIVE, NOT_RUN = "holds", "does not hold", "inconclusive", "not run"
 LINK1_REPLICATES = 200  # each replicate re-aggregates every example over the resampled models
 MIN_EPSILONS = 4
-ANY = (-np.inf, np.inf)
 
 
 @dataclass
@@ -60,7 +59,8 @@ class Condition:
         return i.high <= self.threshold if self.side == ">" else i.low >= self.threshold
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "side": self.side, "threshold": self.threshold, **self.interval.to_dict()}
+        return {"name": self.name, "side": self.side, "threshold": self.threshold, "passes": self.passes(),
+                **self.interval.to_dict()}
 
 
 def judge(conditions: list[Condition]) -> str:
@@ -208,7 +208,7 @@ def claim_epsilon_bounds_curvature(dp: pd.DataFrame | None, reading: dict[str, s
     if not _enough_epsilons(dp):
         return claim
     seed_average = reading["seed_average"]
-    rho, d, r2 = _seed_intervals(dp, lambda t: _eq16_statistics(t, seed_average), (CORRELATION, ANY, R2))
+    rho, d, r2 = _seed_intervals(dp, lambda t: _eq16_statistics(t, seed_average), (CORRELATION, UNBOUNDED, R2))
     claim.numbers = {"spearman_rho": rho.estimate, "models": len(dp), "epsilons": int(dp["epsilon"].nunique()),
                      "per_epsilon": theory.curvature_per_epsilon(dp, seed_average, intervals=True).to_dict("records"),
                      "eq16_fit": _fit_dict(_fit_or_error(lambda: theory.fit_eq16(dp, seed_average))),

@@ -61,7 +61,7 @@ def _interval(i: dict[str, Any]) -> str:
 
 def _conditions(claim: claims.Claim) -> list[str]:
     rows = [f"| {c['name']} | {_interval(c)} | {c['side']} {_fmt(c['threshold'])} | "
-            f"{'yes' if (c['low'] > c['threshold'] if c['side'] == '>' else c['high'] < c['threshold']) else 'no'} |"
+            f"{'yes' if c['passes'] else 'no'} |"
             for c in claim.numbers["conditions"]]
     return ["| statistic | value [95% CI] | holds when the CI is | CI clears it |", "|---|---|---|---|", *rows]
 
