@@ -9,7 +9,7 @@ from memcurv.data import load_dataset
 from memcurv.models import build_model
 from memcurv.privacy import calibrate_noise
 from memcurv.train import (BF16_MODES, CHANNELS_LAST_MODES, PrivacySettings, TrainSettings, dp_schedule, evaluate,
-                           train, training_precision)
+                           lr_scheduler, make_optimizer, train, training_precision)
 
 DP = TrainSettings(epochs=8, batch_size=128, optimizer="sgd", lr=2.0, momentum=0.0)
 
@@ -110,6 +110,19 @@ def test_opacus_conv_grad_sampler_is_still_wrong_on_channels_last():
         torch.nn.functional.cross_entropy(net(x.contiguous(memory_format=layout)), y, reduction="sum").backward()
         grads.append(conv[0].weight.grad_sample.clone())
     assert not torch.allclose(grads[0], grads[1], rtol=1e-3, atol=1e-5)
+
+
+def test_learning_rate_drops_at_milestones_that_are_fractions_of_the_epochs():
+    s = TrainSettings(epochs=10, optimizer="adam", lr=1.0, lr_milestones=(0.05, 0.6, 0.62), lr_gamma=0.1)
+    optimizer = make_optimizer([torch.zeros(1, requires_grad=True)], s)
+    assert isinstance(optimizer, torch.optim.Adam)
+    scheduler, lrs = lr_scheduler(optimizer, s), []
+    for _ in range(s.epochs):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    # 0.05 of 10 epochs rounds to 0, so its drop comes after epoch 1; 0.6 and 0.62 both round to epoch 6: one drop
+    assert lrs == pytest.approx([1.0] + [0.1] * 5 + [0.01] * 4)
 
 
 def test_zero_noise_is_an_error_not_a_silent_non_private_run():

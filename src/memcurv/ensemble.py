@@ -9,12 +9,13 @@ elementwise, so stacking changes only the speed, not what each model learns.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import chain
 
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from memcurv.train import TrainSettings, _make_optimizer
+from memcurv.train import TrainSettings, lr_scheduler, make_optimizer
 
 
 def train_ensemble(
@@ -42,9 +43,8 @@ def train_ensemble(
     params, buffers = stack_module_state(models)
     template = build().to("meta")
     stacked = list(params.values())
-    optimizer = _make_optimizer(stacked, s)
-    milestones = sorted({max(1, round(m * s.epochs)) for m in s.lr_milestones})
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=s.lr_gamma)
+    optimizer = make_optimizer(stacked, s)
+    scheduler = lr_scheduler(optimizer, s)
     gens = [torch.Generator().manual_seed(seed) for seed in seeds]
     subsets = [torch.as_tensor(sub) for sub in subsets]
 
@@ -60,8 +60,14 @@ def train_ensemble(
             batched_loss(params, buffers, xb, yb).sum().backward()
             optimizer.step()
         scheduler.step()
-    with torch.no_grad():
-        for i, model in enumerate(models):
-            for name, p in model.named_parameters():
-                p.copy_(params[name][i])
+    _unstack({**params, **buffers}, models)
     return models
+
+
+@torch.no_grad()
+def _unstack(stacked: dict[str, torch.Tensor], models: Sequence[torch.nn.Module]) -> None:
+    """Copy model i's slice of the stacked parameters and buffers into model i: the buffers too, since training
+    updates them in place (BatchNorm's running statistics)."""
+    for i, model in enumerate(models):
+        for name, tensor in chain(model.named_parameters(), model.named_buffers()):
+            tensor.copy_(stacked[name][i])

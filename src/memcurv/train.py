@@ -19,11 +19,12 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,9 @@ from tqdm.auto import tqdm
 from memcurv.curvature import full_fp32
 from memcurv.io import atomic_path
 from memcurv.resources import run_in_batches
+
+if TYPE_CHECKING:  # Opacus is imported where a private run needs it
+    from opacus.optimizers import DPOptimizer
 
 log = logging.getLogger("memcurv.train")
 
@@ -155,12 +159,21 @@ def dp_schedule(n: int, batch_size: int, epochs: int) -> tuple[float, int]:
     return batch_size / n, epochs * steps_per_epoch
 
 
-def _make_optimizer(params: Any, s: TrainSettings) -> torch.optim.Optimizer:
+def make_optimizer(params: Iterable[torch.Tensor], settings: TrainSettings) -> torch.optim.Optimizer:
+    """The optimizer `settings` names, over `params`: one rule for train and memcurv.ensemble."""
+    s = settings
     if s.optimizer == "sgd":
         return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     if s.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+
+
+def lr_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings) -> torch.optim.lr_scheduler.MultiStepLR:
+    """The learning rate times lr_gamma at each of the lr_milestones (fractions of the epochs, each at least epoch
+    1); stepped once per epoch, by train and memcurv.ensemble alike."""
+    milestones = sorted({max(1, round(m * settings.epochs)) for m in settings.lr_milestones})
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=settings.lr_gamma)
 
 
 @torch.no_grad()
@@ -196,11 +209,202 @@ class _State:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _batches_for_epoch(n: int, s: TrainSettings, q: float | None, steps: int,
-                       gen: torch.Generator) -> list[torch.Tensor]:
-    if q is not None:  # private: Poisson sampling, every example joins each batch independently with rate q
-        return [torch.nonzero(torch.rand(n, generator=gen) < q).flatten() for _ in range(steps)]
-    return list(torch.randperm(n, generator=gen).split(s.batch_size))
+@dataclass
+class _Resumable:
+    """What a checkpoint holds: a rerun restores it and goes on exactly as the saved run would have."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer  # the plain one under any DP wrapper: its momentum or moments carry over
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    data_gen: torch.Generator
+    noise_gen: torch.Generator
+    state: _State = field(default_factory=_State)
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                        "scheduler": self.scheduler.state_dict(), "data_gen": self.data_gen.get_state(),
+                        "noise_gen": self.noise_gen.get_state(), "state": asdict(self.state)}, tmp)
+
+    def load(self, path: Path, device: torch.device) -> None:
+        saved = torch.load(path, map_location=device, weights_only=False)
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.data_gen.set_state(saved["data_gen"])
+        self.noise_gen.set_state(saved["noise_gen"])
+        self.state = _State(**saved["state"])
+
+
+@dataclass(frozen=True)
+class _Data:
+    """The training set, and the physical chunks (a memory limit) each logical batch is processed in."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    device: torch.device
+    physical_batch_size: int | None
+
+    def chunks(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return idx.split(self.physical_batch_size or len(idx))  # Poisson batches vary in size
+
+    def batch(self, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[chunk].to(self.device), self.y[chunk].to(self.device)
+
+
+Step = Callable[[torch.Tensor], float]  # one update from a logical batch (indices); returns the batch's summed loss
+ChunkBackward = Callable[[torch.Tensor, torch.Tensor], float]  # backward of a chunk's loss; returns the summed loss
+
+
+def _place(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, channels_last: bool,
+           device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Put the model, in train mode, on `device` (and the data too on a GPU), in NHWC memory where asked."""
+    if device.type == "cuda":  # CIFAR-sized sets fit on the GPU: no host-to-device copy per batch
+        x, y = x.to(device), y.to(device)
+    model.to(device).train()
+    if channels_last and x.dim() == 4:  # batches indexed from x keep its memory format
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, y
+
+
+def _shuffled_batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """A non-private epoch: every example once, in shuffled logical batches drawn without replacement."""
+    return list(torch.randperm(n, generator=gen).split(batch_size))
+
+
+def _poisson_batches(n: int, rate: float, steps: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """A private epoch: every example joins each of the `steps` batches independently with probability `rate`."""
+    return [torch.nonzero(torch.rand(n, generator=gen) < rate).flatten() for _ in range(steps)]
+
+
+def _wrap_for_dp(model: torch.nn.Module, s: TrainSettings, p: PrivacySettings, noise_gen: torch.Generator
+                 ) -> tuple[torch.nn.Module, DPOptimizer, torch.optim.Optimizer]:
+    """(the model wrapped to compute per-example gradients, the DP optimizer that clips them and adds noise from
+    `noise_gen`, the plain optimizer inside it, which the scheduler and checkpoints see)."""
+    from opacus.grad_sample import GradSampleModuleFastGradientClipping
+    from opacus.grad_sample.utils import prepare_module
+    from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
+
+    if p.grad_sample_mode == "ghost":  # clipping happens in the backward pass; the optimizer accumulates, adds noise
+        net: torch.nn.Module = GradSampleModuleFastGradientClipping(
+            model, max_grad_norm=p.max_grad_norm, use_ghost_clipping=True, loss_reduction="sum")
+        dp_optimizer = DPOptimizerFastGradientClipping
+    else:
+        net = prepare_module(model, p.grad_sample_mode, loss_reduction="sum")
+        dp_optimizer = DPOptimizer
+    base = make_optimizer(model.parameters(), s)
+    optimizer = dp_optimizer(base, noise_multiplier=p.noise_multiplier, max_grad_norm=p.max_grad_norm,
+                             expected_batch_size=s.batch_size, loss_reduction="mean", generator=noise_gen)
+    return net, optimizer, base
+
+
+def _non_private_step(forward: Callable[[torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer,
+                      data: _Data) -> Step:
+    """Plain steps: the mean loss's gradient, accumulated over the physical chunks, then one update."""
+    def step(idx: torch.Tensor) -> float:
+        optimizer.zero_grad(set_to_none=True)
+        summed = 0.0
+        for chunk in data.chunks(idx):
+            xb, yb = data.batch(chunk)
+            loss = F.cross_entropy(forward(xb), yb, reduction="sum")
+            (loss / len(idx)).backward()
+            summed += loss.item()
+        optimizer.step()
+        return summed
+    return step
+
+
+def _clipped_backward(net: torch.nn.Module, optimizer: DPOptimizer,
+                      forward: Callable[[torch.Tensor], torch.Tensor], ghost: bool) -> ChunkBackward:
+    """The backward pass of a chunk's summed loss that leaves the DP optimizer its per-example gradients: materialised
+    (the optimizer's step clips them) or, with ghost clipping, already clipped and summed."""
+    from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
+
+    def materialised(xb: torch.Tensor, yb: torch.Tensor) -> float:
+        loss = F.cross_entropy(forward(xb), yb, reduction="sum")
+        loss.backward()
+        return loss.item()
+
+    def ghost_clipped(xb: torch.Tensor, yb: torch.Tensor) -> float:
+        # Two passes: the first gives per-example gradient norms, then the optimizer's own
+        # zero_grad (which keeps summed_grad after a skipped step) clears p.grad, and the second
+        # leaves the sum of this chunk's clipped gradients in p.grad; step() adds it to summed_grad.
+        losses = F.cross_entropy(forward(xb), yb, reduction="none")
+        DPTensorFastGradientClipping(net, optimizer, losses, "sum").backward()
+        return losses.detach().sum().item()
+
+    return ghost_clipped if ghost else materialised
+
+
+def _private_step(backward: ChunkBackward, optimizer: DPOptimizer, data: _Data) -> Step:
+    """DP-SGD steps: each physical chunk's clipped gradients accumulate in the DP optimizer through a skipped step;
+    the last chunk's step adds the noise and updates the model."""
+    def step(idx: torch.Tensor) -> float:
+        chunks = data.chunks(idx)
+        optimizer.zero_grad(set_to_none=True)
+        summed = 0.0
+        for i, chunk in enumerate(chunks):
+            summed += backward(*data.batch(chunk))
+            last = i == len(chunks) - 1
+            optimizer.signal_skip_step(do_skip=not last)
+            optimizer.step()
+            if not last:
+                optimizer.zero_grad(set_to_none=True)
+        return summed
+    return step
+
+
+def _epochs(step: Step, draw: Callable[[], list[torch.Tensor]], run: _Resumable, epochs: int, ckpt: Path | None,
+            progress: bool, desc: str) -> int:
+    """Train from the run's epoch to `epochs`, checkpointing after each; returns the empty batches skipped."""
+    state, skipped_empty = run.state, 0
+    for epoch in tqdm(range(state.epoch, epochs), desc=desc, disable=None if progress else True, leave=False,
+                      initial=state.epoch, total=epochs):
+        start = time.perf_counter()
+        total_loss, seen = 0.0, 0
+        for idx in draw():
+            if len(idx) == 0:  # possible under Poisson sampling; skipping only over-counts privacy spent
+                skipped_empty += 1
+                continue
+            total_loss += step(idx)
+            seen += len(idx)
+        run.scheduler.step()
+        state.epoch = epoch + 1
+        state.seconds += time.perf_counter() - start
+        state.history.append({"epoch": state.epoch, "train_loss": total_loss / max(seen, 1),
+                              "lr": run.scheduler.get_last_lr()[0]})
+        log.info("%s epoch %d/%d loss %.4f (%.1fs)", desc, state.epoch, epochs, total_loss / max(seen, 1),
+                 state.seconds)
+        if ckpt is not None:
+            run.save(ckpt)
+    return skipped_empty
+
+
+def _metrics(s: TrainSettings, p: PrivacySettings | None, sample_rate: float, total_steps: int, arithmetic: str,
+             state: _State, skipped_empty: int) -> dict[str, Any]:
+    """The run's schedule, arithmetic and history, and for a private run the privacy it spent."""
+    metrics: dict[str, Any] = {
+        "private": p is not None,
+        "epochs": s.epochs,
+        "steps": total_steps,
+        "sample_rate": sample_rate,
+        "precision": arithmetic,
+        "seconds": state.seconds,
+        "history": state.history,
+    }
+    if p is not None:
+        from memcurv import privacy  # imports Opacus's accountants: only private runs pay for them
+
+        metrics.update(
+            noise_multiplier=p.noise_multiplier,
+            max_grad_norm=p.max_grad_norm,
+            delta=p.delta,
+            accountant=p.accountant,
+            epsilon=privacy.epsilon_spent(p.noise_multiplier, sample_rate, total_steps, p.delta, p.accountant),
+            skipped_empty_batches=skipped_empty,
+        )
+    return metrics
 
 
 def train(
@@ -224,139 +428,33 @@ def train(
     the accountant's guarantee is for a rate and a step count that do not depend on the data, which a privacy audit
     needs when its training sets differ in size by the canaries drawn in.
     """
-    from opacus.grad_sample import GradSampleModuleFastGradientClipping
-    from opacus.grad_sample.utils import prepare_module
-    from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
-    from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
-
     s, p = settings, privacy_settings
     _check_channels_last(s, p)
     _check_bf16(s, p)
-    n = len(x)
     device = torch.device(device)
-    sample_rate, total_steps = schedule or dp_schedule(n, s.batch_size, s.epochs)
-    steps_per_epoch = total_steps // s.epochs
-
-    if device.type == "cuda":  # CIFAR-sized sets fit on the GPU: no host-to-device copy per batch
-        x, y = x.to(device), y.to(device)
-    model.to(device).train()
-    if s.channels_last and x.dim() == 4:  # batches indexed from x keep its memory format
-        model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
+    sample_rate, total_steps = schedule or dp_schedule(len(x), s.batch_size, s.epochs)
+    x, y = _place(model, x, y, s.channels_last, device)
     data_gen = torch.Generator().manual_seed(seed)
     noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
-    ghost = p is not None and p.grad_sample_mode == "ghost"
-    if p is not None:
-        if ghost:  # clipping happens in the backward pass; the optimizer only accumulates and adds noise
-            net: torch.nn.Module = GradSampleModuleFastGradientClipping(
-                model, max_grad_norm=p.max_grad_norm, use_ghost_clipping=True, loss_reduction="sum")
-        else:
-            net = prepare_module(model, p.grad_sample_mode, loss_reduction="sum")
-        optimizer = (DPOptimizerFastGradientClipping if ghost else DPOptimizer)(
-            _make_optimizer(model.parameters(), s),
-            noise_multiplier=p.noise_multiplier,
-            max_grad_norm=p.max_grad_norm,
-            expected_batch_size=s.batch_size,
-            loss_reduction="mean",
-            generator=noise_gen,
-        )
+    arithmetic = training_precision(s.precision, device)
+    data = _Data(x, y, device, s.physical_batch_size)
+    if p is None:
+        net, optimizer = model, make_optimizer(model.parameters(), s)
+        base_opt, step = optimizer, _non_private_step(_forward(net, arithmetic, device), optimizer, data)
+        draw = partial(_shuffled_batches, len(x), s.batch_size, data_gen)
     else:
-        net = model
-        optimizer = _make_optimizer(model.parameters(), s)
-    base_opt = optimizer.original_optimizer if p is not None else optimizer
-    milestones = sorted({max(1, round(m * s.epochs)) for m in s.lr_milestones})
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(base_opt, milestones=milestones, gamma=s.lr_gamma)
+        net, optimizer, base_opt = _wrap_for_dp(model, s, p, noise_gen)
+        backward = _clipped_backward(net, optimizer, _forward(net, arithmetic, device), p.grad_sample_mode == "ghost")
+        step = _private_step(backward, optimizer, data)
+        draw = partial(_poisson_batches, len(x), sample_rate, total_steps // s.epochs, data_gen)
 
-    state = _State()
+    run = _Resumable(model, base_opt, lr_scheduler(base_opt, s), data_gen, noise_gen)
     ckpt = Path(checkpoint_path) if checkpoint_path else None
     if ckpt is not None and ckpt.exists():
-        saved = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(saved["model"])
-        base_opt.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        data_gen.set_state(saved["data_gen"])
-        noise_gen.set_state(saved["noise_gen"])
-        state = _State(**saved["state"])
-        log.info("resumed from %s at epoch %d/%d", ckpt, state.epoch, s.epochs)
-
-    arithmetic = training_precision(s.precision, device)
-    forward = _forward(net, arithmetic, device)
-
-    def step(idx: torch.Tensor) -> float:
-        """One logical batch in physical chunks, then one update; returns the batch's summed loss."""
-        chunks = idx.split(s.physical_batch_size or len(idx))  # Poisson batches vary in size
-        optimizer.zero_grad(set_to_none=True)
-        summed = 0.0
-        for i, chunk in enumerate(chunks):
-            xb, yb = x[chunk].to(device), y[chunk].to(device)
-            if ghost:
-                # Two passes: the first gives per-example gradient norms, then the optimizer's own
-                # zero_grad (which keeps summed_grad after a skipped step) clears p.grad, and the second
-                # leaves the sum of this chunk's clipped gradients in p.grad; step() adds it to summed_grad.
-                losses = F.cross_entropy(forward(xb), yb, reduction="none")
-                DPTensorFastGradientClipping(net, optimizer, losses, "sum").backward()
-                loss = losses.detach().sum()
-            else:
-                loss = F.cross_entropy(forward(xb), yb, reduction="sum")
-                (loss if p is not None else loss / len(idx)).backward()
-            summed += loss.item()
-            if p is not None:  # clipped chunk gradients accumulate; noise and the update come with the last chunk
-                last = i == len(chunks) - 1
-                optimizer.signal_skip_step(do_skip=not last)
-                optimizer.step()
-                if not last:
-                    optimizer.zero_grad(set_to_none=True)
-        if p is None:
-            optimizer.step()
-        return summed
-
-    skipped_empty = 0
+        run.load(ckpt, device)
+        log.info("resumed from %s at epoch %d/%d", ckpt, run.state.epoch, s.epochs)
     with _fp32_kernels(arithmetic):
-        for epoch in tqdm(range(state.epoch, s.epochs), desc=desc, disable=None if progress else True, leave=False,
-                          initial=state.epoch, total=s.epochs):
-            start = time.perf_counter()
-            total_loss, seen = 0.0, 0
-            rate = sample_rate if p is not None else None
-            for idx in _batches_for_epoch(n, s, rate, steps_per_epoch, data_gen):
-                if len(idx) == 0:  # possible under Poisson sampling; skipping only over-counts privacy spent
-                    skipped_empty += 1
-                    continue
-                total_loss += step(idx)
-                seen += len(idx)
-            scheduler.step()
-            state.epoch = epoch + 1
-            state.seconds += time.perf_counter() - start
-            state.history.append({"epoch": state.epoch, "train_loss": total_loss / max(seen, 1),
-                                  "lr": scheduler.get_last_lr()[0]})
-            log.info("%s epoch %d/%d loss %.4f (%.1fs)", desc, state.epoch, s.epochs, total_loss / max(seen, 1),
-                     state.seconds)
-            if ckpt is not None:
-                with atomic_path(ckpt) as tmp:
-                    torch.save({"model": model.state_dict(), "optimizer": base_opt.state_dict(),
-                                "scheduler": scheduler.state_dict(), "data_gen": data_gen.get_state(),
-                                "noise_gen": noise_gen.get_state(), "state": asdict(state)}, tmp)
-
+        skipped_empty = _epochs(step, draw, run, s.epochs, ckpt, progress, desc)
     if p is not None:
         net._close()  # removes Opacus's hooks and per-parameter attributes: a plain module again
-    metrics: dict[str, Any] = {
-        "private": p is not None,
-        "epochs": s.epochs,
-        "steps": total_steps,
-        "sample_rate": sample_rate,
-        "precision": arithmetic,
-        "seconds": state.seconds,
-        "history": state.history,
-    }
-    if p is not None:
-        from memcurv import privacy  # imports Opacus's accountants: only private runs pay for them
-
-        metrics.update(
-            noise_multiplier=p.noise_multiplier,
-            max_grad_norm=p.max_grad_norm,
-            delta=p.delta,
-            accountant=p.accountant,
-            epsilon=privacy.epsilon_spent(p.noise_multiplier, sample_rate, total_steps, p.delta, p.accountant),
-            skipped_empty_batches=skipped_empty,
-        )
-    return model, metrics
-
+    return model, _metrics(s, p, sample_rate, total_steps, arithmetic, run.state, skipped_empty)
