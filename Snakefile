@@ -1,14 +1,11 @@
 # Replication of Ravikumar et al., ICML 2024: privacy, memorization and input curvature.
 # `snakemake --cores all` runs the study of config/config.yaml; name a figure to build only it.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 report: "workflow/report/workflow.rst"

@@ -5,8 +5,16 @@ import pandas as pd
 import pytest
 
 from memcurv import claims
-from memcurv.figures import FIGURES, render
+from memcurv.figures import catalogue, render
 from synthetic_tables import write_dp_models, write_examples, write_mem_vs_epsilon
+
+
+FIGURES = tuple(catalogue())
+
+
+def files(folder, name):
+    """The table files figure `name` reads, from a folder of tables."""
+    return [folder / t for t in catalogue()[name].tables]
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +40,14 @@ def tables(tmp_path_factory):
 @pytest.mark.parametrize("name", FIGURES)
 def test_every_figure_renders(tables, tmp_path, name):
     outs = [tmp_path / f"{name}.{ext}" for ext in ("pdf", "png", "csv")]
-    render(name, tables, *outs, study="unit", options={"fidelity": "corrected"})
+    render(name, files(tables, name), *outs, study="unit", options={"fidelity": "corrected"})
     assert all(p.stat().st_size > 0 for p in outs)
     assert not pd.read_csv(outs[2]).empty
 
 
 def test_memorization_csv_is_the_drawn_summary(tables, tmp_path):
     outs = [tmp_path / f"m.{ext}" for ext in ("pdf", "png", "csv")]
-    render("memorization_vs_epsilon", tables, *outs, study="unit", options={})
+    render("memorization_vs_epsilon", files(tables, "memorization_vs_epsilon"), *outs, study="unit", options={})
     drawn = pd.read_csv(outs[2])
     expected = claims.topk_memorization_intervals(tables / "mem_vs_epsilon_models.npz", "conditional")
     for column in ("epsilon", "mean", "ci_low", "ci_high", "bound"):
@@ -51,7 +59,7 @@ def test_mem_vs_curvature_draws_published_scores_beside_the_runs(tables, tmp_pat
     examples.assign(mem_published=examples["mem"][::-1].to_numpy()).to_csv(tmp_path / "examples.csv", index=False)
     (tmp_path / "subset_scores.npz").write_bytes((tables / "subset_scores.npz").read_bytes())
     outs = [tmp_path / f"f.{ext}" for ext in ("pdf", "png", "csv")]
-    render("mem_vs_curvature", tmp_path, *outs, study="unit", options={})
+    render("mem_vs_curvature", files(tmp_path, "mem_vs_curvature"), *outs, study="unit", options={})
     assert set(pd.read_csv(outs[2])["source"]) == {"this run's scores", "published FZ scores"}
 
 
@@ -67,7 +75,8 @@ def test_readings_are_drawn_side_by_side_each_from_its_own_columns(tables, tmp_p
         (tmp_path / name_).write_bytes((tables / name_).read_bytes())
     faithful = {k: DEFECTS[k][1] for k in READABLE}
     outs = [tmp_path / f"{name}.{ext}" for ext in ("pdf", "png", "csv")]
-    render(name, tmp_path, *outs, study="unit", options={"readings": {"corrected": {}, "read faithful": faithful}})
+    render(name, files(tmp_path, name), *outs, study="unit",
+           options={"readings": {"corrected": {}, "read faithful": faithful}})
     drawn = pd.read_csv(outs[2])
     assert list(drawn["reading"].unique()) == ["corrected", "read faithful"]
     own, other = (drawn[drawn["reading"] == r] for r in ("corrected", "read faithful"))
@@ -83,4 +92,10 @@ def test_readings_are_drawn_side_by_side_each_from_its_own_columns(tables, tmp_p
 
 def test_unknown_figure_is_an_error(tables, tmp_path):
     with pytest.raises(ValueError, match="unknown figure"):
-        render("nope", tables, tmp_path / "a.pdf", tmp_path / "a.png", tmp_path / "a.csv", study="u", options={})
+        render("nope", [tables / "dp_models.csv"], tmp_path / "a.pdf", tmp_path / "a.png", tmp_path / "a.csv", study="u", options={})
+
+
+def test_a_figure_refuses_tables_it_does_not_read(tables, tmp_path):
+    outs = [tmp_path / f"a.{ext}" for ext in ("pdf", "png", "csv")]
+    with pytest.raises(ValueError, match=r"reads the tables \['dp_models.csv'\], got \['examples.csv'\]"):
+        render("loss_vs_epsilon", [tables / "examples.csv"], *outs, study="u", options={})

@@ -9,7 +9,6 @@ import pytest
 from memcurv import config, io, memorization, pipeline
 from memcurv.curvature import SCORES
 
-
 # --- Helpers of the builders' unit tests ---------------------------------------------------------------
 
 N_TRAIN = 40  # the synthetic dataset's training examples in every config here

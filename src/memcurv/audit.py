@@ -37,12 +37,14 @@ from scipy import stats
 from memcurv import io, memorization, pipeline, theory
 from memcurv.config import format_epsilon
 from memcurv.curvature import curvature_scores
+from memcurv.seeds import model_seed, stream
 from memcurv.train import dp_schedule, evaluate, train
 
 log = logging.getLogger("memcurv.audit")
 
 CONTROL = "nonprivate"
 ATTACK_SCORES = ("loss", "memorization", "curvature")
+TABLES = ("audit.csv", "audit_canaries.csv")  # what audit_tables writes: the bounds, the canaries' memorization
 _EPS_MAX = 50.0  # the bisection's ceiling: no audit of this size certifies more
 _BISECTIONS = 60
 
@@ -167,21 +169,21 @@ def write_canaries(cfg: dict[str, Any], out: Path) -> None:
     n, m = len(ds.y_train), a["canaries"]
     if m >= n:
         raise ValueError(f"config key audit.canaries = {m} must be below the {n} training examples")
-    rng = np.random.default_rng(np.random.SeedSequence([a["seed"], 0]))
+    rng = stream(a["seed"], 0)
     ids = np.sort(rng.choice(n, size=m, replace=False))
     labels = ds.y_train.numpy()[ids]
     flipped = (labels + rng.integers(1, ds.num_classes, m)) % ds.num_classes
-    masks = np.stack([np.random.default_rng(np.random.SeedSequence([a["seed"], 1, k])).random(m) < 0.5
+    masks = np.stack([stream(a["seed"], 1, k).random(m) < 0.5
                       for k in range(a["num_models"])])
     io.write_npz(out, ids=ids, labels=labels, canary_labels=flipped, masks=masks)
 
 
-def train_audit_shard(cfg: dict[str, Any], arm: str, canaries_file: Path, noise_file: Path | None, shard: int,
+def train_audit_shard(cfg: dict[str, Any], arm: str, canaries: Path, noise: Path | None, shard: int,
                       out: Path, resume: Path | None = None) -> None:
     """Train one shard of an arm's models on the base set plus their canaries; keep each canary's scores."""
     a, ds, device = cfg["audit"], pipeline.dataset(cfg), pipeline.device_of(cfg)
     eps = arm_epsilon(arm)
-    with np.load(canaries_file) as z:
+    with np.load(canaries) as z:
         ids, flipped, masks = z["ids"], torch.from_numpy(z["canary_labels"]), z["masks"]
     base = torch.from_numpy(np.setdiff1d(np.arange(len(ds.y_train)), ids))
     x_can = ds.x_train[torch.from_numpy(ids)]
@@ -189,27 +191,27 @@ def train_audit_shard(cfg: dict[str, Any], arm: str, canaries_file: Path, noise_
     if eps is None:
         settings, private = pipeline.train_settings(a["control_train"]), {}
     else:
-        noise = pipeline.noise_for(noise_file, eps)
+        calibration = pipeline.noise_for(noise, eps)
         n_nominal = pipeline.experiment_train_size(cfg, "audit", len(ds.y_train))
         settings = pipeline.train_settings(cfg["train"])
-        private = {"privacy_settings": pipeline._privacy_settings(cfg, noise),
+        private = {"privacy_settings": pipeline.privacy_settings(cfg, calibration),
                    "schedule": dp_schedule(n_nominal, settings.batch_size, settings.epochs)}
 
     def run(k: int, ckpt: Path | None) -> dict[str, np.ndarray]:
-        seed = pipeline.model_seed(a["seed"], k)
+        seed = model_seed(a["seed"], k)
         drawn = torch.from_numpy(masks[k])
         x = torch.cat([ds.x_train[base], x_can[drawn]])
         y = torch.cat([ds.y_train[base], flipped[drawn]])
-        model, metrics = train(pipeline._fresh_model(cfg, ds, seed), x, y, settings, seed=seed, device=device,
+        model, metrics = train(pipeline.fresh_model(cfg, ds, seed), x, y, settings, seed=seed, device=device,
                                checkpoint_path=ckpt, desc=f"audit {arm} model {k}", **private)
         if eps is not None:
-            pipeline._check_spent(metrics["epsilon"], eps)
+            pipeline.check_spent(metrics["epsilon"], eps)
         return {**_canary_scores(cfg, model, x_can, flipped, ids, device),
                 "test_acc": np.array(evaluate(model, ds.x_test, ds.y_test, device=device)["acc"]),
                 "epsilon_spent": np.array(metrics.get("epsilon", np.nan))}
 
     resume = pipeline.open_resume(resume, cfg)
-    rows = [pipeline._resumable(resume, k, partial(run, k)) for k in models]
+    rows = [pipeline.resumable(resume, k, partial(run, k)) for k in models]
     io.write_npz(out, arm=np.array(arm), models=np.array(list(models)), masks=masks[models.start:models.stop],
                  **{key: np.stack([r[key] for r in rows]) for key in rows[0]})
     pipeline.close_resume(resume)
@@ -235,7 +237,7 @@ def _load_arms(shard_files: list[Path]) -> dict[str, dict[str, np.ndarray]]:
         with np.load(f) as z:
             by_arm.setdefault(str(z["arm"]), []).append(f)
     keys = ("models", "masks", "correct", "prob", "loss", "curvature", "test_acc", "epsilon_spent")
-    loaded = {arm: pipeline._load_shards(files, keys) for arm, files in by_arm.items()}
+    loaded = {arm: pipeline.load_shards(files, keys) for arm, files in by_arm.items()}
     for z in loaded.values():
         order = np.argsort(z["models"])
         z.update({k: v[order] for k, v in z.items()})
@@ -245,35 +247,35 @@ def _load_arms(shard_files: list[Path]) -> dict[str, dict[str, np.ndarray]]:
 def attack_scores(cfg: dict[str, Any], z: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per (model, canary) score of each attack: the loss, the per-model score the memorization estimator averages
     (memorization.score), the input curvature."""
-    return {"loss": z["loss"], "memorization": pipeline._model_scores(cfg, z).astype(np.float64),
+    return {"loss": z["loss"], "memorization": pipeline.model_scores(cfg, z).astype(np.float64),
             "curvature": z["curvature"].astype(np.float64)}
 
 
-def audit_tables(cfg: dict[str, Any], canaries_file: Path, shard_files: list[Path], out: Path,
+def audit_tables(cfg: dict[str, Any], canaries: Path, shards: list[Path], out: Path,
                  canaries_out: Path) -> None:
     """One row per arm and attack score (the bound and how it was reached) and one per arm and canary (its
     memorization, against 1 - e^-eps)."""
     a, delta = cfg["audit"], cfg["privacy"]["delta"]
-    with np.load(canaries_file) as c:
+    with np.load(canaries) as c:
         ids, labels, flipped = c["ids"], c["labels"], c["canary_labels"]
     rows, canary_frames = [], []
-    for arm, z in sorted(_load_arms(shard_files).items(), key=lambda kv: arm_epsilon(kv[0]) or math.inf):
+    for arm, z in sorted(_load_arms(shards).items(), key=lambda kv: arm_epsilon(kv[0]) or math.inf):
         eps = arm_epsilon(arm)
         n_models = z["masks"].shape[0]
         n_select = min(max(1, round(a["selection_fraction"] * n_models)), n_models - 1)
-        tiebreak = np.random.default_rng(np.random.SeedSequence([a["seed"], 2])).random(z["masks"].shape)
+        tiebreak = stream(a["seed"], 2).random(z["masks"].shape)
         common = {"arm": arm, "private": eps is not None, "epsilon": eps if eps is not None else math.nan,
                   "epsilon_spent": float(np.max(z["epsilon_spent"])), "delta": delta, "confidence": a["confidence"],
                   "canaries": len(ids), "models": n_models, "test_acc": float(np.mean(z["test_acc"]))}
         for name, score in attack_scores(cfg, z).items():
             rows.append({**common, "score": name, **audit_score(score, z["masks"], tiebreak, n_select, a, delta)})
-        mem = memorization.memorization(z["masks"], pipeline._model_scores(cfg, z))
+        mem = memorization.memorization(z["masks"], pipeline.model_scores(cfg, z))
         canary_frames.append(pd.DataFrame({
             "arm": arm, "epsilon": common["epsilon"], "id": ids, "label": labels, "canary_label": flipped,
             "mem": mem.mem, "n_in": mem.n_in, "n_out": mem.n_out,
             "bound": theory.mem_bound(eps) if eps is not None else math.nan}))
-    pipeline._write_csv(pd.DataFrame(rows), out, cfg)
-    pipeline._write_csv(pd.concat(canary_frames, ignore_index=True), canaries_out, cfg)
+    pipeline.write_table(pd.DataFrame(rows), out, cfg)
+    pipeline.write_table(pd.concat(canary_frames, ignore_index=True), canaries_out, cfg)
 
 
 # --- Report ----------------------------------------------------------------------------------------

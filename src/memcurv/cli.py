@@ -1,199 +1,142 @@
 """Command line: `python -m memcurv <verb> ...`, the interface every workflow rule calls.
 
-Each verb reads the study config (validated, defaults filled), writes its outputs atomically and,
-on bad input, exits with status 2 and one line naming the bad argument and the fix.
+It only parses and dispatches: each verb names a job, a function of the validated study config whose other
+parameters are the verb's options, by name.  Bad input (an invalid config or argument, a missing file) exits
+with status 2 and one line naming it and the fix; a failure inside a job (a CUDA error, a bug) prints its
+traceback and exits with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from collections.abc import Callable
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from memcurv import config as config_mod
 
-RESUME_HELP = ("folder that keeps the job's progress (epoch checkpoints, finished models) so that a rerun after "
-               "a kill resumes; emptied if made under another config, removed once the outputs are written")
+JOB_FAILED, BAD_INPUT = 1, 2
+BAD_INPUT_ERRORS = (config_mod.ConfigError, ValueError, FileNotFoundError)
+
+Option = tuple[str, dict[str, Any]]  # an argparse flag (or positional name) and its keyword arguments
 
 
-def _verbs() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Any, dict], None]]]:
-    from memcurv import audit
-    from memcurv import pipeline as p
-    from memcurv.data import fetch as fetch_dataset
-
-    def cfg_only(ap: argparse.ArgumentParser) -> None:
-        pass
-
-    def calibrate(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--experiment", choices=p.EXPERIMENTS, required=True)
-        ap.add_argument("--epsilons", type=float, nargs="+", required=True)
-        ap.add_argument("--out", type=Path, required=True)
-
-    def train_dp(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--epsilon", type=float, required=True)
-        ap.add_argument("--seed", type=int, required=True)
-        ap.add_argument("--noise", type=Path, required=True, help="calibration JSON from `calibrate`")
-        ap.add_argument("--out-dir", type=Path, required=True)
-        ap.add_argument("--resume", type=Path, help=RESUME_HELP)
-
-    def curvature(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--checkpoint", type=Path, required=True)
-        ap.add_argument("--out", type=Path, required=True)
-
-    def dp_table(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--metrics", type=Path, nargs="+", required=True)
-        ap.add_argument("--curvature", type=Path, nargs="+", required=True)
-        ap.add_argument("--out", type=Path, required=True)
-
-    def out_only(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--out", type=Path, required=True)
-
-    def shard_job(ap: argparse.ArgumentParser) -> None:
-        """What every job that trains a shard of models takes."""
-        ap.add_argument("--shard", type=int, required=True)
-        ap.add_argument("--out", type=Path, required=True)
-        ap.add_argument("--resume", type=Path, help=RESUME_HELP)
-
-    def train_subsets(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--masks", type=Path, required=True)
-        shard_job(ap)
-
-    def shards_table(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--shards", type=Path, nargs="+", required=True)
-        ap.add_argument("--out", type=Path, required=True)
-        ap.add_argument("--models-out", type=Path, required=True, help="table of the subset models (test accuracy)")
-        ap.add_argument("--scores-out", type=Path, required=True, help="per-model scores for the claims' bootstrap")
-
-    def from_examples(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--examples", type=Path, required=True)
-        ap.add_argument("--out", type=Path, required=True)
-
-    def train_dp_subsets(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--epsilon", type=float, required=True)
-        ap.add_argument("--noise", type=Path, required=True)
-        ap.add_argument("--topk", type=Path, required=True)
-        shard_job(ap)
-
-    def mem_eps_table(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--examples", type=Path, required=True)
-        ap.add_argument("--shards", type=Path, nargs="+", required=True)
-        ap.add_argument("--out", type=Path, required=True)
-        ap.add_argument("--models-out", type=Path, required=True, help="per-model scores for the claims' bootstrap")
-
-    def train_audit(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--arm", required=True, help="eps<epsilon> (DP models) or nonprivate (the negative control)")
-        ap.add_argument("--canaries", type=Path, required=True, help="canaries and inclusions from `audit-canaries`")
-        ap.add_argument("--noise", type=Path, help="calibration JSON of the audit's epsilons (DP arms only)")
-        shard_job(ap)
-
-    def audit_table(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--canaries", type=Path, required=True)
-        ap.add_argument("--shards", type=Path, nargs="+", required=True)
-        ap.add_argument("--out", type=Path, required=True, help="the bounds: one row per arm and attack score")
-        ap.add_argument("--canaries-out", type=Path, required=True, help="memorization of each canary per arm")
-
-    def figure(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("name", help="figure name, e.g. mem_vs_curvature (see memcurv.figures.FIGURES)")
-        ap.add_argument("--tables", type=Path, nargs="+", required=True, help="the tables the figure reads (one folder)")
-        ap.add_argument("--out-pdf", type=Path, required=True)
-        ap.add_argument("--out-png", type=Path, required=True)
-        ap.add_argument("--out-csv", type=Path, required=True)
-
-    def run_figure(a: Any, c: dict) -> None:
-        from memcurv.figures import render
-        from memcurv.io import provenance
-
-        views = config_mod.readings(c)
-        if not c["figures"]["side_by_side"]:
-            views = dict(list(views.items())[:1])
-        render(a.name, a.tables[0].parent, a.out_pdf, a.out_png, a.out_csv, study=c["study"],
-               options={"fidelity": c["fidelity"], "readings": views, "dataset": config_mod.dataset_title(c)},
-               provenance={**provenance(c), "tables": [str(t) for t in a.tables]})
-
-    def report(ap: argparse.ArgumentParser) -> None:
-        ap.add_argument("--tables", type=Path, nargs="+", required=True, help="the study's tables (one folder)")
-        ap.add_argument("--figures", type=Path, required=True, help="folder of the study's figures")
-        ap.add_argument("--out", type=Path, required=True, help="Markdown report; its numbers go beside it as JSON")
-
-    def run_report(a: Any, c: dict) -> None:
-        from memcurv.report import build
-
-        build(c, a.tables[0].parent, a.figures, a.out)
-
-    def show(a: Any, c: dict) -> None:
-        import yaml
-
-        print(yaml.safe_dump(c, sort_keys=False), end="")
-
-    return {
-        "validate": ("Validate a config and print it with every default filled in.", cfg_only, show),
-        "download": ("Fetch the dataset into dataset.root where it comes from the internet (CIFAR, md5 checked).",
-                     out_only, lambda a, c: fetch_dataset(c["dataset"], a.out)),
-        "calibrate": ("Noise multipliers for target epsilons (once per epsilon, reused by every seed).", calibrate,
-                      lambda a, c: p.calibrate(c, a.experiment, a.epsilons, a.out)),
-        "train-dp": ("Train one DP model on the full training set.", train_dp,
-                     lambda a, c: p.train_dp_model(c, a.epsilon, a.seed, a.noise, a.out_dir, a.resume)),
-        "curvature": ("Input loss curvature of every training example under a checkpoint.", curvature,
-                      lambda a, c: p.model_curvature(c, a.checkpoint, a.out)),
-        "dp-table": ("Table of the DP models: accuracy, loss, epsilon spent, mean curvature.", dp_table,
-                     lambda a, c: p.dp_models_table(c, a.metrics, a.curvature, a.out)),
-        "masks": ("Seeded subset masks of the non-private subset models.", out_only,
-                  lambda a, c: p.write_subset_masks(c, a.out)),
-        "train-subsets": ("Train one shard of non-private subset models; score every training example.",
-                          train_subsets, lambda a, c: p.train_subset_shard(c, a.masks, a.shard, a.out, a.resume)),
-        "examples": ("Per-example table: memorization and curvature from the subset-model shards.", shards_table,
-                     lambda a, c: p.examples_table(c, a.shards, a.out, a.models_out, a.scores_out)),
-        "topk": ("The top-k most memorized examples.", from_examples,
-                 lambda a, c: p.write_topk(c, a.examples, a.out)),
-        "train-dp-subsets": ("Train one shard of DP subset models for memorization vs epsilon.", train_dp_subsets,
-                             lambda a, c: p.train_dp_subset_shard(c, a.epsilon, a.noise, a.topk, a.shard, a.out,
-                                                                   a.resume)),
-        "mem-eps-table": ("Memorization of the top-k at each epsilon.", mem_eps_table,
-                          lambda a, c: p.mem_vs_epsilon_table(c, a.examples, a.shards, a.out,
-                                                                  a.models_out)),
-        "audit-canaries": ("Canaries of the DP audit and each audit model's inclusion bits.", out_only,
-                           lambda a, c: audit.write_canaries(c, a.out)),
-        "train-audit": ("Train one shard of an audit arm's models; score its canaries.", train_audit,
-                        lambda a, c: audit.train_audit_shard(c, a.arm, a.canaries, a.noise, a.shard, a.out, a.resume)),
-        "audit-table": ("Empirical epsilon lower bounds of the audit, and its canaries' memorization.", audit_table,
-                        lambda a, c: audit.audit_tables(c, a.canaries, a.shards, a.out, a.canaries_out)),
-        "extremes": ("Images of the lowest/highest curvature and most memorized examples.", from_examples,
-                     lambda a, c: p.write_extremes(c, a.examples, a.out)),
-        "report": ("The replication report: each claim's figure, numbers, criterion and verdict.", report,
-                   run_report),
-        "figure": ("Draw one figure from the tables (PDF, PNG and the plotted data as CSV).", figure, run_figure),
-    }
+def _path(flag: str, help: str | None = None, *, many: bool = False, required: bool = True) -> Option:
+    return flag, {"type": Path, "required": required, "help": help, **({"nargs": "+"} if many else {})}
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict]:
-    verbs = _verbs()
-    parser = argparse.ArgumentParser(prog="memcurv", description=__doc__.splitlines()[0])
+OUT = _path("--out")
+RESUME = _path("--resume", "folder that keeps the job's progress (epoch checkpoints, finished models) so that a "
+               "rerun after a kill resumes; emptied if made under another config, removed once the outputs are "
+               "written", required=False)
+SHARD = ("--shard", {"type": int, "required": True})
+EPSILON = ("--epsilon", {"type": float, "required": True})
+EXAMPLES = _path("--examples", "the per-example table (`examples`)")
+SHARDS = _path("--shards", "the shard files of one experiment", many=True)
+
+
+@dataclass(frozen=True)
+class Verb:
+    help: str
+    job: str  # "module:function", imported when the verb runs: `validate` needs no torch
+    options: tuple[Option, ...] = ()
+
+
+VERBS = {
+    "validate": Verb("Validate a config and print it with every default filled in.", "memcurv.config:show"),
+    "download": Verb("Fetch the dataset into dataset.root where it comes from the internet (CIFAR, md5 checked).",
+                     "memcurv.pipeline:download", (OUT,)),
+    "calibrate": Verb("Noise multipliers for target epsilons (once per epsilon, reused by every seed).",
+                      "memcurv.pipeline:calibrate",
+                      (("--experiment", {"choices": config_mod.EXPERIMENTS, "required": True}),
+                       ("--epsilons", {"type": float, "nargs": "+", "required": True}), OUT)),
+    "train-dp": Verb("Train one DP model on the full training set.", "memcurv.pipeline:train_dp_model",
+                     (EPSILON, ("--seed", {"type": int, "required": True}),
+                      _path("--noise", "calibration JSON from `calibrate`"), _path("--out-dir"), RESUME)),
+    "curvature": Verb("Input loss curvature of every training example under a checkpoint.",
+                      "memcurv.pipeline:model_curvature", (_path("--checkpoint"), OUT)),
+    "dp-table": Verb("Table of the DP models: accuracy, loss, epsilon spent, mean curvature.",
+                     "memcurv.pipeline:dp_models_table",
+                     (_path("--metrics", many=True), _path("--curvature", many=True), OUT)),
+    "masks": Verb("Seeded subset masks of the non-private subset models.", "memcurv.pipeline:write_subset_masks",
+                  (OUT,)),
+    "train-subsets": Verb("Train one shard of non-private subset models; score every training example.",
+                          "memcurv.pipeline:train_subset_shard", (_path("--masks"), SHARD, OUT, RESUME)),
+    "examples": Verb("Per-example table: memorization and curvature from the subset-model shards.",
+                     "memcurv.pipeline:examples_table",
+                     (SHARDS, OUT, _path("--models-out", "table of the subset models (test accuracy)"),
+                      _path("--scores-out", "per-model scores for the claims' bootstrap"))),
+    "topk": Verb("The top-k most memorized examples.", "memcurv.pipeline:write_topk", (EXAMPLES, OUT)),
+    "train-dp-subsets": Verb("Train one shard of DP subset models for memorization vs epsilon.",
+                             "memcurv.pipeline:train_dp_subset_shard",
+                             (EPSILON, _path("--noise"), _path("--topk"), SHARD, OUT, RESUME)),
+    "mem-eps-table": Verb("Memorization of the top-k at each epsilon.", "memcurv.pipeline:mem_vs_epsilon_table",
+                          (EXAMPLES, SHARDS, OUT, _path("--models-out", "per-model scores for the claims' bootstrap"))),
+    "audit-canaries": Verb("Canaries of the DP audit and each audit model's inclusion bits.",
+                           "memcurv.audit:write_canaries", (OUT,)),
+    "train-audit": Verb("Train one shard of an audit arm's models; score its canaries.",
+                        "memcurv.audit:train_audit_shard",
+                        (("--arm", {"required": True, "help": "eps<epsilon> (DP models) or nonprivate (the control)"}),
+                         _path("--canaries", "canaries and inclusions from `audit-canaries`"),
+                         _path("--noise", "calibration JSON of the audit's epsilons (DP arms only)", required=False),
+                         SHARD, OUT, RESUME)),
+    "audit-table": Verb("Empirical epsilon lower bounds of the audit, and its canaries' memorization.",
+                        "memcurv.audit:audit_tables",
+                        (_path("--canaries"), SHARDS, _path("--out", "the bounds: one row per arm and attack score"),
+                         _path("--canaries-out", "memorization of each canary per arm"))),
+    "extremes": Verb("Images of the lowest/highest curvature and most memorized examples.",
+                     "memcurv.pipeline:write_extremes", (EXAMPLES, OUT)),
+    "report": Verb("The replication report: each claim's figure, numbers, criterion and verdict.",
+                   "memcurv.report:build",
+                   (_path("--tables-dir", "folder of the study's tables"),
+                    _path("--figures", "folder of the study's figures (linked, not read)"),
+                    _path("--out", "Markdown report; its numbers go beside it as JSON"))),
+    "figure": Verb("Draw one figure from the tables (PDF, PNG and the plotted data as CSV).", "memcurv.figures:draw",
+                   (("name", {"help": "figure name, e.g. mem_vs_curvature (see memcurv.figures.catalogue())"}),
+                    _path("--tables", "the tables the figure reads", many=True), _path("--out-pdf"),
+                    _path("--out-png"), _path("--out-csv"))),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memcurv", description=__doc__.splitlines()[0], allow_abbrev=False)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for name, (help_text, add_args, _) in verbs.items():
-        ap = sub.add_parser(name, help=help_text, description=help_text)
+    for name, verb in VERBS.items():
+        ap = sub.add_parser(name, help=verb.help, description=verb.help, allow_abbrev=False)
         ap.add_argument("--config", type=Path, required=True, help="study config YAML (see config/config.yaml)")
         ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-        add_args(ap)
-    return parser, verbs
+        for flag, kwargs in verb.options:
+            ap.add_argument(flag, **kwargs)
+    return parser
+
+
+def _job(verb: Verb) -> Any:
+    module, function = verb.job.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, verbs = build_parser()
-    args = parser.parse_args(argv)
+    args = vars(build_parser().parse_args(argv))
+    name, config_path, threads = args.pop("verb"), args.pop("config"), args.pop("threads")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr,
                         force=True)  # Opacus configures the root logger on import
     try:
-        cfg = config_mod.load(args.config)
+        cfg = config_mod.load(config_path)
         from memcurv.pipeline import configure_torch
 
-        configure_torch(args.threads, cfg["deterministic"])
-        verbs[args.verb][2](args, cfg)
-    except (config_mod.ConfigError, ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"memcurv {args.verb}: error: {e}", file=sys.stderr)
-        return 2
+        configure_torch(threads, cfg["deterministic"])
+        _job(VERBS[name])(cfg, **args)
+    except BAD_INPUT_ERRORS as e:
+        print(f"memcurv {name}: error: {e}", file=sys.stderr)
+        return BAD_INPUT
+    except Exception:  # noqa: BLE001 - a job's failure: the whole traceback, for the job's log
+        traceback.print_exc()
+        print(f"memcurv {name}: failed (traceback above)", file=sys.stderr)
+        return JOB_FAILED
     return 0
 
 

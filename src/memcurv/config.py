@@ -28,6 +28,9 @@ DEFECTS: dict[str, tuple[str, str]] = {
 # seeding (7) change what is trained, so only a run with the other setting shows their effect.
 READABLE = ("curvature_score", "loss_reduction", "curvature_aggregation", "mem_estimator", "seed_average")
 
+# The experiments that train DP models, each a config section with its target epsilons.
+EXPERIMENTS = ("dp_models", "mem_vs_epsilon", "audit")
+
 # How tables, figures and reports name a dataset whose config name would mislead a reader.
 _DISPLAY_NAMES = {"cifar10_jpeg": "CIFAR-10 (JPEG re-encoded)"}
 
@@ -93,6 +96,11 @@ def load(path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
     return validate(yaml.safe_load(path.read_text()) or {})
+
+
+def show(cfg: dict[str, Any]) -> None:
+    """Print a validated config, every default filled in (the `validate` verb)."""
+    print(yaml.safe_dump(cfg, sort_keys=False), end="")
 
 
 def resolve_defects(cfg: dict[str, Any]) -> dict[str, str]:

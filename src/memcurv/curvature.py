@@ -12,8 +12,8 @@ Three scores per example, each the mean over probes (names fixed for every metho
 - ``sqnorm``:   ||H v||^2 (the paper's eq. 14, ||grad diff||^2 / h^2);
 - ``gradnorm``: ||grad diff|| ~ h ||H v|| (what the released code plots).
 
-Probes are a pure function of (seed, example id, probe index), so a score never depends on the
-batch size or on the example's position in the batch.  Scores are computed in full fp32: TF32, which
+Probes are a pure function of (seed, example id, probe index, number of probes), so a score never depends
+on the batch size or on the example's position in the batch (scoring with more probes draws new ones).  Scores are computed in full fp32: TF32, which
 PyTorch uses for cuDNN convolutions by default, keeps 10 mantissa bits, so its rounding error in each
 gradient (~5e-4 of it) is as large as the finite difference (h = 1e-3 of it) being measured; bf16 is
 worse still.  Losses are per-example (sum-reduced).  The
@@ -66,7 +66,7 @@ def _mix(z: torch.Tensor) -> torch.Tensor:
 
 
 def rademacher_probes(ids: torch.Tensor, probes: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
-    """Probes in {-1, +1} of shape (len(ids), probes, *shape), a function of (seed, id, probe) only."""
+    """Probes in {-1, +1} of shape (len(ids), probes, *shape), a function of (seed, id, probe index, probes) only."""
     d = math.prod(shape)
     ids = ids.to(torch.int64).cpu()
     counter = (ids[:, None, None] * probes + torch.arange(probes)[None, :, None]) * d + torch.arange(d)[None, None, :]

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from memcurv.data import Dataset
+from memcurv.seeds import stream
 
 
 def flip_labels(ds: Dataset, fraction: float, seed: int) -> Dataset:
@@ -24,7 +25,7 @@ def flip_labels(ds: Dataset, fraction: float, seed: int) -> Dataset:
     count = round(fraction * n)
     if count == 0:
         return ds
-    rng = np.random.default_rng(np.random.SeedSequence([seed, n]))
+    rng = stream(seed, n)
     ids = np.sort(rng.choice(n, size=count, replace=False))
     y = ds.y_train.clone()
     shift = torch.from_numpy(rng.integers(1, ds.num_classes, size=count))

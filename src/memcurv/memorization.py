@@ -14,14 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from memcurv.seeds import stream
+
 ESTIMATORS = ("conditional", "unconditional")
-
-
-def _rng(seed: int | None, index: int) -> np.random.Generator:
-    """Per-model generator; seed None draws fresh entropy (the released code's unseeded sampling)."""
-    if seed is None:
-        return np.random.default_rng()
-    return np.random.default_rng(np.random.SeedSequence([seed, index]))
 
 
 def _check_ratio(ratio: float) -> None:
@@ -35,7 +30,7 @@ def subset_masks(n: int, models: range | list[int], ratio: float, seed: int | No
     size = round(ratio * n)
     masks = np.zeros((len(models), n), dtype=bool)
     for row, k in enumerate(models):
-        masks[row, _rng(seed, k).choice(n, size=size, replace=False)] = True
+        masks[row, stream(seed, k).choice(n, size=size, replace=False)] = True
     return masks
 
 
@@ -49,7 +44,7 @@ def topk_subset_masks(
     others = np.setdiff1d(np.arange(n), topk_ids)
     masks = np.zeros((len(models), n), dtype=bool)
     for row, k in enumerate(models):
-        rng = _rng(seed, k)
+        rng = stream(seed, k)
         masks[row, rng.choice(others, size=round(ratio * len(others)), replace=False)] = True
         masks[row, rng.choice(topk_ids, size=len(topk_ids) // 2, replace=False)] = True
     return masks

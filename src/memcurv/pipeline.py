@@ -16,25 +16,31 @@ import pandas as pd
 import torch
 
 from memcurv import io, memorization
-from memcurv.config import dataset_title, format_epsilon, num_shards
+from memcurv.config import (
+    EXPERIMENTS,
+    ConfigError,
+    dataset_title,
+    format_epsilon,
+    num_shards,
+)
 from memcurv.curvature import REDUCTIONS, SCORES, curvature_scores, reduce_scores
-from memcurv.data import Dataset, load_dataset
+from memcurv.data import Dataset, fetch, load_dataset
 from memcurv.ensemble import train_ensemble
 from memcurv.label_noise import flip_labels
 from memcurv.models import build_model
 from memcurv.readings import example_curvature_column, model_curvature_column
+from memcurv.seeds import model_seed
 from memcurv.train import PrivacySettings, TrainSettings, dp_schedule, evaluate, train
 
 log = logging.getLogger("memcurv.pipeline")
 
-EXPERIMENTS = ("dp_models", "mem_vs_epsilon", "audit")
 DATA_CACHE = Path("resources/cache")  # decoded images of compressed datasets, shared by a study's jobs
 
 
 def device_of(cfg: dict[str, Any]) -> torch.device:
     want = cfg["device"]
     if want == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config key device = cuda, but no GPU is visible; use device: auto or cpu")
+        raise ConfigError("config key device = cuda, but no GPU is visible; use device: auto or cpu")
     return torch.device("cuda" if want in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
 
 
@@ -46,22 +52,22 @@ def dataset(cfg: dict[str, Any]) -> Dataset:
     return flip_labels(ds, d["label_noise"]["fraction"], d["label_noise"]["seed"])
 
 
-def model_seed(base: int, index: int) -> int:
-    """Seed of the index-th model of an ensemble, independent of how the ensemble is sharded."""
-    return int(np.random.SeedSequence([base, index]).generate_state(1)[0])
+def download(cfg: dict[str, Any], out: Path) -> None:
+    """Fetch the dataset into dataset.root where it comes from the internet; `out` records what was fetched."""
+    fetch(cfg["dataset"], out)
 
 
 def train_settings(section: dict[str, Any]) -> TrainSettings:
     return TrainSettings(**{**section, "lr_milestones": tuple(section["lr_milestones"])})
 
 
-def _privacy_settings(cfg: dict[str, Any], noise: dict[str, Any]) -> PrivacySettings:
+def privacy_settings(cfg: dict[str, Any], noise: dict[str, Any]) -> PrivacySettings:
     p = cfg["privacy"]
     return PrivacySettings(noise_multiplier=noise["noise_multiplier"], max_grad_norm=p["max_grad_norm"],
                            delta=p["delta"], accountant=noise["accountant"], grad_sample_mode=p["grad_sample_mode"])
 
 
-def _fresh_model(cfg: dict[str, Any], ds: Dataset, seed: int) -> torch.nn.Module:
+def fresh_model(cfg: dict[str, Any], ds: Dataset, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
     return build_model(cfg["model"], ds.input_shape, ds.num_classes)
 
@@ -114,7 +120,7 @@ def noise_for(noise_file: Path, epsilon: float) -> dict[str, Any]:
     return cals[format_epsilon(epsilon)]
 
 
-def _check_spent(spent: float, epsilon: float) -> None:
+def check_spent(spent: float, epsilon: float) -> None:
     """Refuse to write a model that spent more privacy than its target (calibration promised otherwise)."""
     if spent > epsilon * (1 + 1e-9):
         raise RuntimeError(f"spent epsilon {spent:.4f} exceeds the target {epsilon}")
@@ -144,7 +150,7 @@ def close_resume(resume: Path | None) -> None:
         shutil.rmtree(resume, ignore_errors=True)
 
 
-def _resumable(resume: Path | None, k: int,
+def resumable(resume: Path | None, k: int,
                run: Callable[[Path | None], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Model k's results: read back if an earlier, killed run of the job finished it, else computed by
     run(epoch checkpoint path) and kept until the job's outputs are written."""
@@ -163,17 +169,17 @@ def _resumable(resume: Path | None, k: int,
 
 # --- DP models on the full training set ----------------------------------------------------------
 
-def train_dp_model(cfg: dict[str, Any], epsilon: float, seed: int, noise_file: Path, out_dir: Path,
+def train_dp_model(cfg: dict[str, Any], epsilon: float, seed: int, noise: Path, out_dir: Path,
                    resume: Path | None) -> None:
     """One DP model on the full training set: checkpoint and metrics."""
     ds, device = dataset(cfg), device_of(cfg)
-    noise = noise_for(noise_file, epsilon)
+    calibration = noise_for(noise, epsilon)
     resume = open_resume(resume, cfg)
-    model, metrics = train(_fresh_model(cfg, ds, seed), ds.x_train, ds.y_train, train_settings(cfg["train"]),
-                           privacy_settings=_privacy_settings(cfg, noise), seed=seed, device=device,
+    model, metrics = train(fresh_model(cfg, ds, seed), ds.x_train, ds.y_train, train_settings(cfg["train"]),
+                           privacy_settings=privacy_settings(cfg, calibration), seed=seed, device=device,
                            checkpoint_path=None if resume is None else resume / "checkpoint.pt", progress=True,
                            desc=f"eps={format_epsilon(epsilon)} seed={seed}")
-    _check_spent(metrics["epsilon"], epsilon)
+    check_spent(metrics["epsilon"], epsilon)
     for split, (x, y) in {"train": (ds.x_train, ds.y_train), "test": (ds.x_test, ds.y_test)}.items():
         ev = evaluate(model, x, y, device=device)
         metrics[f"{split}_loss"], metrics[f"{split}_acc"] = ev["loss"], ev["acc"]
@@ -210,10 +216,10 @@ def every_reading(cfg: dict[str, Any], scores: dict[str, np.ndarray], experiment
     return {f"curv_{s}_{r}": v for r in REDUCTIONS for s, v in reduce_scores(scores, r, bs).items()}
 
 
-def dp_models_table(cfg: dict[str, Any], metrics_files: list[Path], curvature_files: list[Path], out: Path) -> None:
+def dp_models_table(cfg: dict[str, Any], metrics: list[Path], curvature: list[Path], out: Path) -> None:
     column = model_curvature_column(cfg["resolved_defects"])
     rows = []
-    for mf, cf in zip(metrics_files, curvature_files, strict=True):
+    for mf, cf in zip(metrics, curvature, strict=True):
         m = io.read_json(mf)
         with np.load(cf) as curv:
             readings = every_reading(cfg, {s: curv[s] for s in SCORES}, "dp_models")
@@ -224,10 +230,10 @@ def dp_models_table(cfg: dict[str, Any], metrics_files: list[Path], curvature_fi
                      "sample_rate": m["sample_rate"], "steps": m["steps"], "seconds": m["seconds"],
                      "train_loss": m["train_loss"], "train_acc": m["train_acc"], "test_loss": m["test_loss"],
                      "test_acc": m["test_acc"], **means, "curvature_column": column, "curvature": means[column]})
-    _write_csv(pd.DataFrame(rows).sort_values(["epsilon", "seed"]), out, cfg)
+    write_table(pd.DataFrame(rows).sort_values(["epsilon", "seed"]), out, cfg)
 
 
-def _write_csv(df: pd.DataFrame, out: Path, cfg: dict[str, Any]) -> None:
+def write_table(df: pd.DataFrame, out: Path, cfg: dict[str, Any]) -> None:
     """A table and, beside it, the provenance that makes its numbers citable."""
     with io.atomic_path(out) as tmp:
         df.to_csv(tmp, index=False)
@@ -252,7 +258,7 @@ def shard_range(total: int, per_job: int, shard: int) -> range:
     return range(start, min(total, start + per_job))
 
 
-def train_subset_shard(cfg: dict[str, Any], masks_file: Path, shard: int, out: Path,
+def train_subset_shard(cfg: dict[str, Any], masks: Path, shard: int, out: Path,
                        resume: Path | None = None) -> None:
     """Train one shard of subset models; keep each model's per-example score and, for the first
     `memorization.curvature_models` models, curvature on all training examples (the models themselves are
@@ -263,11 +269,11 @@ def train_subset_shard(cfg: dict[str, Any], masks_file: Path, shard: int, out: P
     m = cfg["memorization"]
     ds, device = dataset(cfg), device_of(cfg)
     models = shard_range(m["num_models"], m["models_per_job"], shard)
-    with np.load(masks_file) as f:
-        masks = f["masks"][models.start:models.stop]
+    with np.load(masks) as f:
+        shard_masks = f["masks"][models.start:models.stop]
     settings = train_settings(m["train"])
     seeds = [model_seed(m["seed"], k) for k in models]
-    subsets = [torch.from_numpy(np.flatnonzero(row)) for row in masks]
+    subsets = [torch.from_numpy(np.flatnonzero(row)) for row in shard_masks]
 
     def scores(k: int, model: torch.nn.Module) -> dict[str, np.ndarray]:
         ev = evaluate(model, ds.x_train, ds.y_train, device=device)
@@ -285,22 +291,22 @@ def train_subset_shard(cfg: dict[str, Any], masks_file: Path, shard: int, out: P
         rows = [scores(k, model) for k, model in zip(models, trained)]
     else:
         def run(k: int, seed: int, idx: torch.Tensor, ckpt: Path | None) -> dict[str, np.ndarray]:
-            return scores(k, train(_fresh_model(cfg, ds, seed), ds.x_train[idx], ds.y_train[idx], settings, seed=seed,
+            return scores(k, train(fresh_model(cfg, ds, seed), ds.x_train[idx], ds.y_train[idx], settings, seed=seed,
                                    device=device, checkpoint_path=ckpt, desc=f"subset model {k}")[0])
 
         resume = open_resume(resume, cfg)
-        rows = [_resumable(resume, k, partial(run, k, seed, idx)) for k, seed, idx in zip(models, seeds, subsets)]
-    io.write_npz(out, models=np.array(list(models)), masks=masks, **{key: np.stack([r[key] for r in rows])
+        rows = [resumable(resume, k, partial(run, k, seed, idx)) for k, seed, idx in zip(models, seeds, subsets)]
+    io.write_npz(out, models=np.array(list(models)), masks=shard_masks, **{key: np.stack([r[key] for r in rows])
                                                                     for key in rows[0]})
     close_resume(resume)
 
 
-def _model_scores(cfg: dict[str, Any], shards: dict[str, np.ndarray]) -> np.ndarray:
+def model_scores(cfg: dict[str, Any], shards: dict[str, np.ndarray]) -> np.ndarray:
     """The per-model score memorization is computed from: 0/1 correctness or true-label probability."""
     return shards["correct"] if cfg["memorization"]["score"] == "correctness" else shards["prob"]
 
 
-def _load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+def load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for f in files:
         with np.load(f) as z:
@@ -309,22 +315,22 @@ def _load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarr
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path, models_out: Path,
+def examples_table(cfg: dict[str, Any], shards: list[Path], out: Path, models_out: Path,
                    scores_out: Path) -> None:
     """Per training example: memorization, inclusion counts and curvature over subset models; per subset model
     (`models_out`): its training-set size, test accuracy and whether its curvature was scored; and the per-model
     scores both are computed from (`scores_out`), which the claims' bootstrap resamples."""
     ds, m = dataset(cfg), cfg["memorization"]
     keys = ("models", "masks", "correct", "prob", "test_acc", *[f"curv_{s}" for s in SCORES])
-    z = _load_shards(shard_files, keys)
-    score = _model_scores(cfg, z)
+    z = load_shards(shards, keys)
+    score = model_scores(cfg, z)
     mem = memorization.memorization(z["masks"], score)
     unc = memorization.memorization(z["masks"], score, estimator="unconditional")
     table = pd.DataFrame({"id": ds.ids.numpy(), "label": ds.y_train.numpy(), "mem": mem.mem,
                           "mem_unconditional": unc.mem, "n_in": mem.n_in, "n_out": mem.n_out,
                           "planted": _planted(ds)})
     scored = np.isfinite(z["curv_trace"]).all(axis=1)  # the models whose curvature was scored
-    _write_csv(pd.DataFrame({"study": cfg["study"], "model": z["models"], "train_size": z["masks"].sum(1),
+    write_table(pd.DataFrame({"study": cfg["study"], "model": z["models"], "train_size": z["masks"].sum(1),
                              "test_acc": z["test_acc"].astype(np.float64).round(6),  # float32 noise off
                              "curvature_scored": scored}), models_out, cfg)
     io.write_npz(scores_out, masks=z["masks"], score=score.astype(np.float32), scored=scored,
@@ -343,7 +349,7 @@ def examples_table(cfg: dict[str, Any], shard_files: list[Path], out: Path, mode
                                                               cfg["resolved_defects"]["index_mapping"])
     column = example_curvature_column(cfg["resolved_defects"])
     table["curvature"], table["curvature_column"] = table[column], column
-    _write_csv(table, out, cfg)
+    write_table(table, out, cfg)
 
 
 def _planted(ds: Dataset) -> np.ndarray:
@@ -353,10 +359,10 @@ def _planted(ds: Dataset) -> np.ndarray:
     return planted
 
 
-def write_topk(cfg: dict[str, Any], examples_file: Path, out: Path) -> None:
+def write_topk(cfg: dict[str, Any], examples: Path, out: Path) -> None:
     """The most memorized examples by this run's scores or, with `topk_source: published` (the released
     code's choice), by the published Feldman-Zhang scores."""
-    table = pd.read_csv(examples_file)
+    table = pd.read_csv(examples)
     column = "mem" if cfg["mem_vs_epsilon"]["topk_source"] == "run" else "mem_published"
     ids = memorization.top_k(table[column].to_numpy(), cfg["mem_vs_epsilon"]["top_k"])
     io.write_json(out, {"ids": ids.tolist(), "source": column, "mem": table[column].to_numpy()[ids].tolist(),
@@ -365,72 +371,72 @@ def write_topk(cfg: dict[str, Any], examples_file: Path, out: Path) -> None:
 
 # --- DP subset models: memorization of the top-k vs epsilon ---------------------------------------
 
-def train_dp_subset_shard(cfg: dict[str, Any], epsilon: float, noise_file: Path, topk_file: Path, shard: int,
+def train_dp_subset_shard(cfg: dict[str, Any], epsilon: float, noise: Path, topk: Path, shard: int,
                           out: Path, resume: Path | None = None) -> None:
     """Train one shard of DP subset models; keep each one's score on the top-k (finished models and the
     current one's epoch checkpoint survive a killed job in `resume`)."""
     m = cfg["mem_vs_epsilon"]
     ds, device = dataset(cfg), device_of(cfg)
-    topk = np.array(io.read_json(topk_file)["ids"])
-    noise = noise_for(noise_file, epsilon)
+    top = np.array(io.read_json(topk)["ids"])
+    calibration = noise_for(noise, epsilon)
     models = shard_range(m["num_models"], m["models_per_job"], shard)
     seeded = cfg["resolved_defects"]["subset_seeding"] == "seeded"
-    masks = memorization.topk_subset_masks(len(ds.y_train), topk, models, m["subset_ratio"],
+    masks = memorization.topk_subset_masks(len(ds.y_train), top, models, m["subset_ratio"],
                                            m["seed"] if seeded else None)
 
     def run(k: int, mask: np.ndarray, ckpt: Path | None) -> dict[str, np.ndarray]:
         seed = model_seed(m["seed"], k)
         idx = torch.from_numpy(np.flatnonzero(mask))
-        model, metrics = train(_fresh_model(cfg, ds, seed), ds.x_train[idx], ds.y_train[idx],
-                               train_settings(cfg["train"]), privacy_settings=_privacy_settings(cfg, noise),
+        model, metrics = train(fresh_model(cfg, ds, seed), ds.x_train[idx], ds.y_train[idx],
+                               train_settings(cfg["train"]), privacy_settings=privacy_settings(cfg, calibration),
                                seed=seed, device=device, checkpoint_path=ckpt,
                                desc=f"eps={format_epsilon(epsilon)} model {k}")
-        ev = evaluate(model, ds.x_train[topk], ds.y_train[topk], device=device)
+        ev = evaluate(model, ds.x_train[top], ds.y_train[top], device=device)
         log.info("eps %s DP subset model %d: spent epsilon %.3f", format_epsilon(epsilon), k, metrics["epsilon"])
         return {"correct": ev["correct"], "prob": ev["prob"], "epsilon_spent": np.array(metrics["epsilon"])}
 
     resume = open_resume(resume, cfg)
-    rows = [_resumable(resume, k, partial(run, k, mask)) for k, mask in zip(models, masks)]
+    rows = [resumable(resume, k, partial(run, k, mask)) for k, mask in zip(models, masks)]
     spent = np.array([r["epsilon_spent"] for r in rows])
-    _check_spent(float(spent.max()), epsilon)
-    io.write_npz(out, epsilon=np.array(epsilon), models=np.array(list(models)), masks=masks[:, topk], topk=topk,
+    check_spent(float(spent.max()), epsilon)
+    io.write_npz(out, epsilon=np.array(epsilon), models=np.array(list(models)), masks=masks[:, top], topk=top,
                  correct=np.stack([r["correct"] for r in rows]), prob=np.stack([r["prob"] for r in rows]),
                  epsilon_spent=spent)
     close_resume(resume)
 
 
-def mem_vs_epsilon_table(cfg: dict[str, Any], examples_file: Path, shard_files: list[Path], out: Path,
+def mem_vs_epsilon_table(cfg: dict[str, Any], examples: Path, shards: list[Path], out: Path,
                          models_out: Path) -> None:
     """Memorization of each top-k example at each epsilon, from the DP subset-model shards; and the per-model
     scores of the top-k it is computed from (`models_out`), which the claims' bootstrap resamples."""
-    examples = pd.read_csv(examples_file).set_index("id")
+    baseline = pd.read_csv(examples).set_index("id")
     by_eps: dict[float, list[Path]] = {}
-    for f in shard_files:
+    for f in shards:
         with np.load(f) as z:
             by_eps.setdefault(float(z["epsilon"]), []).append(f)
     frames, per_model = [], []
     for eps, files in sorted(by_eps.items()):
         with np.load(files[0]) as z:
             topk = z["topk"]
-        z = _load_shards(files, ("masks", "correct", "prob"))
-        score = _model_scores(cfg, z)
+        z = load_shards(files, ("masks", "correct", "prob"))
+        score = model_scores(cfg, z)
         per_model.append((z["masks"], score))
         cond = memorization.memorization(z["masks"], score)
         unc = memorization.memorization(z["masks"], score, estimator="unconditional")
-        frames.append(pd.DataFrame({"epsilon": eps, "id": topk, "label": examples.loc[topk, "label"].to_numpy(),
+        frames.append(pd.DataFrame({"epsilon": eps, "id": topk, "label": baseline.loc[topk, "label"].to_numpy(),
                                     "mem": cond.mem, "mem_unconditional": unc.mem, "n_in": cond.n_in,
-                                    "n_out": cond.n_out, "baseline_mem": examples.loc[topk, "mem"].to_numpy()}))
-    _write_csv(pd.concat(frames), out, cfg)
+                                    "n_out": cond.n_out, "baseline_mem": baseline.loc[topk, "mem"].to_numpy()}))
+    write_table(pd.concat(frames), out, cfg)
     io.write_npz(models_out, epsilons=np.array(sorted(by_eps)), masks=np.stack([m for m, _ in per_model]),
                  score=np.stack([s for _, s in per_model]).astype(np.float32))
 
 
 # --- Images for the extremes figure ---------------------------------------------------------------
 
-def write_extremes(cfg: dict[str, Any], examples_file: Path, out: Path) -> None:
+def write_extremes(cfg: dict[str, Any], examples: Path, out: Path) -> None:
     f = cfg["figures"]
     ds = dataset(cfg)
-    table = pd.read_csv(examples_file)
+    table = pd.read_csv(examples)
     table = table[np.isfinite(table["curvature"])]
     picks: list[tuple[str, pd.DataFrame]] = []
     for label in sorted(table["label"].unique())[: f["extremes_classes"]]:

@@ -110,25 +110,34 @@ def _markdown_table(df: pd.DataFrame) -> list[str]:
     return [head, rule, *("| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False))]
 
 
+TABLES = ("dp_models.csv", "examples.csv", "subset_models.csv", "subset_scores.npz", "mem_vs_epsilon_models.npz")
+
+
+def tables(cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The tables a study's report reads: the paper's, and the audit's where the study runs it."""
+    return TABLES + (audit.TABLES if cfg["audit"]["enabled"] else ())
+
+
 def _dataset(cfg: dict[str, Any]) -> str:
     """The dataset as the report names it: its config name, and its title where that says more."""
     name, title = cfg["dataset"]["name"], dataset_title(cfg)
     return f"`{name}`" if title == name else f"{title} (`{name}`)"
 
 
-def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[str, Any]:
-    """Markdown report of the study at `out` and its numbers as JSON beside it; returns the numbers."""
+def build(cfg: dict[str, Any], tables_dir: Path, figures: Path, out: Path) -> dict[str, Any]:
+    """Markdown report of the study at `out`, from the tables in `tables_dir`, and its numbers as JSON beside it;
+    returns the numbers."""
     study, fidelity, resolved = cfg["study"], cfg["fidelity"], cfg["resolved_defects"]
     (own, own_reading), (other, other_reading) = readings(cfg).items()
-    judged = claims.check_claims(tables, own_reading)
-    other_claims = claims.check_claims(tables, other_reading)
+    judged = claims.check_claims(tables_dir, own_reading)
+    other_claims = claims.check_claims(tables_dir, other_reading)
     rel = Path("..") / figures  # the report lives in paper/, figures in figures/<study>/
     lines = [
         f"## Study `{study}`",
         "",
         f"Dataset {_dataset(cfg)}, model `{cfg['model']}`, fidelity **{fidelity}** "
         f"(defect settings: {', '.join(f'{k}={v}' for k, v in resolved.items())}). "
-        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by memcurv from `{tables}` only.",
+        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by memcurv from `{tables_dir}` only.",
         "",
         f"| claim | verdict ({own}) | verdict, same tables {other} |",
         "|---|---|---|",
@@ -147,13 +156,13 @@ def build(cfg: dict[str, Any], tables: Path, figures: Path, out: Path) -> dict[s
         lines += ["", f"### {claim.title}", "", claim.statement, "", f"![{figure}]({image})", "",
                   f"*Criterion:* {claim.criterion}", "", f"*Verdict:* **{claim.verdict}**", ""]
         lines += _numbers(claim) if claim.verdict != claims.NOT_RUN else [NOT_RUN_REASON]
-    explained = claims.explain_link2(tables)
+    explained = claims.explain_link2(tables_dir)
     lines += _explained_lines(explained, rel)
-    accuracy = _accuracy(tables)
+    accuracy = _accuracy(tables_dir)
     lines += _accuracy_lines(accuracy)
-    audit_lines, audit_numbers = audit.report_section(tables, rel / "audit.png", cfg["audit"]["control_epsilon"])
+    audit_lines, audit_numbers = audit.report_section(tables_dir, rel / "audit.png", cfg["audit"]["control_epsilon"])
     lines += audit_lines
-    lines += ["", "### Provenance", "", *_provenance_lines(tables)]
+    lines += ["", "### Provenance", "", *_provenance_lines(tables_dir)]
     with io.atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     numbers = {"study": study, "fidelity": fidelity, "resolved_defects": resolved, "claims": [vars(c) for c in judged],

@@ -6,8 +6,11 @@ import yaml
 
 from memcurv import config as memcurv_config
 from memcurv import resources as gpu_resources
-from memcurv.config import format_epsilon, num_shards
+from memcurv.config import EXPERIMENTS, format_epsilon, num_shards
 from memcurv.data import needs_download
+from memcurv.figures import OUTPUTS as FIGURE_OUTPUTS
+from memcurv.figures import study_figures
+from memcurv.report import tables as report_tables
 
 try:
     CFG = memcurv_config.validate(config)
@@ -67,21 +70,10 @@ MEMORIZATION_PRIORITY = 10
 SUBSET_SHARDS = range(num_shards(CFG["memorization"]["num_models"], CFG["memorization"]["models_per_job"]))
 AUDIT_SHARDS = range(num_shards(CFG["audit"]["num_models"], CFG["audit"]["models_per_job"]))
 DP_SUBSET_SHARDS = range(num_shards(CFG["mem_vs_epsilon"]["num_models"], CFG["mem_vs_epsilon"]["models_per_job"]))
-FIGURE_TABLES = {
-    "mem_vs_curvature": ["examples.csv", "subset_scores.npz"],
-    "curvature_vs_epsilon": ["dp_models.csv"],
-    "loss_vs_epsilon": ["dp_models.csv"],
-    "accuracy_vs_epsilon": ["dp_models.csv"],
-    "memorization_vs_epsilon": ["mem_vs_epsilon_models.npz"],
-    "extremes": ["extremes.npz"],
-    "curvature_vs_loss": ["dp_models.csv"],
-}
-REPORT_TABLES = ("dp_models.csv", "examples.csv", "subset_models.csv", "subset_scores.npz",
-                 "mem_vs_epsilon_models.npz")
-if CFG["audit"]["enabled"]:  # the DP audit (workflow/rules/audit.smk): its figure and the report's section
-    FIGURE_TABLES["audit"] = ["audit.csv", "audit_canaries.csv"]
-    REPORT_TABLES += ("audit.csv", "audit_canaries.csv")
-FIGURES = tuple(FIGURE_TABLES)
+# The figures this study draws and the tables each reads, and the tables the report reads: from their modules
+# (memcurv.figures, memcurv.report), so that a new figure needs only its module and its caption.
+FIGURES = study_figures(CFG)
+REPORT_TABLES = report_tables(CFG)
 
 
 def write_resolved_config(path: str) -> str:
@@ -161,12 +153,13 @@ wildcard_constraints:
 
 def all_outputs() -> list[str]:
     """Every figure of the study and its replication report."""
-    figures = expand("figures/{study}/{figure}.{ext}", study=STUDY, figure=FIGURES, ext=("pdf", "png", "csv"))
+    figures = expand("figures/{study}/{figure}.{ext}", study=STUDY, figure=list(FIGURES), ext=FIGURE_OUTPUTS)
     return [*figures, f"paper/{STUDY}.md"]
 
 
 def experiment_epsilons(wildcards) -> str:
-    return " ".join({"dp_models": DP_EPS, "mem_vs_epsilon": MEM_EPS, "audit": AUDIT_EPS}[wildcards.experiment])
+    """The target epsilons of an experiment (a config section, memcurv.config.EXPERIMENTS)."""
+    return " ".join(format_epsilon(e) for e in CFG[wildcards.experiment]["epsilons"])
 
 
 def dp_metrics() -> list[str]:

@@ -14,7 +14,7 @@ rule calibrate_noise:
     benchmark:
         f"{BENCH}/calibrate_noise/{{experiment}}.tsv"
     wildcard_constraints:
-        experiment="dp_models|mem_vs_epsilon|audit",
+        experiment="|".join(EXPERIMENTS),
     conda:
         CONDA_ENV
     threads: 1

@@ -9,6 +9,7 @@ rule report:
         md=f"paper/{STUDY}.md",
         json=f"paper/{STUDY}.json",
     params:
+        tables=TABLES,
         figures=f"figures/{STUDY}",  # linked from the report, not read: the report is drawn from tables only
     log:
         f"{LOGS}/report.log",
@@ -21,5 +22,5 @@ rule report:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m memcurv report --config {input.config} --tables {input.tables} --figures {params.figures}"
+        "python -m memcurv report --config {input.config} --tables-dir {params.tables} --figures {params.figures}"
         " --out {output.md} > {log} 2>&1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,11 @@ import pandas as pd
 from memcurv import theory
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, new_figure, title
 
+TABLES = ("dp_models.csv",)  # what plot() reads
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    dp = pd.read_csv(tables / "dp_models.csv")
+
+def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    dp = pd.read_csv(tables["dp_models.csv"])
     fig, ax = new_figure()
     frames = []
     for color, split in zip(PALETTE, ("train", "test")):

@@ -4,6 +4,7 @@ non-private negative control's; right, each canary's memorization under the DP m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,14 @@ import pandas as pd
 
 from memcurv import theory
 from memcurv.figures.style import COLUMN_WIDTH, PALETTE, epsilon_axis, new_figure, title
+
+TABLES = ("audit.csv", "audit_canaries.csv")  # what plot() reads
+
+
+def drawn(cfg: dict[str, Any]) -> bool:
+    """Only studies that run the audit (workflow/rules/audit.smk) draw it."""
+    return cfg["audit"]["enabled"]
+
 
 MARKERS = {"loss": "o", "memorization": "s", "curvature": "^"}
 LEGEND = {"fontsize": 5.5, "loc": "upper center", "bbox_to_anchor": (0.5, -0.22), "ncols": 2}
@@ -63,9 +72,9 @@ def _memorization(ax: Any, canaries: pd.DataFrame, seed: int = 0) -> pd.DataFram
                       pd.DataFrame({"panel": ["memorization_mean"], "arm": ["nonprivate"], "mem": [control]})])
 
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    bounds = pd.read_csv(tables / "audit.csv")
-    canaries = pd.read_csv(tables / "audit_canaries.csv")
+def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    bounds = pd.read_csv(tables["audit.csv"])
+    canaries = pd.read_csv(tables["audit_canaries.csv"])
     fig, (left, right) = new_figure(width=2 * COLUMN_WIDTH, height=3.4, ncols=2)
     title(left, "Empirical DP audit: epsilon lower bounds", study, options)
     title(right, "Canary memorization vs privacy budget", study, options)

@@ -3,6 +3,7 @@ one panel per reading of the table (the run's fidelity and, side by side, the ot
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import pandas as pd
 from memcurv import theory
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, side_by_side
 from memcurv.readings import read_dp_models
+
+TABLES = ("dp_models.csv",)  # what plot() reads
 
 
 def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
@@ -34,8 +37,8 @@ def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
     return data.assign(curvature_column=column)
 
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
-        return _panel(ax, read_dp_models(tables / "dp_models.csv", reading), reading["seed_average"])
+        return _panel(ax, read_dp_models(tables["dp_models.csv"], reading), reading["seed_average"])
 
     return side_by_side("Curvature vs privacy budget", study, options, draw)

@@ -4,6 +4,7 @@ trend of curvature with epsilon is a trend of how well the models fit, not of pr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ from memcurv.figures.style import (COLUMN_WIDTH, PALETTE, epsilon_axis, interval
                                    title)
 from memcurv.readings import model_curvature_column
 
+TABLES = ("dp_models.csv",)  # what plot() reads
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    dp = pd.read_csv(tables / "dp_models.csv")
+
+def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    dp = pd.read_csv(tables["dp_models.csv"])
     score = next(iter(readings(options).values()))["curvature_score"]  # the run's own reading
     train, test = model_curvature_column({"curvature_score": score, "loss_reduction": "sum"}), f"test_curv_{score}_sum"
     fig, (left, right) = new_figure(width=2 * COLUMN_WIDTH, ncols=2)

@@ -3,6 +3,7 @@ memorized examples with their labels and scores."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from memcurv.figures.style import new_figure, source
+
+TABLES = ("extremes.npz",)  # what plot() reads
 
 
 def _class(name: str) -> str:
@@ -24,8 +27,8 @@ def _show(ax: Any, image: np.ndarray, caption: str) -> None:
     ax.set_xlabel(caption, fontsize=5, labelpad=1)
 
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    with np.load(tables / "extremes.npz", allow_pickle=False) as z:
+def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    with np.load(tables["extremes.npz"], allow_pickle=False) as z:
         data = {k: z[k] for k in z.files}
     names = data["class_names"]
     table = pd.DataFrame({"kind": data["kind"], "id": data["ids"], "label": data["labels"],

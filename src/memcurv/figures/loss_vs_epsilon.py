@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,11 @@ import pandas as pd
 from memcurv import theory
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, new_figure, title
 
+TABLES = ("dp_models.csv",)  # what plot() reads
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    loss = theory.per_epsilon(pd.read_csv(tables / "dp_models.csv"), "test_loss", intervals=True)
+
+def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    loss = theory.per_epsilon(pd.read_csv(tables["dp_models.csv"]), "test_loss", intervals=True)
     fig, ax = new_figure()
     interval_errorbar(ax, loss, fmt="o", color=PALETTE[0], label=f"DP models ({CI_LABEL} over seeds)")
     data = loss.assign(fit=np.nan)

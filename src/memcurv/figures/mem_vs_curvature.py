@@ -4,6 +4,7 @@ One panel per reading of the table (the run's fidelity and, side by side, the ot
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from memcurv import claims, theory
 from memcurv.bootstrap import CORRELATION, percentile_interval, spearman
 from memcurv.figures.style import PALETTE, side_by_side
 from memcurv.readings import read_examples
+
+TABLES = ("examples.csv", "subset_scores.npz")  # what plot() reads
 
 SOURCES = {"mem": "this run's scores", "mem_published": "published FZ scores"}
 
@@ -60,9 +63,9 @@ def _panel(ax: Any, examples: pd.DataFrame, rho: dict[str, float]) -> pd.DataFra
     return pd.concat(frames, ignore_index=True).assign(curvature_column=examples["curvature_column"].iloc[0], **rho)
 
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
-        examples = read_examples(tables / "examples.csv", reading)
-        return _panel(ax, examples, _spearman(examples, tables / "subset_scores.npz", reading["loss_reduction"]))
+        examples = read_examples(tables["examples.csv"], reading)
+        return _panel(ax, examples, _spearman(examples, tables["subset_scores.npz"], reading["loss_reduction"]))
 
     return side_by_side("Curvature vs memorization", study, options, draw)

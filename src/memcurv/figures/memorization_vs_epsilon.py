@@ -3,6 +3,7 @@ log scale, with the bound 1 - e^-eps of Thm 5.4 drawn (not fitted); one panel pe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import pandas as pd
 
 from memcurv import claims, theory
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, side_by_side
+
+TABLES = ("mem_vs_epsilon_models.npz",)  # what plot() reads
 
 
 def _panel(ax: Any, models_file: Path, estimator: str) -> pd.DataFrame:
@@ -32,6 +35,6 @@ def _panel(ax: Any, models_file: Path, estimator: str) -> pd.DataFrame:
     return per.assign(estimator=estimator)
 
 
-def plot(tables: Path, study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     return side_by_side("Memorization vs privacy budget", study, options,
-                        lambda ax, reading: _panel(ax, tables / "mem_vs_epsilon_models.npz", reading["mem_estimator"]))
+                        lambda ax, reading: _panel(ax, tables["mem_vs_epsilon_models.npz"], reading["mem_estimator"]))

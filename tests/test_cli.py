@@ -1,0 +1,99 @@
+"""The command line only parses and dispatches; the figure catalogue is the one list that the command line, the
+rules and the tests read, so that a new figure needs its module and its caption, nothing else."""
+
+import inspect
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from synthetic_tables import write_dp_models
+
+from memcurv import cli, pipeline
+from memcurv.figures import catalogue
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "config" / "smoke.yaml"
+
+THROWAWAY = '''"""A throwaway figure: test accuracy against epsilon."""
+
+import pandas as pd
+
+from memcurv.figures.style import new_figure
+
+TABLES = ("dp_models.csv",)
+
+
+def plot(tables, study, options):
+    dp = pd.read_csv(tables["dp_models.csv"]).groupby("epsilon", as_index=False)["test_acc"].mean()
+    fig, ax = new_figure()
+    ax.plot(dp["epsilon"], dp["test_acc"], "o-")
+    return fig, dp
+'''
+
+
+@pytest.mark.parametrize("name", list(cli.VERBS))
+def test_each_verb_passes_its_options_to_its_job_by_name(name):
+    """What the parser gives is exactly what the job takes: no verb restates a job's signature."""
+    verb = cli.VERBS[name]
+    params = list(inspect.signature(cli._job(verb)).parameters)
+    options = [flag.lstrip("-").replace("-", "_") for flag, _ in verb.options]
+    assert params[0] == "cfg" and sorted(params[1:]) == sorted(options)
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    assert cli.main(["masks", "--config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"memcurv masks: error: config file {tmp_path / 'missing.yaml'} does not exist"]
+
+
+def test_a_failure_inside_a_job_prints_its_traceback_and_exits_1(tmp_path, capsys, monkeypatch):
+    def out_of_memory(cfg, out):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(pipeline, "write_subset_masks", out_of_memory)
+    assert cli.main(["masks", "--config", str(SMOKE), "--out", str(tmp_path / "m.npz")]) == cli.JOB_FAILED != 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "in out_of_memory" in err
+    assert "RuntimeError: CUDA out of memory" in err and not (tmp_path / "m.npz").exists()
+
+
+def test_abbreviated_options_are_refused():
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["calibrate", "--config", "c.yaml", "--experiment", "dp_models",
+                                       "--epsilon", "1", "--out", "n.json"])
+
+
+def test_every_figure_has_a_caption_for_the_snakemake_report():
+    for name in catalogue():
+        assert (REPO / "workflow" / "report" / f"{name}.rst").read_text().strip(), name
+
+
+def test_a_new_figure_needs_only_its_module_and_its_caption(tmp_path):
+    """A copy of the package and the workflow with one module and one caption added: the workflow schedules the
+    figure, and the command line draws it."""
+    src, repo = tmp_path / "src", tmp_path / "repo"
+    shutil.copytree(REPO / "src" / "memcurv", src / "memcurv", ignore=shutil.ignore_patterns("__pycache__"))
+    repo.mkdir()
+    for part in ("Snakefile", "workflow", "config"):
+        copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy
+        copy(REPO / part, repo / part)
+    (src / "memcurv" / "figures" / "throwaway.py").write_text(THROWAWAY)
+    (repo / "workflow" / "report" / "throwaway.rst").write_text("Test accuracy against epsilon.\n")
+    env = {"PYTHONPATH": str(src), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+
+    dry = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(tmp_path / "w"),
+                          "--configfile", str(SMOKE), "--cores", "1", "--dry-run", "figures/smoke/throwaway.png"],
+                         check=False, capture_output=True, text=True, env=env, timeout=300)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "figure_throwaway" in dry.stdout and "dp_models_table" in dry.stdout
+
+    write_dp_models(tmp_path, lambda e: 1 - (1 + e) ** -1.0, lambda e: 1 / (1 + e))
+    outs = [tmp_path / f"throwaway.{ext}" for ext in ("pdf", "png", "csv")]
+    drawn = subprocess.run([sys.executable, "-m", "memcurv", "figure", "throwaway", "--config", str(SMOKE),
+                            "--tables", str(tmp_path / "dp_models.csv"), "--out-pdf", str(outs[0]),
+                            "--out-png", str(outs[1]), "--out-csv", str(outs[2])],
+                           check=False, capture_output=True, text=True, env=env, timeout=300)
+    assert drawn.returncode == 0, drawn.stderr[-3000:]
+    assert all(p.stat().st_size > 0 for p in outs) and "test_acc" in outs[2].read_text()
