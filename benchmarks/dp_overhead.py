@@ -15,7 +15,8 @@ import time
 import torch
 
 from memcurv.models import build_model
-from memcurv.train import GRAD_SAMPLE_MODES, PrivacySettings, TrainSettings, train
+from memcurv.settings import GRAD_SAMPLE_MODES, TrainSettings
+from memcurv.train import PrivacySettings, train
 
 
 def main() -> None:

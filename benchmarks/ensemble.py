@@ -22,7 +22,8 @@ from memcurv.data import load_dataset
 from memcurv.ensemble import train_ensemble
 from memcurv.memorization import subset_masks
 from memcurv.models import build_model
-from memcurv.train import TrainSettings, train
+from memcurv.settings import TrainSettings
+from memcurv.train import train
 
 
 def main() -> None:

@@ -39,7 +39,8 @@ from memcurv.curvature import curvature_scores
 from memcurv.models import build_model
 from memcurv.pipeline import experiment_train_size
 from memcurv.resources import input_dims
-from memcurv.train import PrivacySettings, TrainSettings, dp_schedule, evaluate, train, training_precision
+from memcurv.settings import TrainSettings
+from memcurv.train import PrivacySettings, dp_schedule, evaluate, train, training_precision
 
 
 @dataclass(frozen=True)
@@ -92,22 +93,22 @@ def time_steps(cfg: dict[str, Any], model_name: str, shape: tuple[int, int, int]
         return build_model(model_name, shape, classes)
 
     dp, plain = {}, {}
-    privacy = PrivacySettings(noise_multiplier=1.0, max_grad_norm=cfg["privacy"]["max_grad_norm"],
-                              grad_sample_mode=cfg["privacy"]["grad_sample_mode"])
+    privacy = PrivacySettings(noise_multiplier=1.0, max_grad_norm=cfg.privacy.max_grad_norm,
+                              grad_sample_mode=cfg.privacy.grad_sample_mode)
     for precision in ("fp32", "auto"):
-        common = {"epochs": 1, "optimizer": cfg["train"]["optimizer"], "lr": 1e-4, "precision": precision}
+        common = {"epochs": 1, "optimizer": cfg.train.optimizer, "lr": 1e-4, "precision": precision}
         dp[precision] = _training_step(model, shape, TrainSettings(batch_size=sizes.dp_batch,
                                                                    physical_batch_size=sizes.physical, **common),
                                        privacy, sizes.steps, device)
         plain[precision] = _training_step(model, shape, TrainSettings(batch_size=sizes.plain_batch, **common), None,
                                           sizes.steps, device)
     net = model().to(device)
-    c = cfg["curvature"]
+    c = cfg.curvature
     x = torch.randn(max(sizes.curvature_batch, sizes.eval_batch), *shape)
     y = torch.randint(0, classes, (len(x),))
 
     def curvature(n: int) -> None:
-        curvature_scores(net, x[:n], y[:n], probes=sizes.probes, h=c["h"], method=c["method"], batch_size=n,
+        curvature_scores(net, x[:n], y[:n], probes=sizes.probes, h=c.h, method=c.method, batch_size=n,
                          device=device)
 
     curvature(2)
@@ -122,38 +123,38 @@ def device_hours(cfg: dict[str, Any], t: StepTimes, sizes: Sizes, n_train: int, 
     """(jobs, device-hours) per GPU rule of the config, from per-example costs."""
     precision = "auto" if after else "fp32"
     dp_example, plain_example = t.dp[precision] / sizes.dp_batch, t.plain[precision] / sizes.plain_batch
-    c = cfg["curvature"]
-    curvature_example = t.curvature / (sizes.curvature_batch * sizes.probes) * c["probes"]
+    c = cfg.curvature
+    curvature_example = t.curvature / (sizes.curvature_batch * sizes.probes) * c.probes
     evaluation_example = t.evaluation / sizes.eval_batch
-    dp_train = cfg["train"]
-    dp_models = len(cfg["dp_models"]["epsilons"]) * len(cfg["dp_models"]["seeds"])
+    dp_train = cfg.train
+    dp_models = len(cfg.dp_models.epsilons) * len(cfg.dp_models.seeds)
     evaluate_all = (n_train + n_test) * evaluation_example
     curvature_all = n_train * curvature_example
 
     def dp_training(n: int) -> float:  # Poisson batches of the logical batch size on average
-        return dp_schedule(n, dp_train["batch_size"], dp_train["epochs"])[1] * dp_train["batch_size"] * dp_example
+        return dp_schedule(n, dp_train.batch_size, dp_train.epochs)[1] * dp_train.batch_size * dp_example
 
-    m = cfg["memorization"]
-    k = m["num_models"]
-    scored = min(k, m.get("curvature_models") or k) if after else k
-    subset_training = m["train"]["epochs"] * round(m["subset_ratio"] * n_train) * plain_example
-    e = cfg["mem_vs_epsilon"]
-    dp_subsets = len(e["epsilons"]) * e["num_models"]
+    m = cfg.memorization
+    k = m.num_models
+    scored = min(k, m.curvature_models or k) if after else k
+    subset_training = m.train.epochs * round(m.subset_ratio * n_train) * plain_example
+    e = cfg.mem_vs_epsilon
+    dp_subsets = len(e.epsilons) * e.num_models
     dp_subset = experiment_train_size(cfg, "mem_vs_epsilon", n_train)
     seconds = {
         "train_dp_model": (dp_models, dp_models * (dp_training(n_train) + evaluate_all)),
         "dp_model_curvature": (dp_models, dp_models * curvature_all),
-        "train_subset_models": (memcurv_config.num_shards(k, m["models_per_job"]),
+        "train_subset_models": (memcurv_config.num_shards(k, m.models_per_job),
                                 k * (subset_training + evaluate_all) + scored * curvature_all),
-        "train_dp_subset_models": (len(e["epsilons"]) * memcurv_config.num_shards(e["num_models"], e["models_per_job"]),
-                                   dp_subsets * (dp_training(dp_subset) + e["top_k"] * evaluation_example)),
+        "train_dp_subset_models": (len(e.epsilons) * memcurv_config.num_shards(e.num_models, e.models_per_job),
+                                   dp_subsets * (dp_training(dp_subset) + e.top_k * evaluation_example)),
     }
     return {rule: (jobs, s / 3600) for rule, (jobs, s) in seconds.items()}
 
 
 def report(cfg: dict[str, Any], t: StepTimes, sizes: Sizes, n_train: int, n_test: int, device: torch.device) -> None:
     auto = training_precision("auto", device)
-    mode = cfg["privacy"]["grad_sample_mode"]
+    mode = cfg.privacy.grad_sample_mode
     physical, both = sizes.physical or sizes.dp_batch, ("fp32", "auto")
     rows = {
         "step": ("fp32 s", f"auto ({auto}) s"),
@@ -167,7 +168,7 @@ def report(cfg: dict[str, Any], t: StepTimes, sizes: Sizes, n_train: int, n_test
         print(f"{label:<52}" + "".join(f"{v:>16}" for v in values))
     before = device_hours(cfg, t, sizes, n_train, n_test, after=False)
     after = device_hours(cfg, t, sizes, n_train, n_test, after=True)
-    scored = cfg["memorization"].get("curvature_models") or cfg["memorization"]["num_models"]
+    scored = cfg.memorization.curvature_models or cfg.memorization.num_models
     print(f"\ndevice-hours of the config ({n_train} training examples; after: {auto} training, "
           f"{scored} subset models scored)")
     print(f"{'rule':<26}{'jobs':>6}{'before':>10}{'after':>10}")
@@ -190,16 +191,16 @@ def main() -> None:
         ap.add_argument(f"--{size}", type=int, default=None, help="timed size (default: the config's)")
     args = ap.parse_args()
     cfg = memcurv_config.load(args.config)
-    n_train = args.n_train or memcurv_config.train_size(cfg["dataset"])
+    n_train = args.n_train or memcurv_config.train_size(cfg.dataset)
     if n_train is None:
-        ap.error(f"the size of {cfg['dataset']['name']} is not known before loading it: give --n-train")
+        ap.error(f"the size of {cfg.dataset.name} is not known before loading it: give --n-train")
     device = torch.device(args.device)
-    shape, classes = input_dims(cfg["dataset"])
-    model = args.model or cfg["model"]
-    t, c = cfg["train"], cfg["curvature"]
-    sizes = Sizes(args.dp_batch or t["batch_size"], args.physical or t["physical_batch_size"],
-                  args.plain_batch or cfg["memorization"]["train"]["batch_size"],
-                  args.curvature_batch or c["batch_size"], args.probes or c["probes"], args.eval_batch or 1024,
+    shape, classes = input_dims(cfg.dataset.name, cfg.dataset.options)
+    model = args.model or cfg.model
+    t, c = cfg.train, cfg.curvature
+    sizes = Sizes(args.dp_batch or t.batch_size, args.physical or t.physical_batch_size,
+                  args.plain_batch or cfg.memorization.train.batch_size,
+                  args.curvature_batch or c.batch_size, args.probes or c.probes, args.eval_batch or 1024,
                   args.steps)
     if args.tiny:
         model, shape = "small_cnn", (1, 8, 8)

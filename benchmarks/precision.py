@@ -30,7 +30,8 @@ from torch.func import functional_call, grad, vmap
 # _batch_scores is the estimator without curvature_scores' fp32 guard: what the guard prevents is measured here.
 from memcurv.curvature import _batch_scores, full_fp32, rademacher_probes
 from memcurv.models import build_model
-from memcurv.train import PrivacySettings, TrainSettings, train
+from memcurv.settings import TrainSettings
+from memcurv.train import PrivacySettings, train
 
 
 @contextmanager

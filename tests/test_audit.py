@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from memcurv import audit, config, pipeline, report
-from memcurv.train import TrainSettings, PrivacySettings, train
+from memcurv.settings import TrainSettings
+from memcurv.train import PrivacySettings, train
 
 
 def test_clopper_pearson_lower_matches_known_values():
@@ -59,7 +60,7 @@ def test_guesses_take_the_extremes_and_break_ties_without_the_inclusions():
 def test_attack_chosen_on_held_out_models_certifies_nothing_from_noise():
     rng = np.random.default_rng(1)
     included = rng.random((16, 50)) < 0.5
-    cfg = config.validate({"audit": {}})["audit"]
+    cfg = config.validate({"audit": {}}).audit
     result = audit.audit_score(rng.normal(size=(16, 50)), included, rng.random((16, 50)), 8, cfg, 1e-5)
     assert result["eps_lb"] == 0.0 and result["slots"] == 400 and result["models_evaluation"] == 8
 
@@ -110,7 +111,7 @@ def test_canary_memorization_and_the_report_section(tiny_audit, tmp_path):
     assert (dp["label"] != dp["canary_label"]).all() and (dp["n_in"] + dp["n_out"] == 8).all()
     assert dp["bound"].iloc[0] == pytest.approx(1 - math.exp(-1))
     assert canaries.loc[canaries["arm"] == "nonprivate", "mem"].mean() > dp["mem"].mean()
-    lines, numbers = audit.report_section(tables, tmp_path / "audit.png", cfg["audit"]["control_epsilon"])
+    lines, numbers = audit.report_section(tables, tmp_path / "audit.png", cfg.audit.control_epsilon)
     assert numbers["verdict"] == audit.CONSISTENT and numbers["control_verdict"] == audit.CONTROL_DETECTED
     assert any(audit.CONSISTENT in line for line in lines)
     assert report.audit is audit  # the study report adds this section when the audit's tables exist

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from memcurv.ensemble import train_ensemble
-from memcurv.train import TrainSettings, train
+from memcurv.settings import TrainSettings
+from memcurv.train import train
 
 
 def _build() -> torch.nn.Module:

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,11 +51,11 @@ def test_input_dims_match_the_loaded_datasets():
     for section in ({"name": "digits"}, {"name": "synthetic", "options": {"image_shape": [3, 6, 4], "num_classes": 4,
                                                                           "n_train": 40, "n_test": 10}}):
         ds = load_dataset(section["name"], **section.get("options", {}))
-        assert resources.input_dims(section) == (ds.input_shape, ds.num_classes)
-    assert resources.input_dims({"name": "imagenet", "options": {"resolution": 96, "classes": ["a", "b"]}}) == (
+        assert resources.input_dims(section["name"], section.get("options", {})) == (ds.input_shape, ds.num_classes)
+    assert resources.input_dims("imagenet", {"resolution": 96, "classes": ["a", "b"]}) == (
         (3, 96, 96), 2)
     with pytest.raises(ValueError, match="no input shape known for dataset 'mnist'"):
-        resources.input_dims({"name": "mnist"})
+        resources.input_dims("mnist", {})
 
 
 def test_job_estimates_follow_batches_privacy_and_curvature():
@@ -63,7 +64,8 @@ def test_job_estimates_follow_batches_privacy_and_curvature():
     cfg = load(REPO / "config" / "cifar10.yaml")
     n = 50_000
     dp = resources.job_gpu_mem_mb(cfg, "train_dp_model", n)
-    cfg["train"]["physical_batch_size"] = None  # whole Poisson batches: about 256 + 3 sqrt(256) per pass
+    # whole Poisson batches: about 256 + 3 sqrt(256) per pass
+    cfg = replace(cfg, train=replace(cfg.train, physical_batch_size=None))
     assert resources.job_gpu_mem_mb(cfg, "train_dp_model", n) > 3 * dp
     scored = resources.job_gpu_mem_mb(cfg, "train_subset_models", n)
     assert scored == resources.job_gpu_mem_mb(cfg, "dp_model_curvature", n)  # curvature needs more than training
@@ -150,7 +152,7 @@ def test_paper_scale_counts_each_rules_steps():
 
     ps = _paper_scale()
     cfg = load(REPO / "config" / "cifar10.yaml")
-    cfg["memorization"]["curvature_models"] = 100
+    cfg = replace(cfg, memorization=replace(cfg.memorization, curvature_models=100))
     sizes = ps.Sizes(256, 64, 256, 256, 10, 1024, 5)
     t = ps.StepTimes(dp={"fp32": 0.3, "auto": 0.1}, plain={"fp32": 0.06, "auto": 0.02}, curvature=0.5, evaluation=0.1)
     before = ps.device_hours(cfg, t, sizes, 50_000, 10_000, after=False)

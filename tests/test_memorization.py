@@ -76,7 +76,8 @@ def test_subset_models_find_the_planted_atypical_and_mislabeled_examples():
     from memcurv.data import load_dataset
     from memcurv.ensemble import train_ensemble
     from memcurv.models import build_model
-    from memcurv.train import TrainSettings, evaluate
+    from memcurv.settings import TrainSettings
+    from memcurv.train import evaluate
 
     ds = load_dataset("synthetic", n_train=400, atypical_fraction=0.04, mislabeled_fraction=0.04)
     masks = subset_masks(len(ds.y_train), range(24), 0.7, seed=0)

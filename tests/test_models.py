@@ -42,7 +42,8 @@ def test_unknown_model_is_an_error():
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
 @pytest.mark.parametrize("mode", ["hooks", "ew", "ghost"])
 def test_resnets_train_privately_with_every_grad_sample_mode(name, mode):
-    from memcurv.train import PrivacySettings, TrainSettings, train
+    from memcurv.settings import TrainSettings
+    from memcurv.train import PrivacySettings, train
 
     x, y = torch.randn(8, 3, 32, 32), torch.arange(8) % 3
     model, metrics = train(build_model(name, (3, 32, 32), 3), x, y, TrainSettings(epochs=1, batch_size=4), seed=0,

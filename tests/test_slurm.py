@@ -5,10 +5,12 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from memcurv.config import validate
 from memcurv.data import fetch, needs_download
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,11 +119,12 @@ def test_fetch_checks_the_files_and_records_them(tmp_path):
     from test_real_data import write_cifar10
 
     write_cifar10(tmp_path / "data")
-    section = {"name": "cifar10", "root": str(tmp_path / "data"), "download": True, "verify_checksums": False}
-    assert needs_download(section) and not needs_download({**section, "download": False})
-    assert not needs_download({**section, "name": "cifar10_jpeg"})
+    section = validate({"dataset": {"name": "cifar10", "root": str(tmp_path / "data"), "download": True,
+                                    "verify_checksums": False}}).dataset
+    assert needs_download(section) and not needs_download(replace(section, download=False))
+    assert not needs_download(replace(section, name="cifar10_jpeg"))
     fetch(section, tmp_path / "download.json")
     record = json.loads((tmp_path / "download.json").read_text())
     assert record["dataset"] == "cifar10" and record["train"] == 20 and len(record["classes"]) == 10
     with pytest.raises(ValueError, match="not fetched"):
-        fetch({**section, "download": False}, tmp_path / "never.json")
+        fetch(replace(section, download=False), tmp_path / "never.json")

@@ -8,8 +8,9 @@ from test_curvature import MemoryLimited
 from memcurv.data import load_dataset
 from memcurv.models import build_model
 from memcurv.privacy import calibrate_noise
-from memcurv.train import (BF16_MODES, CHANNELS_LAST_MODES, PrivacySettings, TrainSettings, dp_schedule, evaluate,
-                           lr_scheduler, make_optimizer, train, training_precision)
+from memcurv.settings import BF16_MODES, CHANNELS_LAST_MODES, TrainSettings
+from memcurv.train import (PrivacySettings, dp_schedule, evaluate, lr_scheduler, make_optimizer, train,
+                           training_precision)
 
 DP = TrainSettings(epochs=8, batch_size=128, optimizer="sgd", lr=2.0, momentum=0.0)
 
@@ -182,7 +183,7 @@ def test_precision_auto_is_tf32_on_a_gpu_and_fp32_on_a_cpu():
 
 
 def test_bf16_is_refused_where_expanded_weights_fail_under_autocast(digits):
-    with pytest.raises(ValueError, match="bf16 with grad_sample_mode 'ew'"):
+    with pytest.raises(ValueError, match="bf16 needs privacy.grad_sample_mode .* not 'ew'"):
         train(_model(digits), digits.x_train, digits.y_train, TrainSettings(epochs=1, precision="bf16"),
               privacy_settings=PrivacySettings(noise_multiplier=1.0, grad_sample_mode="ew"))
 

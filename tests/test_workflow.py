@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +169,7 @@ def test_progress_made_under_another_config_is_dropped(tmp_path, caplog):
     from memcurv import pipeline
 
     cfg = _shard_config()
-    other = {**cfg, "memorization": {**cfg["memorization"], "train": {**cfg["memorization"]["train"], "lr": 0.1}}}
+    other = replace(cfg, memorization=replace(cfg.memorization, train=replace(cfg.memorization.train, lr=0.1)))
     (pipeline.open_resume(tmp_path / "progress", cfg) / "model0.npz").write_text("a finished model")
     assert (pipeline.open_resume(tmp_path / "progress", cfg) / "model0.npz").exists()  # same config: kept
     with caplog.at_level("WARNING", logger="memcurv.pipeline"):

@@ -38,6 +38,7 @@ from memcurv import io, memorization, pipeline, theory
 from memcurv.config import format_epsilon
 from memcurv.curvature import curvature_scores
 from memcurv.seeds import model_seed, stream
+from memcurv.settings import AuditConfig, StudyConfig
 from memcurv.train import dp_schedule, evaluate, train
 
 log = logging.getLogger("memcurv.audit")
@@ -132,11 +133,11 @@ def select_attack(score: np.ndarray, included: np.ndarray, tiebreak: np.ndarray,
 
 
 def audit_score(score: np.ndarray, included: np.ndarray, tiebreak: np.ndarray, n_select: int,
-                audit_cfg: dict[str, Any], delta: float) -> dict[str, Any]:
+                settings: AuditConfig, delta: float) -> dict[str, Any]:
     """Choose the attack on the first `n_select` models (rows), bound epsilon on the others."""
-    conf = audit_cfg["confidence"]
+    conf = settings.confidence
     chosen = select_attack(score[:n_select].ravel(), included[:n_select].ravel(), tiebreak[:n_select].ravel(),
-                           audit_cfg["guess_fractions"], delta, conf)
+                           list(settings.guess_fractions), delta, conf)
     s = chosen["direction"] * score[n_select:].ravel()
     inc, tb = included[n_select:].ravel(), tiebreak[n_select:].ravel()
     k_in, k_out = int(chosen["f_in"] * s.size), int(chosen["f_out"] * s.size)
@@ -149,9 +150,9 @@ def audit_score(score: np.ndarray, included: np.ndarray, tiebreak: np.ndarray, n
 
 # --- Jobs: canaries, models, tables ------------------------------------------------------------------
 
-def arms(cfg: dict[str, Any]) -> list[str]:
+def arms(cfg: StudyConfig) -> list[str]:
     """The audit's model sets: one per epsilon (eps<epsilon>) and the non-private negative control."""
-    return [f"eps{format_epsilon(e)}" for e in cfg["audit"]["epsilons"]] + [CONTROL]
+    return [f"eps{format_epsilon(e)}" for e in cfg.audit.epsilons] + [CONTROL]
 
 
 def arm_epsilon(arm: str) -> float | None:
@@ -163,42 +164,42 @@ def arm_epsilon(arm: str) -> float | None:
     return float(arm.removeprefix("eps"))
 
 
-def write_canaries(cfg: dict[str, Any], out: Path) -> None:
+def write_canaries(cfg: StudyConfig, out: Path) -> None:
     """The canaries (ids, original and flipped labels) and every model's inclusion bits, i.i.d. fair coins."""
-    a, ds = cfg["audit"], pipeline.dataset(cfg)
-    n, m = len(ds.y_train), a["canaries"]
+    a, ds = cfg.audit, pipeline.dataset(cfg)
+    n, m = len(ds.y_train), a.canaries
     if m >= n:
         raise ValueError(f"config key audit.canaries = {m} must be below the {n} training examples")
-    rng = stream(a["seed"], 0)
+    rng = stream(a.seed, 0)
     ids = np.sort(rng.choice(n, size=m, replace=False))
     labels = ds.y_train.numpy()[ids]
     flipped = (labels + rng.integers(1, ds.num_classes, m)) % ds.num_classes
-    masks = np.stack([stream(a["seed"], 1, k).random(m) < 0.5
-                      for k in range(a["num_models"])])
+    masks = np.stack([stream(a.seed, 1, k).random(m) < 0.5
+                      for k in range(a.num_models)])
     io.write_npz(out, ids=ids, labels=labels, canary_labels=flipped, masks=masks)
 
 
-def train_audit_shard(cfg: dict[str, Any], arm: str, canaries: Path, noise: Path | None, shard: int,
+def train_audit_shard(cfg: StudyConfig, arm: str, canaries: Path, noise: Path | None, shard: int,
                       out: Path, resume: Path | None = None) -> None:
     """Train one shard of an arm's models on the base set plus their canaries; keep each canary's scores."""
-    a, ds, device = cfg["audit"], pipeline.dataset(cfg), pipeline.device_of(cfg)
+    a, ds, device = cfg.audit, pipeline.dataset(cfg), pipeline.device_of(cfg)
     eps = arm_epsilon(arm)
     with np.load(canaries) as z:
         ids, flipped, masks = z["ids"], torch.from_numpy(z["canary_labels"]), z["masks"]
     base = torch.from_numpy(np.setdiff1d(np.arange(len(ds.y_train)), ids))
     x_can = ds.x_train[torch.from_numpy(ids)]
-    models = pipeline.shard_range(a["num_models"], a["models_per_job"], shard)
+    models = pipeline.shard_range(a.num_models, a.models_per_job, shard)
     if eps is None:
-        settings, private = pipeline.train_settings(a["control_train"]), {}
+        settings, private = a.control_train, {}
     else:
         calibration = pipeline.noise_for(noise, eps)
         n_nominal = pipeline.experiment_train_size(cfg, "audit", len(ds.y_train))
-        settings = pipeline.train_settings(cfg["train"])
+        settings = cfg.train
         private = {"privacy_settings": pipeline.privacy_settings(cfg, calibration),
                    "schedule": dp_schedule(n_nominal, settings.batch_size, settings.epochs)}
 
     def run(k: int, ckpt: Path | None) -> dict[str, np.ndarray]:
-        seed = model_seed(a["seed"], k)
+        seed = model_seed(a.seed, k)
         drawn = torch.from_numpy(masks[k])
         x = torch.cat([ds.x_train[base], x_can[drawn]])
         y = torch.cat([ds.y_train[base], flipped[drawn]])
@@ -217,17 +218,17 @@ def train_audit_shard(cfg: dict[str, Any], arm: str, canaries: Path, noise: Path
     pipeline.close_resume(resume)
 
 
-def _canary_scores(cfg: dict[str, Any], model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ids: np.ndarray,
+def _canary_scores(cfg: StudyConfig, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ids: np.ndarray,
                    device: torch.device) -> dict[str, np.ndarray]:
     """What the attacker sees of each canary under one model: correctness and probability of its (flipped)
     training label, its loss, and its input curvature (the study's curvature score)."""
     ev = evaluate(model, x, y, device=device)
-    c = cfg["curvature"]
-    curv = curvature_scores(model, x, y, ids=torch.from_numpy(ids), probes=c["probes"], h=c["h"],
-                            method=c["method"], batch_size=c["batch_size"], seed=c["seed"], device=device)
+    c = cfg.curvature
+    curv = curvature_scores(model, x, y, ids=torch.from_numpy(ids), probes=c.probes, h=c.h,
+                            method=c.method, batch_size=c.batch_size, seed=c.seed, device=device)
     loss = -np.log(np.maximum(ev["prob"].astype(np.float64), np.finfo(np.float64).tiny))
     return {"correct": ev["correct"], "prob": ev["prob"], "loss": loss,
-            "curvature": curv[cfg["resolved_defects"]["curvature_score"]]}
+            "curvature": curv[cfg.resolved_defects["curvature_score"]]}
 
 
 def _load_arms(shard_files: list[Path]) -> dict[str, dict[str, np.ndarray]]:
@@ -244,28 +245,28 @@ def _load_arms(shard_files: list[Path]) -> dict[str, dict[str, np.ndarray]]:
     return loaded
 
 
-def attack_scores(cfg: dict[str, Any], z: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def attack_scores(cfg: StudyConfig, z: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per (model, canary) score of each attack: the loss, the per-model score the memorization estimator averages
     (memorization.score), the input curvature."""
     return {"loss": z["loss"], "memorization": pipeline.model_scores(cfg, z).astype(np.float64),
             "curvature": z["curvature"].astype(np.float64)}
 
 
-def audit_tables(cfg: dict[str, Any], canaries: Path, shards: list[Path], out: Path,
+def audit_tables(cfg: StudyConfig, canaries: Path, shards: list[Path], out: Path,
                  canaries_out: Path) -> None:
     """One row per arm and attack score (the bound and how it was reached) and one per arm and canary (its
     memorization, against 1 - e^-eps)."""
-    a, delta = cfg["audit"], cfg["privacy"]["delta"]
+    a, delta = cfg.audit, cfg.privacy.delta
     with np.load(canaries) as c:
         ids, labels, flipped = c["ids"], c["labels"], c["canary_labels"]
     rows, canary_frames = [], []
     for arm, z in sorted(_load_arms(shards).items(), key=lambda kv: arm_epsilon(kv[0]) or math.inf):
         eps = arm_epsilon(arm)
         n_models = z["masks"].shape[0]
-        n_select = min(max(1, round(a["selection_fraction"] * n_models)), n_models - 1)
-        tiebreak = stream(a["seed"], 2).random(z["masks"].shape)
+        n_select = min(max(1, round(a.selection_fraction * n_models)), n_models - 1)
+        tiebreak = stream(a.seed, 2).random(z["masks"].shape)
         common = {"arm": arm, "private": eps is not None, "epsilon": eps if eps is not None else math.nan,
-                  "epsilon_spent": float(np.max(z["epsilon_spent"])), "delta": delta, "confidence": a["confidence"],
+                  "epsilon_spent": float(np.max(z["epsilon_spent"])), "delta": delta, "confidence": a.confidence,
                   "canaries": len(ids), "models": n_models, "test_acc": float(np.mean(z["test_acc"]))}
         for name, score in attack_scores(cfg, z).items():
             rows.append({**common, "score": name, **audit_score(score, z["masks"], tiebreak, n_select, a, delta)})

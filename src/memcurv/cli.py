@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_mod.load(config_path)
         from memcurv.pipeline import configure_torch
 
-        configure_torch(threads, cfg["deterministic"])
+        configure_torch(threads, cfg.deterministic)
         _job(VERBS[name])(cfg, **args)
     except BAD_INPUT_ERRORS as e:
         print(f"memcurv {name}: error: {e}", file=sys.stderr)

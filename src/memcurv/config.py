@@ -1,7 +1,9 @@
-"""Study configuration: schema validation with defaults, fidelity resolution, early sanity checks.
+"""Study configuration: schema validation with defaults, fidelity resolution, early sanity checks, and the
+typed, frozen settings (memcurv.settings) built once from the result.
 
 The schema (config.schema.yaml, shipped in the package; workflow/schemas/ links to it) is the one
-source of keys, defaults and descriptions, for the command line and the Snakefile alike.
+source of keys, defaults and descriptions, for the command line and the Snakefile alike; the workflow
+validates a config once, through `validate`, so its errors are this module's one-line messages.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from memcurv.settings import DatasetConfig, StudyConfig, check_arithmetic
 
 # Defect switches (PAPER.md, "Known defects"): the corrected and the faithful (released code) value.
 DEFECTS: dict[str, tuple[str, str]] = {
@@ -35,8 +39,8 @@ EXPERIMENTS = ("dp_models", "mem_vs_epsilon", "audit")
 _DISPLAY_NAMES = {"cifar10_jpeg": "CIFAR-10 (JPEG re-encoded)"}
 
 
-def dataset_title(cfg: dict[str, Any]) -> str:
-    return _DISPLAY_NAMES.get(cfg["dataset"]["name"], cfg["dataset"]["name"])
+def dataset_title(cfg: StudyConfig) -> str:
+    return _DISPLAY_NAMES.get(cfg.dataset.name, cfg.dataset.name)
 
 
 # Training-set sizes of datasets whose size is fixed, for checks before any job starts.
@@ -78,8 +82,9 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
 
-def validate(config: dict[str, Any]) -> dict[str, Any]:
-    """A validated deep copy of ``config`` with every default filled in, plus `resolved_defects`."""
+def validate(config: dict[str, Any]) -> StudyConfig:
+    """The study ``config`` describes, every default filled in and every defect switch resolved; the first
+    invalid key raises a ConfigError that names it."""
     cfg = copy.deepcopy(config)
     cfg.pop("resolved_defects", None)
     errors = sorted(_validator_with_defaults()(schema()).iter_errors(cfg), key=lambda e: list(e.absolute_path))
@@ -87,75 +92,68 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         e = errors[0]
         raise ConfigError(f"config key {_key_path(e)}: {e.message}")
     cfg["resolved_defects"] = resolve_defects(cfg)
-    _check_semantics(cfg)
-    return cfg
+    study = StudyConfig.from_dict(cfg)
+    _check_semantics(study)
+    return study
 
 
-def load(path: str | Path) -> dict[str, Any]:
+def load(path: str | Path) -> StudyConfig:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
     return validate(yaml.safe_load(path.read_text()) or {})
 
 
-def show(cfg: dict[str, Any]) -> None:
+def show(cfg: StudyConfig) -> None:
     """Print a validated config, every default filled in (the `validate` verb)."""
-    print(yaml.safe_dump(cfg, sort_keys=False), end="")
+    print(yaml.safe_dump(cfg.as_dict(), sort_keys=False), end="")
 
 
-def resolve_defects(cfg: dict[str, Any]) -> dict[str, str]:
-    """Each defect switch's value: the explicit override, else the one `fidelity` implies."""
-    pick = 1 if cfg["fidelity"] == "faithful" else 0
-    return {name: cfg["defects"].get(name) or values[pick] for name, values in DEFECTS.items()}
+def resolve_defects(config: dict[str, Any]) -> dict[str, str]:
+    """Each defect switch's value in a schema-valid config: the explicit override, else the one `fidelity` implies."""
+    pick = 1 if config["fidelity"] == "faithful" else 0
+    return {name: config["defects"].get(name) or values[pick] for name, values in DEFECTS.items()}
 
 
-def readings(cfg: dict[str, Any]) -> dict[str, dict[str, str]]:
+def readings(cfg: StudyConfig) -> dict[str, dict[str, str]]:
     """Ways to read one run's tables, by name: the run's own (its resolved defects) and the other fidelity's
     (every readable switch at that fidelity's value).  Figures draw them side by side; the report judges both."""
-    other = "faithful" if cfg["fidelity"] == "corrected" else "corrected"
+    other = "faithful" if cfg.fidelity == "corrected" else "corrected"
     pick = 1 if other == "faithful" else 0
-    return {cfg["fidelity"]: {k: cfg["resolved_defects"][k] for k in READABLE},
+    return {cfg.fidelity: {k: cfg.resolved_defects[k] for k in READABLE},
             f"read {other}": {k: DEFECTS[k][pick] for k in READABLE}}
 
 
-def train_size(dataset: dict[str, Any]) -> int | None:
+def train_size(dataset: DatasetConfig) -> int | None:
     """Number of training examples, where it can be known without reading a data folder."""
-    name = dataset["name"]
-    if name in _FIXED_TRAIN_SIZES:
-        return _FIXED_TRAIN_SIZES[name]
-    if name == "cifar10_jpeg":
-        return 10 * dataset["options"].get("train_per_class", 5000)
-    if name in ("digits", "synthetic"):
+    if dataset.name in _FIXED_TRAIN_SIZES:
+        return _FIXED_TRAIN_SIZES[dataset.name]
+    if dataset.name == "cifar10_jpeg":
+        return 10 * dataset.options.get("train_per_class", 5000)
+    if dataset.name in ("digits", "synthetic"):  # generated: their size is their options'
         from memcurv.data import load_dataset
 
-        return len(load_dataset(name, seed=dataset["seed"], **dataset["options"]).y_train)
+        return len(load_dataset(dataset.name, seed=dataset.seed, **dataset.options).y_train)
     return None
 
 
-def _check_semantics(cfg: dict[str, Any]) -> None:
-    if cfg["train"]["channels_last"]:
-        from memcurv.train import CHANNELS_LAST_MODES  # imports torch: only configs that ask pay for it
-
-        if cfg["privacy"]["grad_sample_mode"] not in CHANNELS_LAST_MODES:
-            raise ConfigError(f"config key train.channels_last needs privacy.grad_sample_mode in {CHANNELS_LAST_MODES}:"
-                              " Opacus's conv grad sampler gives wrong per-example gradients on channels-last inputs")
-    if cfg["train"]["precision"] == "bf16":
-        from memcurv.train import BF16_MODES
-
-        if cfg["privacy"]["grad_sample_mode"] not in BF16_MODES:
-            raise ConfigError(f"config key train.precision = bf16 needs privacy.grad_sample_mode in {BF16_MODES}: "
-                              "PyTorch's expanded weights (ew) do not support autocast")
-    if cfg["mem_vs_epsilon"]["topk_source"] == "published" and not cfg["memorization"]["published_scores"]:
+def _check_semantics(cfg: StudyConfig) -> None:
+    """What the schema cannot say: settings that only work together, and sizes beyond the training set."""
+    try:
+        check_arithmetic(cfg.train, cfg.privacy.grad_sample_mode)
+    except ValueError as e:
+        raise ConfigError(f"config key {e}") from None
+    if cfg.mem_vs_epsilon.topk_source == "published" and not cfg.memorization.published_scores:
         raise ConfigError("config key mem_vs_epsilon.topk_source = published needs memorization.published_scores "
                           "(the path of the published score file)")
-    n = train_size(cfg["dataset"])
+    n = train_size(cfg.dataset)
     if n is None:
         return
     checks = [
-        ("mem_vs_epsilon.top_k", cfg["mem_vs_epsilon"]["top_k"], n),
-        ("train.batch_size", cfg["train"]["batch_size"], n),
-        ("memorization.train.batch_size", cfg["memorization"]["train"]["batch_size"], n),
+        ("mem_vs_epsilon.top_k", cfg.mem_vs_epsilon.top_k),
+        ("train.batch_size", cfg.train.batch_size),
+        ("memorization.train.batch_size", cfg.memorization.train.batch_size),
     ]
-    for key, value, limit in checks:
-        if value > limit:
-            raise ConfigError(f"config key {key} = {value} exceeds the {limit} training examples of {cfg['dataset']['name']}")
+    for key, value in checks:
+        if value > n:
+            raise ConfigError(f"config key {key} = {value} exceeds the {n} training examples of {cfg.dataset.name}")

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from memcurv.settings import DatasetConfig
+
 DATASETS = ("digits", "synthetic", "cifar10", "cifar10_jpeg", "cifar100", "imagenet")
 DOWNLOADABLE = ("cifar10", "cifar100")  # fetched through torchvision when dataset.download is true
 
@@ -144,23 +146,23 @@ def _imagenet(root: Path, **options: Any) -> Dataset:
     return _normalised("imagenet", x_tr / 255.0, y_tr, x_te / 255.0, y_te, classes, mean, std)
 
 
-def needs_download(dataset: dict[str, Any]) -> bool:
-    """Whether a study's dataset (its config section) is fetched from the internet before jobs read it."""
-    return bool(dataset["download"]) and dataset["name"] in DOWNLOADABLE
+def needs_download(dataset: DatasetConfig) -> bool:
+    """Whether a study's dataset is fetched from the internet before jobs read it."""
+    return dataset.download and dataset.name in DOWNLOADABLE
 
 
-def fetch(dataset: dict[str, Any], out: str | Path) -> None:
+def fetch(dataset: DatasetConfig, out: str | Path) -> None:
     """Download a study's dataset (its config section) into its root where missing, check its files (md5) and
     write `out`, a record of what was fetched: the workflow runs this once, where there is internet, before
     any job reads the dataset."""
     from memcurv.io import write_json
     from memcurv.real_data import load_cifar
 
-    name, root = dataset["name"], Path(dataset["root"] or "resources/data")
+    name, root = dataset.name, Path(dataset.root or "resources/data")
     if not needs_download(dataset):
-        raise ValueError(f"dataset {name} with download {dataset['download']} is not fetched from the internet")
-    x_train, _, x_test, _, classes = load_cifar(name, root, download=True, verify_checksums=dataset["verify_checksums"])
-    write_json(out, {"dataset": name, "root": str(root), "verified_checksums": dataset["verify_checksums"],
+        raise ValueError(f"dataset {name} with download {dataset.download} is not fetched from the internet")
+    x_train, _, x_test, _, classes = load_cifar(name, root, download=True, verify_checksums=dataset.verify_checksums)
+    write_json(out, {"dataset": name, "root": str(root), "verified_checksums": dataset.verify_checksums,
                      "train": len(x_train), "test": len(x_test), "classes": list(classes)})
 
 

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from memcurv.train import TrainSettings, lr_scheduler, make_optimizer
+from memcurv.settings import TrainSettings
+from memcurv.train import lr_scheduler, make_optimizer
 
 
 def train_ensemble(

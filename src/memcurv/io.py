@@ -9,12 +9,14 @@ import os
 import platform
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from memcurv.settings import StudyConfig
 
 PACKAGES = ("memcurv", "torch", "torchvision", "opacus", "numpy", "scipy", "pandas", "matplotlib", "seaborn")
 
@@ -72,12 +74,14 @@ def _jsonable(obj: Any) -> Any:
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
+    if isinstance(obj, Mapping):  # the read-only mappings of memcurv.settings
+        return dict(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def config_hash(config: Any) -> str:
+def config_hash(config: StudyConfig) -> str:
     """Short stable hash of a resolved configuration (key order does not matter)."""
-    text = json.dumps(config, sort_keys=True, default=_jsonable)
+    text = json.dumps(config.as_dict(), sort_keys=True, default=_jsonable)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -119,7 +123,7 @@ def provenance_path(result: str | os.PathLike) -> Path:
     return result.with_name(result.name + ".provenance.json")
 
 
-def provenance(config: Any = None, seed: int | None = None, device: str | None = None) -> dict[str, Any]:
+def provenance(config: StudyConfig | None = None, seed: int | None = None, device: str | None = None) -> dict[str, Any]:
     """Everything a reader needs to trace a result file back to code, settings and machine."""
     out: dict[str, Any] = {
         "git": git_state(),

@@ -30,83 +30,80 @@ from memcurv.label_noise import flip_labels
 from memcurv.models import build_model
 from memcurv.readings import example_curvature_column, model_curvature_column
 from memcurv.seeds import model_seed
-from memcurv.train import PrivacySettings, TrainSettings, dp_schedule, evaluate, train
+from memcurv.settings import StudyConfig
+from memcurv.train import PrivacySettings, dp_schedule, evaluate, train
 
 log = logging.getLogger("memcurv.pipeline")
 
 DATA_CACHE = Path("resources/cache")  # decoded images of compressed datasets, shared by a study's jobs
 
 
-def device_of(cfg: dict[str, Any]) -> torch.device:
-    want = cfg["device"]
+def device_of(cfg: StudyConfig) -> torch.device:
+    want = cfg.device
     if want == "cuda" and not torch.cuda.is_available():
         raise ConfigError("config key device = cuda, but no GPU is visible; use device: auto or cpu")
     return torch.device("cuda" if want in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
 
 
-def dataset(cfg: dict[str, Any]) -> Dataset:
+def dataset(cfg: StudyConfig) -> Dataset:
     """The study's dataset, with its labels flipped where the config asks for label noise."""
-    d = cfg["dataset"]
-    ds = load_dataset(d["name"], root=d["root"], download=d["download"], verify_checksums=d["verify_checksums"],
-                      seed=d["seed"], cache_dir=DATA_CACHE, **d["options"])
-    return flip_labels(ds, d["label_noise"]["fraction"], d["label_noise"]["seed"])
+    d = cfg.dataset
+    ds = load_dataset(d.name, root=d.root, download=d.download, verify_checksums=d.verify_checksums,
+                      seed=d.seed, cache_dir=DATA_CACHE, **d.options)
+    return flip_labels(ds, d.label_noise.fraction, d.label_noise.seed)
 
 
-def download(cfg: dict[str, Any], out: Path) -> None:
+def download(cfg: StudyConfig, out: Path) -> None:
     """Fetch the dataset into dataset.root where it comes from the internet; `out` records what was fetched."""
-    fetch(cfg["dataset"], out)
+    fetch(cfg.dataset, out)
 
 
-def train_settings(section: dict[str, Any]) -> TrainSettings:
-    return TrainSettings(**{**section, "lr_milestones": tuple(section["lr_milestones"])})
+def privacy_settings(cfg: StudyConfig, noise: dict[str, Any]) -> PrivacySettings:
+    p = cfg.privacy
+    return PrivacySettings(noise_multiplier=noise["noise_multiplier"], max_grad_norm=p.max_grad_norm,
+                           delta=p.delta, accountant=noise["accountant"], grad_sample_mode=p.grad_sample_mode)
 
 
-def privacy_settings(cfg: dict[str, Any], noise: dict[str, Any]) -> PrivacySettings:
-    p = cfg["privacy"]
-    return PrivacySettings(noise_multiplier=noise["noise_multiplier"], max_grad_norm=p["max_grad_norm"],
-                           delta=p["delta"], accountant=noise["accountant"], grad_sample_mode=p["grad_sample_mode"])
-
-
-def fresh_model(cfg: dict[str, Any], ds: Dataset, seed: int) -> torch.nn.Module:
+def fresh_model(cfg: StudyConfig, ds: Dataset, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return build_model(cfg["model"], ds.input_shape, ds.num_classes)
+    return build_model(cfg.model, ds.input_shape, ds.num_classes)
 
 
-def _curvature(cfg: dict[str, Any], model: torch.nn.Module, ds: Dataset, device: torch.device,
+def _curvature(cfg: StudyConfig, model: torch.nn.Module, ds: Dataset, device: torch.device,
                progress: bool = False, split: str = "train") -> dict[str, np.ndarray]:
     """Per-example curvature of the training (or test) examples; test examples get probe ids after the
     training ids, so no test probe repeats a training one."""
-    c = cfg["curvature"]
+    c = cfg.curvature
     x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)
     ids = ds.ids if split == "train" else torch.arange(len(y)) + len(ds.y_train)
-    return curvature_scores(model, x, y, ids=ids, probes=c["probes"], h=c["h"], method=c["method"],
-                            batch_size=c["batch_size"], seed=c["seed"], device=device, progress=progress)
+    return curvature_scores(model, x, y, ids=ids, probes=c.probes, h=c.h, method=c.method,
+                            batch_size=c.batch_size, seed=c.seed, device=device, progress=progress)
 
 
 # --- DP models: calibration, training, curvature -------------------------------------------------
 
-def experiment_train_size(cfg: dict[str, Any], experiment: str, n: int) -> int:
+def experiment_train_size(cfg: StudyConfig, experiment: str, n: int) -> int:
     """Training-set size of one model of an experiment (the subset size for memorization vs epsilon)."""
     if experiment == "dp_models":
         return n
     if experiment == "audit":  # nominal: the canaries' originals left out, half the canaries (expected) drawn in
-        canaries = cfg["audit"]["canaries"]
+        canaries = cfg.audit.canaries
         return n - canaries + canaries // 2
-    m = cfg["mem_vs_epsilon"]
-    k = m["top_k"]
-    return round(m["subset_ratio"] * (n - k)) + k // 2
+    m = cfg.mem_vs_epsilon
+    k = m.top_k
+    return round(m.subset_ratio * (n - k)) + k // 2
 
 
-def calibrate(cfg: dict[str, Any], experiment: str, epsilons: list[float], out: Path) -> None:
+def calibrate(cfg: StudyConfig, experiment: str, epsilons: list[float], out: Path) -> None:
     """Noise multiplier for each target epsilon of an experiment, keyed by the epsilon's file-name text."""
     from memcurv import privacy
 
     if experiment not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {experiment!r}; choose one of {EXPERIMENTS}")
     n = experiment_train_size(cfg, experiment, len(dataset(cfg).y_train))
-    rate, steps = dp_schedule(n, cfg["train"]["batch_size"], cfg["train"]["epochs"])
-    p = cfg["privacy"]
-    cals = {format_epsilon(e): privacy.calibrate_noise(e, p["delta"], rate, steps, p["accountant"]).to_dict()
+    rate, steps = dp_schedule(n, cfg.train.batch_size, cfg.train.epochs)
+    p = cfg.privacy
+    cals = {format_epsilon(e): privacy.calibrate_noise(e, p.delta, rate, steps, p.accountant).to_dict()
             for e in epsilons}
     io.write_json(out, {"experiment": experiment, "train_size": n, "calibrations": cals,
                         "provenance": io.provenance(cfg)})
@@ -130,7 +127,7 @@ def check_spent(spent: float, epsilon: float) -> None:
 # A training job keeps its progress in a folder of its own (not a declared output: Snakemake deletes the
 # outputs of failed jobs): each epoch's checkpoint and, in shard jobs, every finished model's results.
 
-def open_resume(resume: Path | None, cfg: dict[str, Any]) -> Path | None:
+def open_resume(resume: Path | None, cfg: StudyConfig) -> Path | None:
     """The job's resume folder, emptied first if a run under another configuration left it: a rerun after
     a config change must not continue a model trained under the old settings."""
     if resume is None:
@@ -169,13 +166,13 @@ def resumable(resume: Path | None, k: int,
 
 # --- DP models on the full training set ----------------------------------------------------------
 
-def train_dp_model(cfg: dict[str, Any], epsilon: float, seed: int, noise: Path, out_dir: Path,
+def train_dp_model(cfg: StudyConfig, epsilon: float, seed: int, noise: Path, out_dir: Path,
                    resume: Path | None) -> None:
     """One DP model on the full training set: checkpoint and metrics."""
     ds, device = dataset(cfg), device_of(cfg)
     calibration = noise_for(noise, epsilon)
     resume = open_resume(resume, cfg)
-    model, metrics = train(fresh_model(cfg, ds, seed), ds.x_train, ds.y_train, train_settings(cfg["train"]),
+    model, metrics = train(fresh_model(cfg, ds, seed), ds.x_train, ds.y_train, cfg.train,
                            privacy_settings=privacy_settings(cfg, calibration), seed=seed, device=device,
                            checkpoint_path=None if resume is None else resume / "checkpoint.pt", progress=True,
                            desc=f"eps={format_epsilon(epsilon)} seed={seed}")
@@ -183,22 +180,22 @@ def train_dp_model(cfg: dict[str, Any], epsilon: float, seed: int, noise: Path, 
     for split, (x, y) in {"train": (ds.x_train, ds.y_train), "test": (ds.x_test, ds.y_test)}.items():
         ev = evaluate(model, x, y, device=device)
         metrics[f"{split}_loss"], metrics[f"{split}_acc"] = ev["loss"], ev["acc"]
-    metrics.update(target_epsilon=epsilon, seed=seed, fidelity=cfg["fidelity"],
+    metrics.update(target_epsilon=epsilon, seed=seed, fidelity=cfg.fidelity,
                    provenance=io.provenance(cfg, seed=seed, device=str(device)))
     with io.atomic_path(out_dir / "model.pt") as tmp:
-        torch.save({"state_dict": model.state_dict(), "config": cfg, "epsilon": epsilon, "seed": seed}, tmp)
+        torch.save({"state_dict": model.state_dict(), "config": cfg.as_dict(), "epsilon": epsilon, "seed": seed}, tmp)
     io.write_json(out_dir / "metrics.json", metrics)
     close_resume(resume)
 
 
-def load_model(cfg: dict[str, Any], ds: Dataset, checkpoint: Path, device: torch.device) -> torch.nn.Module:
+def load_model(cfg: StudyConfig, ds: Dataset, checkpoint: Path, device: torch.device) -> torch.nn.Module:
     saved = torch.load(checkpoint, map_location=device, weights_only=False)
-    model = build_model(cfg["model"], ds.input_shape, ds.num_classes)
+    model = build_model(cfg.model, ds.input_shape, ds.num_classes)
     model.load_state_dict(saved["state_dict"])
     return model.to(device)
 
 
-def model_curvature(cfg: dict[str, Any], checkpoint: Path, out: Path) -> None:
+def model_curvature(cfg: StudyConfig, checkpoint: Path, out: Path) -> None:
     """Curvature of every training example under one trained model, and of every test example (`test_<score>`):
     whether a trend with epsilon is the training set's or any input's is one test of link 2's explanation."""
     ds, device = dataset(cfg), device_of(cfg)
@@ -208,16 +205,16 @@ def model_curvature(cfg: dict[str, Any], checkpoint: Path, out: Path) -> None:
     io.write_npz(out, ids=ds.ids.numpy(), **scores, **{f"test_{s}": v for s, v in test.items()})
 
 
-def every_reading(cfg: dict[str, Any], scores: dict[str, np.ndarray], experiment: str) -> dict[str, np.ndarray]:
+def every_reading(cfg: StudyConfig, scores: dict[str, np.ndarray], experiment: str) -> dict[str, np.ndarray]:
     """Per-example curvature scores (computed sum-reduced) under both loss reductions, keyed
     curv_<score>_<reduction>: what a table needs so that any reading can pick its column.  The batch-mean
     reading divides by the batch size of the released scorer of `experiment` (dp_models or memorization)."""
-    bs = cfg["curvature"]["released_batch_size"][experiment]
+    bs = getattr(cfg.curvature.released_batch_size, experiment)
     return {f"curv_{s}_{r}": v for r in REDUCTIONS for s, v in reduce_scores(scores, r, bs).items()}
 
 
-def dp_models_table(cfg: dict[str, Any], metrics: list[Path], curvature: list[Path], out: Path) -> None:
-    column = model_curvature_column(cfg["resolved_defects"])
+def dp_models_table(cfg: StudyConfig, metrics: list[Path], curvature: list[Path], out: Path) -> None:
+    column = model_curvature_column(cfg.resolved_defects)
     rows = []
     for mf, cf in zip(metrics, curvature, strict=True):
         m = io.read_json(mf)
@@ -225,7 +222,7 @@ def dp_models_table(cfg: dict[str, Any], metrics: list[Path], curvature: list[Pa
             readings = every_reading(cfg, {s: curv[s] for s in SCORES}, "dp_models")
             means = {k: float(v.mean()) for k, v in readings.items()}
             means.update({f"test_curv_{s}_sum": float(curv[f"test_{s}"].mean()) for s in SCORES})
-        rows.append({"study": cfg["study"], "fidelity": cfg["fidelity"], "epsilon": m["target_epsilon"],
+        rows.append({"study": cfg.study, "fidelity": cfg.fidelity, "epsilon": m["target_epsilon"],
                      "seed": m["seed"], "noise_multiplier": m["noise_multiplier"], "epsilon_spent": m["epsilon"],
                      "sample_rate": m["sample_rate"], "steps": m["steps"], "seconds": m["seconds"],
                      "train_loss": m["train_loss"], "train_acc": m["train_acc"], "test_loss": m["test_loss"],
@@ -233,21 +230,21 @@ def dp_models_table(cfg: dict[str, Any], metrics: list[Path], curvature: list[Pa
     write_table(pd.DataFrame(rows).sort_values(["epsilon", "seed"]), out, cfg)
 
 
-def write_table(df: pd.DataFrame, out: Path, cfg: dict[str, Any]) -> None:
+def write_table(df: pd.DataFrame, out: Path, cfg: StudyConfig) -> None:
     """A table and, beside it, the provenance that makes its numbers citable."""
     with io.atomic_path(out) as tmp:
         df.to_csv(tmp, index=False)
     io.write_json(io.provenance_path(out), {**io.provenance(cfg), "dataset": dataset_title(cfg),
-                                            "fidelity": cfg["fidelity"], "resolved_defects": cfg["resolved_defects"],
+                                            "fidelity": cfg.fidelity, "resolved_defects": cfg.resolved_defects,
                                             "rows": len(df)})
 
 
 # --- Non-private subset models: memorization and per-model curvature ------------------------------
 
-def write_subset_masks(cfg: dict[str, Any], out: Path) -> None:
-    m = cfg["memorization"]
+def write_subset_masks(cfg: StudyConfig, out: Path) -> None:
+    m = cfg.memorization
     n = len(dataset(cfg).y_train)
-    masks = memorization.subset_masks(n, range(m["num_models"]), m["subset_ratio"], m["seed"])
+    masks = memorization.subset_masks(n, range(m.num_models), m.subset_ratio, m.seed)
     io.write_npz(out, masks=masks)
 
 
@@ -258,7 +255,7 @@ def shard_range(total: int, per_job: int, shard: int) -> range:
     return range(start, min(total, start + per_job))
 
 
-def train_subset_shard(cfg: dict[str, Any], masks: Path, shard: int, out: Path,
+def train_subset_shard(cfg: StudyConfig, masks: Path, shard: int, out: Path,
                        resume: Path | None = None) -> None:
     """Train one shard of subset models; keep each model's per-example score and, for the first
     `memorization.curvature_models` models, curvature on all training examples (the models themselves are
@@ -266,18 +263,18 @@ def train_subset_shard(cfg: dict[str, Any], masks: Path, shard: int, out: Path,
 
     Trained one after another, finished models survive a killed job in `resume`; a stacked shard trains
     all its models at once and starts again."""
-    m = cfg["memorization"]
+    m = cfg.memorization
     ds, device = dataset(cfg), device_of(cfg)
-    models = shard_range(m["num_models"], m["models_per_job"], shard)
+    models = shard_range(m.num_models, m.models_per_job, shard)
     with np.load(masks) as f:
         shard_masks = f["masks"][models.start:models.stop]
-    settings = train_settings(m["train"])
-    seeds = [model_seed(m["seed"], k) for k in models]
+    settings = m.train
+    seeds = [model_seed(m.seed, k) for k in models]
     subsets = [torch.from_numpy(np.flatnonzero(row)) for row in shard_masks]
 
     def scores(k: int, model: torch.nn.Module) -> dict[str, np.ndarray]:
         ev = evaluate(model, ds.x_train, ds.y_train, device=device)
-        if m["curvature_models"] is None or k < m["curvature_models"]:
+        if m.curvature_models is None or k < m.curvature_models:
             curv = {f"curv_{s}": v.astype(np.float32) for s, v in _curvature(cfg, model, ds, device).items()}
         else:  # not scored (memorization.curvature_models): NaN, left out of the per-example averages
             curv = {f"curv_{s}": np.full(len(ds.y_train), np.nan, np.float32) for s in SCORES}
@@ -285,8 +282,8 @@ def train_subset_shard(cfg: dict[str, Any], masks: Path, shard: int, out: Path,
         log.info("subset model %d: test acc %.3f", k, test_acc)
         return {"correct": ev["correct"], "prob": ev["prob"], **curv, "test_acc": np.array(test_acc)}
 
-    if m["stacked"]:
-        trained = train_ensemble(lambda: build_model(cfg["model"], ds.input_shape, ds.num_classes), ds.x_train,
+    if m.stacked:
+        trained = train_ensemble(lambda: build_model(cfg.model, ds.input_shape, ds.num_classes), ds.x_train,
                                  ds.y_train, subsets, seeds, settings, device=device)
         rows = [scores(k, model) for k, model in zip(models, trained)]
     else:
@@ -301,9 +298,9 @@ def train_subset_shard(cfg: dict[str, Any], masks: Path, shard: int, out: Path,
     close_resume(resume)
 
 
-def model_scores(cfg: dict[str, Any], shards: dict[str, np.ndarray]) -> np.ndarray:
+def model_scores(cfg: StudyConfig, shards: dict[str, np.ndarray]) -> np.ndarray:
     """The per-model score memorization is computed from: 0/1 correctness or true-label probability."""
-    return shards["correct"] if cfg["memorization"]["score"] == "correctness" else shards["prob"]
+    return shards["correct"] if cfg.memorization.score == "correctness" else shards["prob"]
 
 
 def load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -315,12 +312,12 @@ def load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarra
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def examples_table(cfg: dict[str, Any], shards: list[Path], out: Path, models_out: Path,
+def examples_table(cfg: StudyConfig, shards: list[Path], out: Path, models_out: Path,
                    scores_out: Path) -> None:
     """Per training example: memorization, inclusion counts and curvature over subset models; per subset model
     (`models_out`): its training-set size, test accuracy and whether its curvature was scored; and the per-model
     scores both are computed from (`scores_out`), which the claims' bootstrap resamples."""
-    ds, m = dataset(cfg), cfg["memorization"]
+    ds, m = dataset(cfg), cfg.memorization
     keys = ("models", "masks", "correct", "prob", "test_acc", *[f"curv_{s}" for s in SCORES])
     z = load_shards(shards, keys)
     score = model_scores(cfg, z)
@@ -330,24 +327,24 @@ def examples_table(cfg: dict[str, Any], shards: list[Path], out: Path, models_ou
                           "mem_unconditional": unc.mem, "n_in": mem.n_in, "n_out": mem.n_out,
                           "planted": _planted(ds)})
     scored = np.isfinite(z["curv_trace"]).all(axis=1)  # the models whose curvature was scored
-    write_table(pd.DataFrame({"study": cfg["study"], "model": z["models"], "train_size": z["masks"].sum(1),
+    write_table(pd.DataFrame({"study": cfg.study, "model": z["models"], "train_size": z["masks"].sum(1),
                              "test_acc": z["test_acc"].astype(np.float64).round(6),  # float32 noise off
                              "curvature_scored": scored}), models_out, cfg)
     io.write_npz(scores_out, masks=z["masks"], score=score.astype(np.float32), scored=scored,
-                 released_batch_size=np.array(cfg["curvature"]["released_batch_size"]["memorization"]),
+                 released_batch_size=np.array(cfg.curvature.released_batch_size.memorization),
                  **{f"curv_{s}": z[f"curv_{s}"][scored] for s in SCORES})
     table["n_curvature_models"] = scored.sum()
     scored_scores = {s: z[f"curv_{s}"][scored] for s in SCORES}
     for name, per_model in every_reading(cfg, scored_scores, "memorization").items():
         for agg, values in memorization.aggregate_by_membership(z["masks"][scored], per_model).items():
             table[f"{name}_{agg}"] = values
-    if m["published_scores"]:
+    if m.published_scores:
         from memcurv.published import load_published_memorization
 
-        table["mem_published"] = load_published_memorization(m["published_scores"], ds.y_train.numpy(),
-                                                              m["published_index_map"],
-                                                              cfg["resolved_defects"]["index_mapping"])
-    column = example_curvature_column(cfg["resolved_defects"])
+        table["mem_published"] = load_published_memorization(m.published_scores, ds.y_train.numpy(),
+                                                              m.published_index_map,
+                                                              cfg.resolved_defects["index_mapping"])
+    column = example_curvature_column(cfg.resolved_defects)
     table["curvature"], table["curvature_column"] = table[column], column
     write_table(table, out, cfg)
 
@@ -359,36 +356,36 @@ def _planted(ds: Dataset) -> np.ndarray:
     return planted
 
 
-def write_topk(cfg: dict[str, Any], examples: Path, out: Path) -> None:
+def write_topk(cfg: StudyConfig, examples: Path, out: Path) -> None:
     """The most memorized examples by this run's scores or, with `topk_source: published` (the released
     code's choice), by the published Feldman-Zhang scores."""
     table = pd.read_csv(examples)
-    column = "mem" if cfg["mem_vs_epsilon"]["topk_source"] == "run" else "mem_published"
-    ids = memorization.top_k(table[column].to_numpy(), cfg["mem_vs_epsilon"]["top_k"])
+    column = "mem" if cfg.mem_vs_epsilon.topk_source == "run" else "mem_published"
+    ids = memorization.top_k(table[column].to_numpy(), cfg.mem_vs_epsilon.top_k)
     io.write_json(out, {"ids": ids.tolist(), "source": column, "mem": table[column].to_numpy()[ids].tolist(),
                         "labels": table["label"].to_numpy()[ids].tolist()})
 
 
 # --- DP subset models: memorization of the top-k vs epsilon ---------------------------------------
 
-def train_dp_subset_shard(cfg: dict[str, Any], epsilon: float, noise: Path, topk: Path, shard: int,
+def train_dp_subset_shard(cfg: StudyConfig, epsilon: float, noise: Path, topk: Path, shard: int,
                           out: Path, resume: Path | None = None) -> None:
     """Train one shard of DP subset models; keep each one's score on the top-k (finished models and the
     current one's epoch checkpoint survive a killed job in `resume`)."""
-    m = cfg["mem_vs_epsilon"]
+    m = cfg.mem_vs_epsilon
     ds, device = dataset(cfg), device_of(cfg)
     top = np.array(io.read_json(topk)["ids"])
     calibration = noise_for(noise, epsilon)
-    models = shard_range(m["num_models"], m["models_per_job"], shard)
-    seeded = cfg["resolved_defects"]["subset_seeding"] == "seeded"
-    masks = memorization.topk_subset_masks(len(ds.y_train), top, models, m["subset_ratio"],
-                                           m["seed"] if seeded else None)
+    models = shard_range(m.num_models, m.models_per_job, shard)
+    seeded = cfg.resolved_defects["subset_seeding"] == "seeded"
+    masks = memorization.topk_subset_masks(len(ds.y_train), top, models, m.subset_ratio,
+                                           m.seed if seeded else None)
 
     def run(k: int, mask: np.ndarray, ckpt: Path | None) -> dict[str, np.ndarray]:
-        seed = model_seed(m["seed"], k)
+        seed = model_seed(m.seed, k)
         idx = torch.from_numpy(np.flatnonzero(mask))
         model, metrics = train(fresh_model(cfg, ds, seed), ds.x_train[idx], ds.y_train[idx],
-                               train_settings(cfg["train"]), privacy_settings=privacy_settings(cfg, calibration),
+                               cfg.train, privacy_settings=privacy_settings(cfg, calibration),
                                seed=seed, device=device, checkpoint_path=ckpt,
                                desc=f"eps={format_epsilon(epsilon)} model {k}")
         ev = evaluate(model, ds.x_train[top], ds.y_train[top], device=device)
@@ -405,7 +402,7 @@ def train_dp_subset_shard(cfg: dict[str, Any], epsilon: float, noise: Path, topk
     close_resume(resume)
 
 
-def mem_vs_epsilon_table(cfg: dict[str, Any], examples: Path, shards: list[Path], out: Path,
+def mem_vs_epsilon_table(cfg: StudyConfig, examples: Path, shards: list[Path], out: Path,
                          models_out: Path) -> None:
     """Memorization of each top-k example at each epsilon, from the DP subset-model shards; and the per-model
     scores of the top-k it is computed from (`models_out`), which the claims' bootstrap resamples."""
@@ -433,17 +430,17 @@ def mem_vs_epsilon_table(cfg: dict[str, Any], examples: Path, shards: list[Path]
 
 # --- Images for the extremes figure ---------------------------------------------------------------
 
-def write_extremes(cfg: dict[str, Any], examples: Path, out: Path) -> None:
-    f = cfg["figures"]
+def write_extremes(cfg: StudyConfig, examples: Path, out: Path) -> None:
+    f = cfg.figures
     ds = dataset(cfg)
     table = pd.read_csv(examples)
     table = table[np.isfinite(table["curvature"])]
     picks: list[tuple[str, pd.DataFrame]] = []
-    for label in sorted(table["label"].unique())[: f["extremes_classes"]]:
+    for label in sorted(table["label"].unique())[: f.extremes_classes]:
         ranked = table[table["label"] == label].sort_values("curvature")
-        picks.append(("low_curvature", ranked.head(f["extremes_per_class"])))
-        picks.append(("high_curvature", ranked.tail(f["extremes_per_class"])))
-    picks.append(("most_memorized", table[np.isfinite(table["mem"])].nlargest(f["most_memorized"], "mem")))
+        picks.append(("low_curvature", ranked.head(f.extremes_per_class)))
+        picks.append(("high_curvature", ranked.tail(f.extremes_per_class)))
+    picks.append(("most_memorized", table[np.isfinite(table["mem"])].nlargest(f.most_memorized, "mem")))
     chosen = pd.concat([p for _, p in picks])
     kinds = np.concatenate([[k] * len(p) for k, p in picks])
     io.write_npz(out, images=ds.images(chosen["id"].to_numpy()), ids=chosen["id"].to_numpy(),

@@ -12,6 +12,7 @@ import pandas as pd
 from memcurv import audit, bootstrap, claims, io
 from memcurv.config import dataset_title, readings
 from memcurv.readings import AGGREGATION_NAMES, SCORE_NAMES
+from memcurv.settings import StudyConfig
 
 FIGURE_OF_CLAIM = {
     "curvature_memorization": "mem_vs_curvature",
@@ -113,21 +114,21 @@ def _markdown_table(df: pd.DataFrame) -> list[str]:
 TABLES = ("dp_models.csv", "examples.csv", "subset_models.csv", "subset_scores.npz", "mem_vs_epsilon_models.npz")
 
 
-def tables(cfg: dict[str, Any]) -> tuple[str, ...]:
+def tables(cfg: StudyConfig) -> tuple[str, ...]:
     """The tables a study's report reads: the paper's, and the audit's where the study runs it."""
-    return TABLES + (audit.TABLES if cfg["audit"]["enabled"] else ())
+    return TABLES + (audit.TABLES if cfg.audit.enabled else ())
 
 
-def _dataset(cfg: dict[str, Any]) -> str:
+def _dataset(cfg: StudyConfig) -> str:
     """The dataset as the report names it: its config name, and its title where that says more."""
-    name, title = cfg["dataset"]["name"], dataset_title(cfg)
+    name, title = cfg.dataset.name, dataset_title(cfg)
     return f"`{name}`" if title == name else f"{title} (`{name}`)"
 
 
-def build(cfg: dict[str, Any], tables_dir: Path, figures: Path, out: Path) -> dict[str, Any]:
+def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[str, Any]:
     """Markdown report of the study at `out`, from the tables in `tables_dir`, and its numbers as JSON beside it;
     returns the numbers."""
-    study, fidelity, resolved = cfg["study"], cfg["fidelity"], cfg["resolved_defects"]
+    study, fidelity, resolved = cfg.study, cfg.fidelity, cfg.resolved_defects
     (own, own_reading), (other, other_reading) = readings(cfg).items()
     judged = claims.check_claims(tables_dir, own_reading)
     other_claims = claims.check_claims(tables_dir, other_reading)
@@ -135,7 +136,7 @@ def build(cfg: dict[str, Any], tables_dir: Path, figures: Path, out: Path) -> di
     lines = [
         f"## Study `{study}`",
         "",
-        f"Dataset {_dataset(cfg)}, model `{cfg['model']}`, fidelity **{fidelity}** "
+        f"Dataset {_dataset(cfg)}, model `{cfg.model}`, fidelity **{fidelity}** "
         f"(defect settings: {', '.join(f'{k}={v}' for k, v in resolved.items())}). "
         f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by memcurv from `{tables_dir}` only.",
         "",
@@ -160,7 +161,7 @@ def build(cfg: dict[str, Any], tables_dir: Path, figures: Path, out: Path) -> di
     lines += _explained_lines(explained, rel)
     accuracy = _accuracy(tables_dir)
     lines += _accuracy_lines(accuracy)
-    audit_lines, audit_numbers = audit.report_section(tables_dir, rel / "audit.png", cfg["audit"]["control_epsilon"])
+    audit_lines, audit_numbers = audit.report_section(tables_dir, rel / "audit.png", cfg.audit.control_epsilon)
     lines += audit_lines
     lines += ["", "### Provenance", "", *_provenance_lines(tables_dir)]
     with io.atomic_path(out) as tmp:

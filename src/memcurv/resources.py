@@ -16,8 +16,10 @@ import math
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from memcurv.settings import StudyConfig
 
 log = logging.getLogger("memcurv.resources")
 
@@ -40,9 +42,8 @@ _STEM = {"resnet18": (64, 3), "resnet50": (64, 7)}  # first conv: output channel
 _FEATURES = {"resnet18": 512, "resnet50": 2048}  # inputs of the last linear layer
 
 
-def input_dims(dataset: dict[str, Any]) -> tuple[tuple[int, int, int], int]:
-    """(input shape C x H x W, number of classes) of a config's dataset section, without loading it."""
-    name, options = dataset["name"], dataset.get("options") or {}
+def input_dims(name: str, options: Mapping[str, Any]) -> tuple[tuple[int, int, int], int]:
+    """(input shape C x H x W, number of classes) of dataset `name` under its options, without loading it."""
     if name == "digits":
         return (1, 8, 8), 10
     if name == "synthetic":
@@ -105,15 +106,15 @@ def curvature_mb(model: str, input_shape: tuple[int, int, int], num_classes: int
     return math.ceil(CONTEXT_MB + batch_size * probes * per_input + weights_mb(model, input_shape, num_classes))
 
 
-def job_gpu_mem_mb(cfg: dict[str, Any], job: str, train_size: int | None, *, scores_curvature: bool = True) -> int:
+def job_gpu_mem_mb(cfg: StudyConfig, job: str, train_size: int | None, *, scores_curvature: bool = True) -> int:
     """GPU memory (MB) a rule's job needs under a validated config: the most any of its phases needs
     (`scores_curvature`: whether a subset-model shard scores curvature, see memorization.curvature_models)."""
-    shape, classes = input_dims(cfg["dataset"])
-    model, c, dp, plain = cfg["model"], cfg["curvature"], cfg["train"], cfg["memorization"]["train"]
-    curvature = curvature_mb(model, shape, classes, c["batch_size"], c["probes"], c["method"])
-    dp_training = training_mb(model, shape, classes, poisson_chunk(dp["batch_size"], dp["physical_batch_size"]),
+    shape, classes = input_dims(cfg.dataset.name, cfg.dataset.options)
+    model, c, dp, plain = cfg.model, cfg.curvature, cfg.train, cfg.memorization.train
+    curvature = curvature_mb(model, shape, classes, c.batch_size, c.probes, c.method)
+    dp_training = training_mb(model, shape, classes, poisson_chunk(dp.batch_size, dp.physical_batch_size),
                               private=True, train_size=train_size)
-    subset_training = training_mb(model, shape, classes, plain["physical_batch_size"] or plain["batch_size"],
+    subset_training = training_mb(model, shape, classes, plain.physical_batch_size or plain.batch_size,
                                   private=False, train_size=train_size)
     needs = {"train_dp_model": dp_training, "dp_model_curvature": curvature, "train_dp_subset_models": dp_training,
              "train_subset_models": max(subset_training, curvature) if scores_curvature else subset_training}

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from memcurv.curvature import full_fp32
 from memcurv.io import atomic_path
 from memcurv.resources import run_in_batches
+from memcurv.settings import GRAD_SAMPLE_MODES, TrainSettings, check_arithmetic
 
 if TYPE_CHECKING:  # Opacus is imported where a private run needs it
     from opacus.optimizers import DPOptimizer
@@ -41,45 +42,6 @@ log = logging.getLogger("memcurv.train")
 
 # Opacus's backward hooks fire on module outputs when the input needs no gradient: expected, not a problem.
 warnings.filterwarnings("ignore", "Full backward hook is firing", UserWarning)
-
-OPTIMIZERS = ("sgd", "rmsprop", "adam")
-# hooks, ew, functorch: per-example gradients are materialised, then clipped by the optimizer.  ghost:
-# per-example gradient norms (computed without the gradients for Linear layers; conv and GroupNorm layers
-# fall back to materialised per-example gradients) scale each loss before a second, clipped backward pass.
-GRAD_SAMPLE_MODES = ("hooks", "ew", "functorch", "ghost")
-# Opacus 1.6's conv grad sampler (used by hooks, and by ghost for conv layers) unfolds activations with
-# strides that assume NCHW memory: on channels_last inputs its per-example gradients are wrong.
-CHANNELS_LAST_MODES = ("ew", "functorch")
-# auto: TF32 on a GPU, IEEE fp32 elsewhere (CPUs have no TF32).  bf16: autocast around the forward pass, which
-# PyTorch's expanded weights (grad_sample_mode ew) do not support: their backward mixes bf16 and fp32 operands.
-PRECISIONS = ("auto", "fp32", "tf32", "bf16")
-BF16_MODES = ("hooks", "functorch", "ghost")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: int = 30
-    batch_size: int = 256
-    physical_batch_size: int | None = None
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    lr_milestones: tuple[float, ...] = (0.6, 0.8)
-    lr_gamma: float = 0.1
-    channels_last: bool = False  # NHWC memory for convolutions: the same results; meant for cuDNN (untimed on a GPU)
-    precision: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown train.precision {self.precision!r}; choose one of {PRECISIONS}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("train.epochs and train.batch_size must be >= 1")
-        if self.physical_batch_size is not None and self.physical_batch_size < 1:
-            raise ValueError("train.physical_batch_size must be >= 1 (or null for the logical batch)")
-
 
 @dataclass(frozen=True)
 class PrivacySettings:
@@ -99,27 +61,6 @@ class PrivacySettings:
             raise ValueError("privacy.max_grad_norm must be > 0")
         if self.grad_sample_mode not in GRAD_SAMPLE_MODES:
             raise ValueError(f"unknown grad_sample_mode {self.grad_sample_mode!r}; choose one of {GRAD_SAMPLE_MODES}")
-
-
-def _check_channels_last(settings: TrainSettings, privacy_settings: PrivacySettings | None) -> None:
-    """Refuse channels_last where Opacus would compute wrong per-example gradients from it."""
-    p = privacy_settings
-    if settings.channels_last and p is not None and p.grad_sample_mode not in CHANNELS_LAST_MODES:
-        raise ValueError(
-            f"train.channels_last with grad_sample_mode {p.grad_sample_mode!r} gives wrong per-example gradients "
-            f"(Opacus 1.6's conv grad sampler assumes NCHW memory); use one of {CHANNELS_LAST_MODES} or "
-            "channels_last: false"
-        )
-
-
-def _check_bf16(settings: TrainSettings, privacy_settings: PrivacySettings | None) -> None:
-    """Refuse bf16 where Opacus's per-example gradients fail under autocast, before any step is taken."""
-    p = privacy_settings
-    if settings.precision == "bf16" and p is not None and p.grad_sample_mode not in BF16_MODES:
-        raise ValueError(
-            f"train.precision bf16 with grad_sample_mode {p.grad_sample_mode!r} fails (PyTorch's expanded weights do "
-            f"not support autocast); use one of {BF16_MODES} or precision tf32"
-        )
 
 
 def training_precision(precision: str, device: torch.device) -> str:
@@ -394,7 +335,9 @@ def _metrics(s: TrainSettings, p: PrivacySettings | None, sample_rate: float, to
         "history": state.history,
     }
     if p is not None:
-        from memcurv import privacy  # imports Opacus's accountants: only private runs pay for them
+        from memcurv import (
+            privacy,  # imports Opacus's accountants: only private runs pay for them
+        )
 
         metrics.update(
             noise_multiplier=p.noise_multiplier,
@@ -429,8 +372,7 @@ def train(
     needs when its training sets differ in size by the canaries drawn in.
     """
     s, p = settings, privacy_settings
-    _check_channels_last(s, p)
-    _check_bf16(s, p)
+    check_arithmetic(s, p.grad_sample_mode if p is not None else None)
     device = torch.device(device)
     sample_rate, total_steps = schedule or dp_schedule(len(x), s.batch_size, s.epochs)
     x, y = _place(model, x, y, s.channels_last, device)

@@ -17,7 +17,7 @@ try:
 except memcurv_config.ConfigError as error:
     raise WorkflowError(str(error)) from None
 
-STUDY = CFG["study"]
+STUDY = CFG.study
 RESULTS = f"results/{STUDY}"
 LOGS = f"logs/{STUDY}"
 BENCH = f"logs/{STUDY}/benchmarks"
@@ -42,7 +42,7 @@ SLURM_GPU_PARTITION = os.environ.get("MEMCURV_SLURM_GPU_PARTITION", "").strip() 
 
 def study_gpus() -> int:
     """1 when the study's GPU rules run on a GPU (and so declare `gpu: 1`), else 0."""
-    device = CFG["device"]
+    device = CFG.device
     if not SLURM:
         return 1 if gpu_resources.uses_gpu(device, GPU_MEMORY) else 0
     if device == "cuda" and not SLURM_GPU_PARTITION:
@@ -57,19 +57,19 @@ def study_gpus() -> int:
 GPU_MEMORY = gpu_resources.visible_gpu_memory_mb()  # MB of each GPU visible here (nvidia-smi); none without one
 GPU = study_gpus()
 GPU_MEM_CAP = None if SLURM else gpu_resources.gpu_memory_cap(GPU_MEMORY)  # cluster jobs get GPUs of their own
-TRAIN_SIZE = memcurv_config.train_size(CFG["dataset"]) if GPU else None  # training sets are held on the GPU
+TRAIN_SIZE = memcurv_config.train_size(CFG.dataset) if GPU else None  # training sets are held on the GPU
 CONDA_ENV = "../../environment.yml"  # jobs run in the active environment unless --sdm conda
-DP_EPS = [format_epsilon(e) for e in CFG["dp_models"]["epsilons"]]
-DP_SEEDS = CFG["dp_models"]["seeds"]
-MEM_EPS = [format_epsilon(e) for e in CFG["mem_vs_epsilon"]["epsilons"]]
-AUDIT_EPS = [format_epsilon(e) for e in CFG["audit"]["epsilons"]]
+DP_EPS = [format_epsilon(e) for e in CFG.dp_models.epsilons]
+DP_SEEDS = CFG.dp_models.seeds
+MEM_EPS = [format_epsilon(e) for e in CFG.mem_vs_epsilon.epsilons]
+AUDIT_EPS = [format_epsilon(e) for e in CFG.audit.epsilons]
 AUDIT_ARMS = [f"eps{eps}" for eps in AUDIT_EPS] + ["nonprivate"]
 # The chain subset models -> memorization -> top-k -> DP subset models is a study's longest path: when jobs
 # wait for cores, its jobs go first, so the DP models fill the cores around it instead of delaying it.
 MEMORIZATION_PRIORITY = 10
-SUBSET_SHARDS = range(num_shards(CFG["memorization"]["num_models"], CFG["memorization"]["models_per_job"]))
-AUDIT_SHARDS = range(num_shards(CFG["audit"]["num_models"], CFG["audit"]["models_per_job"]))
-DP_SUBSET_SHARDS = range(num_shards(CFG["mem_vs_epsilon"]["num_models"], CFG["mem_vs_epsilon"]["models_per_job"]))
+SUBSET_SHARDS = range(num_shards(CFG.memorization.num_models, CFG.memorization.models_per_job))
+AUDIT_SHARDS = range(num_shards(CFG.audit.num_models, CFG.audit.models_per_job))
+DP_SUBSET_SHARDS = range(num_shards(CFG.mem_vs_epsilon.num_models, CFG.mem_vs_epsilon.models_per_job))
 # The figures this study draws and the tables each reads, and the tables the report reads: from their modules
 # (memcurv.figures, memcurv.report), so that a new figure needs only its module and its caption.
 FIGURES = study_figures(CFG)
@@ -78,7 +78,7 @@ REPORT_TABLES = report_tables(CFG)
 
 def write_resolved_config(path: str) -> str:
     """The resolved config every job reads; rewritten only when it changes, so reruns stay no-ops."""
-    text = yaml.safe_dump(CFG, sort_keys=True)
+    text = yaml.safe_dump(CFG.as_dict(), sort_keys=True)
     if not os.path.exists(path) or open(path).read() != text:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
@@ -93,7 +93,7 @@ RESOLVED_CONFIG = write_resolved_config(f"{RESULTS}/config.yaml")
 # jobs starting together would each download it. The rules that read the dataset first (calibrate_noise,
 # subset_masks) take its record as input, and every other reader comes after them. `ancient`: a rerun of the
 # download (a changed rule) does not make the study's results out of date. Offline datasets need no such job.
-DATASET_READY = [ancient(f"{RESULTS}/data/download.json")] if needs_download(CFG["dataset"]) else []
+DATASET_READY = [ancient(f"{RESULTS}/data/download.json")] if needs_download(CFG.dataset) else []
 
 # Light jobs run where Snakemake runs, not on the cluster: the download (it needs the internet), tables that
 # read small files, figures and the report; and, unless the dataset is ImageNet (decoded from JPEG files), noise
@@ -101,7 +101,7 @@ DATASET_READY = [ancient(f"{RESULTS}/data/download.json")] if needs_download(CFG
 # reading every subset model's scores; extremes) and every training and scoring job are submitted.
 LOCAL_RULES = ["download_data"] if DATASET_READY else []
 LOCAL_RULES += ["dp_models_table", "top_k", "mem_vs_epsilon_table", "report", *(f"figure_{name}" for name in FIGURES)]
-if CFG["dataset"]["name"] != "imagenet":
+if CFG.dataset.name != "imagenet":
     LOCAL_RULES += ["calibrate_noise", "subset_masks"]
 workflow.localrules(*LOCAL_RULES)  # what the `localrules:` directive does, from a list
 
@@ -127,8 +127,8 @@ def gpu_mem_mb(job: str, scores_curvature: bool = True) -> int:
 
 def subset_shard_gpu_mem_mb(wildcards) -> int:
     """A subset-model shard scores curvature only if it holds one of the first memorization.curvature_models."""
-    m = CFG["memorization"]
-    scored = m["curvature_models"] is None or int(wildcards.shard) * m["models_per_job"] < m["curvature_models"]
+    m = CFG.memorization
+    scored = m.curvature_models is None or int(wildcards.shard) * m.models_per_job < m.curvature_models
     return gpu_mem_mb("train_subset_models", scored)
 
 
@@ -159,7 +159,7 @@ def all_outputs() -> list[str]:
 
 def experiment_epsilons(wildcards) -> str:
     """The target epsilons of an experiment (a config section, memcurv.config.EXPERIMENTS)."""
-    return " ".join(format_epsilon(e) for e in CFG[wildcards.experiment]["epsilons"])
+    return " ".join(format_epsilon(e) for e in getattr(CFG, wildcards.experiment).epsilons)
 
 
 def dp_metrics() -> list[str]:
@@ -172,8 +172,8 @@ def dp_curvatures() -> list[str]:
 
 def published_inputs() -> list[str]:
     """Feldman-Zhang's published scores (and their index map), when the config names them."""
-    m = CFG["memorization"]
-    return [path for path in (m["published_scores"], m["published_index_map"]) if path]
+    m = CFG.memorization
+    return [path for path in (m.published_scores, m.published_index_map) if path]
 
 
 def subset_shards() -> list[str]:

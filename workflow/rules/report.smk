@@ -9,7 +9,7 @@ rule report:
         md=f"paper/{STUDY}.md",
         json=f"paper/{STUDY}.json",
     params:
-        tables=TABLES,
+        tables=lambda wildcards, input: os.path.dirname(input.tables[0]),
         figures=f"figures/{STUDY}",  # linked from the report, not read: the report is drawn from tables only
     log:
         f"{LOGS}/report.log",

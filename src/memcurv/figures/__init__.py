@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from memcurv import io
+from memcurv.settings import StudyConfig
 
 OUTPUTS = ("pdf", "png", "csv")
 
@@ -26,10 +27,10 @@ class Figure:
     name: str
     tables: tuple[str, ...]
     plot: Callable[[Mapping[str, Path], str, dict[str, Any]], tuple[Any, Any]]
-    drawn: Callable[[dict[str, Any]], bool]
+    drawn: Callable[[StudyConfig], bool]
 
 
-def _always(cfg: dict[str, Any]) -> bool:
+def _always(cfg: StudyConfig) -> bool:
     return True
 
 
@@ -44,7 +45,7 @@ def catalogue() -> dict[str, Figure]:
     return figures
 
 
-def study_figures(cfg: dict[str, Any]) -> dict[str, Figure]:
+def study_figures(cfg: StudyConfig) -> dict[str, Figure]:
     """The figures a study draws."""
     return {name: f for name, f in catalogue().items() if f.drawn(cfg)}
 
@@ -88,14 +89,14 @@ def render(name: str, tables: Sequence[Path], out_pdf: Path, out_png: Path, out_
         io.write_json(io.provenance_path(out_csv), {**provenance, "figure": name, "options": options})
 
 
-def draw(cfg: dict[str, Any], name: str, tables: Sequence[Path], out_pdf: Path, out_png: Path,
+def draw(cfg: StudyConfig, name: str, tables: Sequence[Path], out_pdf: Path, out_png: Path,
          out_csv: Path) -> None:
     """Figure `name` of a study: its readings side by side (or the run's own only), titled with its dataset."""
     from memcurv.config import dataset_title, readings
 
     views = readings(cfg)
-    if not cfg["figures"]["side_by_side"]:
+    if not cfg.figures.side_by_side:
         views = dict(list(views.items())[:1])
-    render(name, tables, out_pdf, out_png, out_csv, study=cfg["study"],
-           options={"fidelity": cfg["fidelity"], "readings": views, "dataset": dataset_title(cfg)},
+    render(name, tables, out_pdf, out_png, out_csv, study=cfg.study,
+           options={"fidelity": cfg.fidelity, "readings": views, "dataset": dataset_title(cfg)},
            provenance={**io.provenance(cfg), "tables": [str(t) for t in tables]})

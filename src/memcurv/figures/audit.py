@@ -13,13 +13,14 @@ import pandas as pd
 
 from memcurv import theory
 from memcurv.figures.style import COLUMN_WIDTH, PALETTE, epsilon_axis, new_figure, title
+from memcurv.settings import StudyConfig
 
 TABLES = ("audit.csv", "audit_canaries.csv")  # what plot() reads
 
 
-def drawn(cfg: dict[str, Any]) -> bool:
+def drawn(cfg: StudyConfig) -> bool:
     """Only studies that run the audit (workflow/rules/audit.smk) draw it."""
-    return cfg["audit"]["enabled"]
+    return cfg.audit.enabled
 
 
 MARKERS = {"loss": "o", "memorization": "s", "curvature": "^"}

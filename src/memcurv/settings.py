@@ -1,0 +1,222 @@
+"""A study's settings as typed, frozen objects, built once from the validated config (memcurv.config), so that code
+reads `cfg.memorization.num_models` instead of string keys, and no job can change a setting another job reads.
+
+Torch-free: the workflow builds these while it parses, and the command line's `validate` imports no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+OPTIMIZERS = ("sgd", "rmsprop", "adam")
+# hooks, ew, functorch: per-example gradients are materialised, then clipped by the optimizer.  ghost:
+# per-example gradient norms (computed without the gradients for Linear layers; conv and GroupNorm layers
+# fall back to materialised per-example gradients) scale each loss before a second, clipped backward pass.
+GRAD_SAMPLE_MODES = ("hooks", "ew", "functorch", "ghost")
+# Opacus 1.6's conv grad sampler (used by hooks, and by ghost for conv layers) unfolds activations with
+# strides that assume NCHW memory: on channels_last inputs its per-example gradients are wrong.
+CHANNELS_LAST_MODES = ("ew", "functorch")
+# auto: TF32 on a GPU, IEEE fp32 elsewhere (CPUs have no TF32).  bf16: autocast around the forward pass, which
+# PyTorch's expanded weights (grad_sample_mode ew) do not support: their backward mixes bf16 and fp32 operands.
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")
+BF16_MODES = ("hooks", "functorch", "ghost")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 30
+    batch_size: int = 256
+    physical_batch_size: int | None = None
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_milestones: tuple[float, ...] = (0.6, 0.8)
+    lr_gamma: float = 0.1
+    channels_last: bool = False  # NHWC memory for convolutions: the same results; meant for cuDNN (untimed on a GPU)
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown train.precision {self.precision!r}; choose one of {PRECISIONS}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("train.epochs and train.batch_size must be >= 1")
+        if self.physical_batch_size is not None and self.physical_batch_size < 1:
+            raise ValueError("train.physical_batch_size must be >= 1 (or null for the logical batch)")
+
+
+def check_arithmetic(settings: TrainSettings, grad_sample_mode: str | None) -> None:
+    """Refuse memory formats and arithmetic that Opacus's per-example gradients (grad_sample_mode; None when not
+    private) get wrong or fail under, before any step is taken."""
+    if settings.channels_last and grad_sample_mode is not None and grad_sample_mode not in CHANNELS_LAST_MODES:
+        raise ValueError(f"train.channels_last needs privacy.grad_sample_mode in {CHANNELS_LAST_MODES}, not "
+                         f"{grad_sample_mode!r}: Opacus's conv grad sampler gives wrong per-example gradients on "
+                         "channels-last inputs (or use channels_last: false)")
+    if settings.precision == "bf16" and grad_sample_mode is not None and grad_sample_mode not in BF16_MODES:
+        raise ValueError(f"train.precision = bf16 needs privacy.grad_sample_mode in {BF16_MODES}, not "
+                         f"{grad_sample_mode!r}: PyTorch's expanded weights (ew) do not support autocast "
+                         "(or use precision: tf32)")
+
+
+@dataclass(frozen=True)
+class LabelNoise:
+    fraction: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    options: Mapping[str, Any]
+    label_noise: LabelNoise
+    root: str | None
+    download: bool
+    verify_checksums: bool
+    seed: int
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    accountant: str
+    delta: float
+    max_grad_norm: float
+    grad_sample_mode: str
+
+
+@dataclass(frozen=True)
+class ReleasedBatchSize:
+    """Batch sizes of the released code's curvature scorers, which its batch-mean loss divides by (defect 2)."""
+    dp_models: int
+    memorization: int
+
+
+@dataclass(frozen=True)
+class CurvatureConfig:
+    probes: int
+    method: str
+    h: float
+    batch_size: int
+    released_batch_size: ReleasedBatchSize
+    seed: int
+
+
+@dataclass(frozen=True)
+class DpModelsConfig:
+    epsilons: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MemorizationConfig:
+    num_models: int
+    models_per_job: int
+    curvature_models: int | None
+    train: TrainSettings
+    subset_ratio: float
+    seed: int
+    stacked: bool
+    published_scores: str | None
+    published_index_map: str | None
+    score: str
+
+
+@dataclass(frozen=True)
+class MemVsEpsilonConfig:
+    epsilons: tuple[float, ...]
+    num_models: int
+    models_per_job: int
+    top_k: int
+    topk_source: str
+    subset_ratio: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    enabled: bool
+    epsilons: tuple[float, ...]
+    canaries: int
+    num_models: int
+    models_per_job: int
+    selection_fraction: float
+    guess_fractions: tuple[float, ...]
+    confidence: float
+    control_epsilon: float
+    seed: int
+    control_train: TrainSettings
+
+
+@dataclass(frozen=True)
+class FiguresConfig:
+    extremes_classes: int
+    extremes_per_class: int
+    most_memorized: int
+    side_by_side: bool
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """One study, every default filled in and every defect switch resolved (memcurv.config.validate builds it)."""
+    study: str
+    dataset: DatasetConfig
+    model: str
+    device: str
+    train: TrainSettings
+    privacy: PrivacyConfig
+    curvature: CurvatureConfig
+    dp_models: DpModelsConfig
+    memorization: MemorizationConfig
+    mem_vs_epsilon: MemVsEpsilonConfig
+    fidelity: str
+    defects: Mapping[str, str | None]
+    deterministic: bool
+    audit: AuditConfig
+    figures: FiguresConfig
+    resolved_defects: Mapping[str, str]
+
+    @classmethod
+    def from_dict(cls, validated: dict[str, Any]) -> StudyConfig:
+        return _build(cls, validated)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The config as plain data (what it was built from): what is hashed for provenance and written for every
+        job to read."""
+        return _plain(self)
+
+
+def _build(cls: type, data: Mapping[str, Any]) -> Any:
+    """`cls` from a section of the validated config: nested sections become their dataclasses, lists tuples and
+    mappings read-only.  A key without a field (or a field without a key) is a schema the code does not know."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    if set(data) != fields:
+        raise KeyError(f"{cls.__name__} and the config schema disagree on {sorted(set(data) ^ fields)}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name in fields:
+        value, hint = data[name], hints[name]
+        if dataclasses.is_dataclass(hint):
+            value = _build(hint, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(value, dict):
+            value = MappingProxyType(dict(value))
+        values[name] = value
+    return cls(**values)
+
+
+def _plain(value: Any) -> Any:
+    """Settings as the plain data of a config file: dataclasses and mappings as dicts, tuples as lists."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
