@@ -65,7 +65,7 @@ def test_mem_vs_curvature_draws_published_scores_beside_the_runs(tables, tmp_pat
 
 @pytest.mark.parametrize("name", ["curvature_vs_epsilon", "mem_vs_curvature", "memorization_vs_epsilon"])
 def test_readings_are_drawn_side_by_side_each_from_its_own_columns(tables, tmp_path, name):
-    from memcurv.config import DEFECTS, READABLE
+    from memcurv.readings import DEFECTS, READABLE
 
     dp, examples = pd.read_csv(tables / "dp_models.csv"), pd.read_csv(tables / "examples.csv")
     # the faithful columns made to fall where the corrected ones rise
@@ -92,7 +92,8 @@ def test_readings_are_drawn_side_by_side_each_from_its_own_columns(tables, tmp_p
 
 def test_unknown_figure_is_an_error(tables, tmp_path):
     with pytest.raises(ValueError, match="unknown figure"):
-        render("nope", [tables / "dp_models.csv"], tmp_path / "a.pdf", tmp_path / "a.png", tmp_path / "a.csv", study="u", options={})
+        render("nope", [tables / "dp_models.csv"], tmp_path / "a.pdf", tmp_path / "a.png", tmp_path / "a.csv",
+               study="u", options={})
 
 
 def test_a_figure_refuses_tables_it_does_not_read(tables, tmp_path):

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from memcurv import config
+from memcurv.readings import resolve_defects
 from memcurv.settings import StudyConfig, TrainSettings
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml"))
@@ -17,7 +18,7 @@ def _schema_dict(raw: dict) -> dict:
     """The validated config as plain data, the schema's way: defaults filled in, defect switches resolved."""
     cfg = copy.deepcopy(raw)
     assert not list(config._validator_with_defaults()(config.schema()).iter_errors(cfg))
-    return {**cfg, "resolved_defects": config.resolve_defects(cfg)}
+    return {**cfg, "resolved_defects": resolve_defects(cfg)}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

@@ -281,7 +281,7 @@ def claim_epsilon_bounds_memorization(models_file: Path, estimator: str) -> Clai
 def check_claims(tables: Path, defects: dict[str, str] | None = None) -> list[Claim]:
     """Every claim checked against the tables in `tables`; a claim whose table is absent is `not run`.
 
-    `defects` is the reading (memcurv.config.READABLE: curvature score, loss reduction, aggregation over
+    `defects` is the reading (memcurv.readings.READABLE: curvature score, loss reduction, aggregation over
     subset models, memorization estimator, seed average; the default is all corrected), so one run's tables
     can be judged both ways."""
     d = {**CORRECTED, **(defects or {})}

@@ -16,21 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from memcurv.readings import resolve_defects
 from memcurv.settings import DatasetConfig, StudyConfig, check_arithmetic
-
-# Defect switches (PAPER.md, "Known defects"): the corrected and the faithful (released code) value.
-DEFECTS: dict[str, tuple[str, str]] = {
-    "curvature_score": ("trace", "gradnorm"),
-    "loss_reduction": ("sum", "mean"),
-    "curvature_aggregation": ("out_mean", "in_max"),
-    "mem_estimator": ("conditional", "faithful"),
-    "seed_average": ("mean", "faithful"),
-    "index_mapping": ("mapped", "identity"),
-    "subset_seeding": ("seeded", "unseeded"),
-}
-# The switches that only change how a run's tables are read (defects 1-5); index mapping (6) and subset
-# seeding (7) change what is trained, so only a run with the other setting shows their effect.
-READABLE = ("curvature_score", "loss_reduction", "curvature_aggregation", "mem_estimator", "seed_average")
 
 # The experiments that train DP models, each a config section with its target epsilons.
 EXPERIMENTS = ("dp_models", "mem_vs_epsilon", "audit")
@@ -107,21 +94,6 @@ def load(path: str | Path) -> StudyConfig:
 def show(cfg: StudyConfig) -> None:
     """Print a validated config, every default filled in (the `validate` verb)."""
     print(yaml.safe_dump(cfg.as_dict(), sort_keys=False), end="")
-
-
-def resolve_defects(config: dict[str, Any]) -> dict[str, str]:
-    """Each defect switch's value in a schema-valid config: the explicit override, else the one `fidelity` implies."""
-    pick = 1 if config["fidelity"] == "faithful" else 0
-    return {name: config["defects"].get(name) or values[pick] for name, values in DEFECTS.items()}
-
-
-def readings(cfg: StudyConfig) -> dict[str, dict[str, str]]:
-    """Ways to read one run's tables, by name: the run's own (its resolved defects) and the other fidelity's
-    (every readable switch at that fidelity's value).  Figures draw them side by side; the report judges both."""
-    other = "faithful" if cfg.fidelity == "corrected" else "corrected"
-    pick = 1 if other == "faithful" else 0
-    return {cfg.fidelity: {k: cfg.resolved_defects[k] for k in READABLE},
-            f"read {other}": {k: DEFECTS[k][pick] for k in READABLE}}
 
 
 def train_size(dataset: DatasetConfig) -> int | None:

@@ -12,16 +12,16 @@ Three scores per example, each the mean over probes (names fixed for every metho
 - ``sqnorm``:   ||H v||^2 (the paper's eq. 14, ||grad diff||^2 / h^2);
 - ``gradnorm``: ||grad diff|| ~ h ||H v|| (what the released code plots).
 
-Probes are a pure function of (seed, example id, probe index, number of probes), so a score never depends
-on the batch size or on the example's position in the batch (scoring with more probes draws new ones).  Scores are computed in full fp32: TF32, which
-PyTorch uses for cuDNN convolutions by default, keeps 10 mantissa bits, so its rounding error in each
-gradient (~5e-4 of it) is as large as the finite difference (h = 1e-3 of it) being measured; bf16 is
-worse still.  Losses are per-example (sum-reduced).  The
-released code's batch-mean loss (defect 2) only scales each example's input gradient by 1/B, B the
-size of its batch, so :func:`reduce_scores` derives those scores exactly from these: one computation
-serves both readings.  A batch that runs out of GPU memory is scored again at half the size
-(memcurv.resources.run_in_batches): the scores are the same, and the mean reading divides by the batch
-size of the released scorer (``curvature.released_batch_size``), whatever batches computed the scores.
+Probes are a pure function of (seed, example id, probe index, number of probes), so a score never depends on
+the batch size or on the example's position in the batch (scoring with more probes draws new ones). Scores
+are computed in full fp32: TF32, which PyTorch uses for cuDNN convolutions by default, keeps 10 mantissa
+bits, so its rounding error in each gradient (~5e-4 of it) is as large as the finite difference (h = 1e-3 of
+it) being measured; bf16 is worse still. Losses are per-example (sum-reduced). The released code's
+batch-mean loss (defect 2) only scales each example's input gradient by 1/B, B the size of its batch, so
+:func:`reduce_scores` derives those scores exactly from these: one computation serves both readings. A batch
+that runs out of GPU memory is scored again at half the size (memcurv.resources.run_in_batches): the scores
+are the same, and the mean reading divides by the batch size of the released scorer
+(``curvature.released_batch_size``), whatever batches computed the scores.
 """
 
 from __future__ import annotations

@@ -1,19 +1,49 @@
-"""Readings of a run's tables: which column holds "curvature" under a choice of the released code's
-defects 1-5 (memcurv.config.DEFECTS), so that one run can be judged the corrected way and the released way."""
+"""The released code's defects, and the readings of a run's tables they give: which column holds "curvature"
+under a choice of defects 1-5, so that one run can be judged the corrected way and the released way."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from memcurv.config import DEFECTS, READABLE
+    from memcurv.settings import StudyConfig
 
+# Defect switches (PAPER.md, "Known defects"): the corrected and the faithful (released code) value.
+DEFECTS: dict[str, tuple[str, str]] = {
+    "curvature_score": ("trace", "gradnorm"),
+    "loss_reduction": ("sum", "mean"),
+    "curvature_aggregation": ("out_mean", "in_max"),
+    "mem_estimator": ("conditional", "faithful"),
+    "seed_average": ("mean", "faithful"),
+    "index_mapping": ("mapped", "identity"),
+    "subset_seeding": ("seeded", "unseeded"),
+}
+# The switches that only change how a run's tables are read (defects 1-5); index mapping (6) and subset
+# seeding (7) change what is trained, so only a run with the other setting shows their effect.
+READABLE = ("curvature_score", "loss_reduction", "curvature_aggregation", "mem_estimator", "seed_average")
 CORRECTED = {k: DEFECTS[k][0] for k in READABLE}  # the corrected reading of a run's tables
 SCORE_NAMES = {"trace": "trace tr H (Hutchinson)", "sqnorm": "squared norm ‖Hv‖² (eq. 14)",
                "gradnorm": "released norm ‖grad diff‖"}
 AGGREGATION_NAMES = {"out_mean": "mean over models without it", "in_mean": "mean over models with it",
                      "in_max": "max over models with it (released)"}
+
+
+def resolve_defects(config: dict[str, Any]) -> dict[str, str]:
+    """Each defect switch's value in a schema-valid config: the explicit override, else the one `fidelity` implies."""
+    pick = 1 if config["fidelity"] == "faithful" else 0
+    return {name: config["defects"].get(name) or values[pick] for name, values in DEFECTS.items()}
+
+
+def study_readings(cfg: StudyConfig) -> dict[str, dict[str, str]]:
+    """Ways to read one run's tables, by name: the run's own (its resolved defects) and the other fidelity's
+    (every readable switch at that fidelity's value).  Figures draw them side by side; the report judges both."""
+    other = "faithful" if cfg.fidelity == "corrected" else "corrected"
+    pick = 1 if other == "faithful" else 0
+    return {cfg.fidelity: {k: cfg.resolved_defects[k] for k in READABLE},
+            f"read {other}": {k: DEFECTS[k][pick] for k in READABLE}}
 
 
 def model_curvature_column(defects: dict[str, str]) -> str:
@@ -30,6 +60,8 @@ def example_curvature_column(defects: dict[str, str]) -> str:
 
 
 def read_table(path: Path) -> pd.DataFrame | None:
+    import pandas as pd  # not for the config's validation, which resolves defects here
+
     return pd.read_csv(path) if path.exists() else None
 
 

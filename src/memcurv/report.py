@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from memcurv import audit, bootstrap, claims, io
-from memcurv.config import dataset_title, readings
-from memcurv.readings import AGGREGATION_NAMES, SCORE_NAMES
+from memcurv.config import dataset_title
+from memcurv.readings import AGGREGATION_NAMES, SCORE_NAMES, study_readings
 from memcurv.settings import StudyConfig
 
 FIGURE_OF_CLAIM = {
@@ -129,7 +129,7 @@ def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[
     """Markdown report of the study at `out`, from the tables in `tables_dir`, and its numbers as JSON beside it;
     returns the numbers."""
     study, fidelity, resolved = cfg.study, cfg.fidelity, cfg.resolved_defects
-    (own, own_reading), (other, other_reading) = readings(cfg).items()
+    (own, own_reading), (other, other_reading) = study_readings(cfg).items()
     judged = claims.check_claims(tables_dir, own_reading)
     other_claims = claims.check_claims(tables_dir, other_reading)
     rel = Path("..") / figures  # the report lives in paper/, figures in figures/<study>/

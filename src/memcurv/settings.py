@@ -29,6 +29,7 @@ BF16_MODES = ("hooks", "functorch", "ghost")
 
 @dataclass(frozen=True)
 class TrainSettings:
+    """How one model is trained: its schedule, optimizer, batches (logical and physical) and arithmetic."""
     epochs: int = 30
     batch_size: int = 256
     physical_batch_size: int | None = None
@@ -67,12 +68,14 @@ def check_arithmetic(settings: TrainSettings, grad_sample_mode: str | None) -> N
 
 @dataclass(frozen=True)
 class LabelNoise:
+    """A seeded fraction of the training labels flipped to another class (memcurv.label_noise)."""
     fraction: float
     seed: int
 
 
 @dataclass(frozen=True)
 class DatasetConfig:
+    """Which dataset, where it lives, and its own options (memcurv.data.load_dataset)."""
     name: str
     options: Mapping[str, Any]
     label_noise: LabelNoise
@@ -84,6 +87,7 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class PrivacyConfig:
+    """DP-SGD's fixed settings; the noise multiplier comes from calibrating each target epsilon."""
     accountant: str
     delta: float
     max_grad_norm: float
@@ -93,12 +97,13 @@ class PrivacyConfig:
 @dataclass(frozen=True)
 class ReleasedBatchSize:
     """Batch sizes of the released code's curvature scorers, which its batch-mean loss divides by (defect 2)."""
-    dp_models: int
-    memorization: int
+    dp_models: int  # the DP models' scorer (128 in the released code)
+    memorization: int  # the subset models' scorer (1,024)
 
 
 @dataclass(frozen=True)
 class CurvatureConfig:
+    """Hutchinson probes of the input loss curvature (memcurv.curvature)."""
     probes: int
     method: str
     h: float
@@ -109,12 +114,14 @@ class CurvatureConfig:
 
 @dataclass(frozen=True)
 class DpModelsConfig:
+    """The DP models on the full training set: one per epsilon and seed (links 2 and the loss claim)."""
     epsilons: tuple[float, ...]
     seeds: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class MemorizationConfig:
+    """The non-private subset models that memorization and per-example curvature are estimated from (link 1)."""
     num_models: int
     models_per_job: int
     curvature_models: int | None
@@ -129,6 +136,7 @@ class MemorizationConfig:
 
 @dataclass(frozen=True)
 class MemVsEpsilonConfig:
+    """The DP subset models that measure memorization of the top-k against epsilon (link 3)."""
     epsilons: tuple[float, ...]
     num_models: int
     models_per_job: int
@@ -140,6 +148,7 @@ class MemVsEpsilonConfig:
 
 @dataclass(frozen=True)
 class AuditConfig:
+    """The empirical DP audit with canaries (memcurv.audit), beyond the paper."""
     enabled: bool
     epsilons: tuple[float, ...]
     canaries: int
@@ -155,6 +164,7 @@ class AuditConfig:
 
 @dataclass(frozen=True)
 class FiguresConfig:
+    """What the extremes figure shows, and whether figures draw the other fidelity's reading beside the run's."""
     extremes_classes: int
     extremes_per_class: int
     most_memorized: int

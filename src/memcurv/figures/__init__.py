@@ -92,9 +92,10 @@ def render(name: str, tables: Sequence[Path], out_pdf: Path, out_png: Path, out_
 def draw(cfg: StudyConfig, name: str, tables: Sequence[Path], out_pdf: Path, out_png: Path,
          out_csv: Path) -> None:
     """Figure `name` of a study: its readings side by side (or the run's own only), titled with its dataset."""
-    from memcurv.config import dataset_title, readings
+    from memcurv.config import dataset_title
+    from memcurv.readings import study_readings
 
-    views = readings(cfg)
+    views = study_readings(cfg)
     if not cfg.figures.side_by_side:
         views = dict(list(views.items())[:1])
     render(name, tables, out_pdf, out_png, out_csv, study=cfg.study,

@@ -12,7 +12,7 @@ import matplotlib.colors as mcolors
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import (COLUMN_WIDTH, PALETTE, epsilon_axis, interval_errorbar, new_figure, readings,
+from memcurv.figures.style import (COLUMN_WIDTH, PALETTE, epsilon_axis, interval_errorbar, new_figure, panel_readings,
                                    title)
 from memcurv.readings import model_curvature_column
 
@@ -21,7 +21,7 @@ TABLES = ("dp_models.csv",)  # what plot() reads
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     dp = pd.read_csv(tables["dp_models.csv"])
-    score = next(iter(readings(options).values()))["curvature_score"]  # the run's own reading
+    score = next(iter(panel_readings(options).values()))["curvature_score"]  # the run's own reading
     train, test = model_curvature_column({"curvature_score": score, "loss_reduction": "sum"}), f"test_curv_{score}_sum"
     fig, (left, right) = new_figure(width=2 * COLUMN_WIDTH, ncols=2)
     norm = mcolors.LogNorm(dp["epsilon"].min(), dp["epsilon"].max())

@@ -33,8 +33,8 @@ def source(study: str, options: dict[str, Any]) -> str:
     return f"study {study}" if dataset in (None, study) else f"{dataset}, study {study}"
 
 
-def readings(options: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The readings of the tables to draw side by side (memcurv.config.readings), each with every switch
+def panel_readings(options: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The readings of the tables to draw side by side (memcurv.readings.study_readings), each with every switch
     filled in; without any, the corrected one."""
     return {name: {**CORRECTED, **d} for name, d in (options.get("readings") or {"corrected": {}}).items()}
 
@@ -43,7 +43,7 @@ def side_by_side(text: str, study: str, options: dict[str, Any],
                  draw: Callable[[Any, dict[str, str]], pd.DataFrame]) -> tuple[plt.Figure, pd.DataFrame]:
     """One column-wide panel per reading of the tables, each drawn by `draw(ax, reading)`, which returns the
     data it drew; the data of every panel comes back together, with a `reading` column naming the panel."""
-    views = readings(options)
+    views = panel_readings(options)
     fig, axes = new_figure(width=COLUMN_WIDTH * len(views), ncols=len(views), squeeze=False)
     frames = []
     for ax, (name, reading) in zip(axes[0], views.items()):
