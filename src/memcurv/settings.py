@@ -1,7 +1,7 @@
 """A study's settings as typed, frozen objects, built once from the validated config (memcurv.config), so that code
 reads `cfg.memorization.num_models` instead of string keys, and no job can change a setting another job reads.
 
-Torch-free: the workflow builds these while it parses, and the command line's `validate` imports no torch.
+It imports nothing but the standard library, so any module (and the workflow, while it parses) can use it.
 """
 
 from __future__ import annotations
