@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ def _tally(score: np.ndarray, included: np.ndarray, tiebreak: np.ndarray, k_in: 
     return k_in + k_out, int(((g == truth) & (g != 0)).sum())
 
 
-def select_attack(score: np.ndarray, included: np.ndarray, tiebreak: np.ndarray, fractions: list[float],
+def select_attack(score: np.ndarray, included: np.ndarray, tiebreak: np.ndarray, fractions: Sequence[float],
                   delta: float, confidence: float) -> dict[str, Any]:
     """The direction (+1: higher score means IN) and guess fractions that give the largest bound on these slots."""
     best: dict[str, Any] = {"eps": -1.0}
@@ -137,7 +138,7 @@ def audit_score(score: np.ndarray, included: np.ndarray, tiebreak: np.ndarray, n
     """Choose the attack on the first `n_select` models (rows), bound epsilon on the others."""
     conf = settings.confidence
     chosen = select_attack(score[:n_select].ravel(), included[:n_select].ravel(), tiebreak[:n_select].ravel(),
-                           list(settings.guess_fractions), delta, conf)
+                           settings.guess_fractions, delta, conf)
     s = chosen["direction"] * score[n_select:].ravel()
     inc, tb = included[n_select:].ravel(), tiebreak[n_select:].ravel()
     k_in, k_out = int(chosen["f_in"] * s.size), int(chosen["f_out"] * s.size)
@@ -174,8 +175,7 @@ def write_canaries(cfg: StudyConfig, out: Path) -> None:
     ids = np.sort(rng.choice(n, size=m, replace=False))
     labels = ds.y_train.numpy()[ids]
     flipped = (labels + rng.integers(1, ds.num_classes, m)) % ds.num_classes
-    masks = np.stack([stream(a.seed, 1, k).random(m) < 0.5
-                      for k in range(a.num_models)])
+    masks = np.stack([stream(a.seed, 1, k).random(m) < 0.5 for k in range(a.num_models)])
     io.write_npz(out, ids=ids, labels=labels, canary_labels=flipped, masks=masks)
 
 

@@ -16,13 +16,7 @@ import pandas as pd
 import torch
 
 from memcurv import io, memorization
-from memcurv.config import (
-    EXPERIMENTS,
-    ConfigError,
-    dataset_title,
-    format_epsilon,
-    num_shards,
-)
+from memcurv.config import EXPERIMENTS, ConfigError, dataset_title, format_epsilon, num_shards
 from memcurv.curvature import REDUCTIONS, SCORES, curvature_scores, reduce_scores
 from memcurv.data import Dataset, fetch, load_dataset
 from memcurv.ensemble import train_ensemble
