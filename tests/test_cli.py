@@ -53,7 +53,8 @@ def test_a_failure_inside_a_job_prints_its_traceback_and_exits_1(tmp_path, capsy
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(pipeline, "write_subset_masks", out_of_memory)
-    assert cli.main(["masks", "--config", str(SMOKE), "--out", str(tmp_path / "m.npz")]) == cli.JOB_FAILED != 2
+    assert cli.main(["masks", "--config", str(SMOKE), "--out", str(tmp_path / "m.npz")]) == cli.JOB_FAILED
+    assert cli.JOB_FAILED != cli.BAD_INPUT == 2
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "in out_of_memory" in err
     assert "RuntimeError: CUDA out of memory" in err and not (tmp_path / "m.npz").exists()

@@ -42,7 +42,7 @@ SHARDS = _path("--shards", "the shard files of one experiment", many=True)
 @dataclass(frozen=True)
 class Verb:
     help: str
-    job: str  # "module:function", imported when the verb runs: `validate` needs no torch
+    job: str  # "module:function", imported when the verb runs: a verb loads only its own job's modules
     options: tuple[Option, ...] = ()
 
 

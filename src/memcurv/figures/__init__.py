@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from memcurv import io
+from memcurv.config import dataset_title
+from memcurv.readings import study_readings
 from memcurv.settings import StudyConfig
 
 OUTPUTS = ("pdf", "png", "csv")
@@ -92,9 +94,6 @@ def render(name: str, tables: Sequence[Path], out_pdf: Path, out_png: Path, out_
 def draw(cfg: StudyConfig, name: str, tables: Sequence[Path], out_pdf: Path, out_png: Path,
          out_csv: Path) -> None:
     """Figure `name` of a study: its readings side by side (or the run's own only), titled with its dataset."""
-    from memcurv.config import dataset_title
-    from memcurv.readings import study_readings
-
     views = study_readings(cfg)
     if not cfg.figures.side_by_side:
         views = dict(list(views.items())[:1])
