@@ -1,8 +1,10 @@
 """Atomic outputs and provenance."""
 
+import errno
 import os
 import stat
 import subprocess
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +19,22 @@ def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("free, says_disk_full", [(0, True), (10 << 30, False)])
+def test_a_write_that_fails_on_a_full_disk_says_so(tmp_path, monkeypatch, free, says_disk_full):
+    # torch.save on a full disk raises RuntimeError("[enforce fail at inline_container.cc] unexpected pos ...")
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda _path: SimpleNamespace(free=free))
+    with pytest.raises((OSError, RuntimeError)) as raised:
+        with io.atomic_path(tmp_path / "run" / "model.pt") as tmp:
+            tmp.write_bytes(b"partial")
+            raise RuntimeError("unexpected pos 35261248 vs 35261136")
+    if says_disk_full:
+        assert raised.value.errno == errno.ENOSPC and "run" in str(raised.value) and "model.pt" in str(raised.value)
+        assert "unexpected pos" in str(raised.value.__cause__)
+    else:
+        assert type(raised.value) is RuntimeError
+    assert list((tmp_path / "run").iterdir()) == []
 
 
 def test_git_state_ignores_regenerated_figures_but_not_code(tmp_path):

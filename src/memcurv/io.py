@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -18,12 +20,14 @@ import numpy as np
 
 from memcurv.settings import StudyConfig
 
+DISK_FULL_BYTES = 1 << 20  # less free than this after a failed write: the disk was full
 PACKAGES = ("memcurv", "torch", "torchvision", "opacus", "numpy", "scipy", "pandas", "matplotlib", "seaborn")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+    A write that fails on a full disk says so: torch.save reports one only as "unexpected pos"."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=final.suffix or ".tmp", dir=final.parent)
@@ -34,6 +38,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.replace(tmp, final)
+    except Exception as err:
+        free = shutil.disk_usage(final.parent).free
+        if free < DISK_FULL_BYTES and getattr(err, "errno", None) != errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"no space left on the disk holding {final.parent} ({free} bytes free) "
+                                        f"while writing {final.name}") from err
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
