@@ -11,7 +11,8 @@ TIMINGS = ["seconds"]  # wall-clock columns: differ between any two runs
 
 
 def frames(run: Path, study: str) -> dict[str, pd.DataFrame]:
-    files = [*sorted((run / "results" / study / "tables").glob("*.csv")), *sorted((run / "figures" / study).glob("*.csv"))]
+    files = [*sorted((run / "results" / study / "tables").glob("*.csv")),
+             *sorted((run / "figures" / study).glob("*.csv"))]
     return {str(f.relative_to(run)): pd.read_csv(f).drop(columns=TIMINGS, errors="ignore") for f in files}
 
 

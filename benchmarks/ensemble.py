@@ -1,7 +1,8 @@
 """Subset models for memorization: a stacked (vmapped) ensemble against the same models trained one
 after another, in one process, on the same subsets, seeds and settings.
 
-    python benchmarks/ensemble.py [--model small_cnn|resnet18] [--models 32] [--epochs 5] [--threads 1] [--device cpu|cuda]
+    python benchmarks/ensemble.py [--model small_cnn|resnet18] [--models 32] [--epochs 5] [--threads 1]
+        [--device cpu|cuda]
 
 Both paths are warmed up on two models for one epoch before they are timed, so neither pays the other's
 start-up; workflow jobs run with one thread each (`--threads 1`).

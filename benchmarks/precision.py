@@ -71,7 +71,8 @@ def main() -> None:
     dev = args.device
     shape = (1, 8, 8) if args.model == "small_cnn" else (3, 32, 32)
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(args.batch, *shape, generator=g).to(dev), torch.randint(0, 10, (args.batch,), generator=g).to(dev)
+    x = torch.randn(args.batch, *shape, generator=g).to(dev)
+    y = torch.randint(0, 10, (args.batch,), generator=g).to(dev)
     torch.manual_seed(0)
     model = build_model(args.model, shape, 10).to(dev).eval()
     v = rademacher_probes(torch.arange(args.batch), args.probes, shape, seed=0).to(dev)

@@ -95,7 +95,8 @@ def test_cpu_only_cluster_runs_auto_on_cpus_and_stops_cuda_or_a_cpu_study_on_gpu
     assert res.returncode == 0, res.stderr[-3000:]
     assert all("slurm_partition=cpu" in r and "gpu=0" in r for r in jobs(res.stdout)["train_dp_model"])
     res = dry_run(tmp_path, "--configfile", str(SMOKE), "--config", "device=cuda", env=env, profile=True)
-    assert res.returncode != 0 and "device = cuda on SLURM needs GPUs: set MEMCURV_SLURM_GPU_PARTITION" in res.stdout + res.stderr
+    needs_gpus = "device = cuda on SLURM needs GPUs: set MEMCURV_SLURM_GPU_PARTITION"
+    assert res.returncode != 0 and needs_gpus in res.stdout + res.stderr
     res = dry_run(tmp_path, "--configfile", str(SMOKE), "--config", "device=cpu", env={
         **env, "MEMCURV_SLURM_GPU_PARTITION": "gpu"}, profile=True)
     assert res.returncode != 0 and "device = cpu, but MEMCURV_SLURM_GPU_PARTITION" in res.stdout + res.stderr

@@ -136,7 +136,8 @@ def test_killed_training_job_resumes_and_matches_uninterrupted_run(tmp_path):
 def _shard_config():
     from memcurv import config
 
-    return config.validate({"study": "shard", "dataset": {"name": "digits"}, "device": "cpu", "curvature": {"probes": 2},
+    return config.validate({"study": "shard", "dataset": {"name": "digits"}, "device": "cpu",
+                            "curvature": {"probes": 2},
                             "memorization": {"num_models": 3, "models_per_job": 3, "stacked": False,
                                              "train": {"epochs": 2, "batch_size": 128, "lr": 0.05}}})
 
