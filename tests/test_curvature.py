@@ -84,15 +84,46 @@ def test_probes_are_rademacher_and_independent_of_batching():
 def test_hvp_hutchinson_trace_matches_exact_hessian_trace():
     model, (x, y) = _tiny_model(), _data()
     exact = _exact_traces(model, x, y)
-    est = curvature_scores(model, x, y, probes=4000, method="hvp", batch_size=7)["trace"]
+    est = curvature_scores(model, x, y, probes=4000, method="hvp", batch_size=7)["hutchinson"]
     np.testing.assert_allclose(est, exact, rtol=0.05, atol=0.05 * np.abs(exact).mean())
+
+
+def _relu_cnn(norm: bool) -> torch.nn.Module:
+    """A piecewise-linear CNN (conv, ReLU, max-pool, linear), with a GroupNorm whose curvature adds a residual."""
+    torch.manual_seed(0)
+    layers = [torch.nn.Conv2d(2, 4, 3, padding=1), *([torch.nn.GroupNorm(2, 4)] if norm else []), torch.nn.ReLU(),
+              torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(16, 3)]
+    return torch.nn.Sequential(*layers).double()
+
+
+def _image_data(n: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(2)
+    return torch.randn(n, 2, 4, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (n,), generator=g)
+
+
+def test_trace_of_a_piecewise_linear_network_is_its_exact_gauss_newton_trace():
+    """Without normalisation, H = JᵀAJ almost everywhere: the trace is exact with a single residual probe."""
+    model, (x, y) = _relu_cnn(norm=False), _image_data()
+    exact = _exact_traces(model, x, y)
+    scores = curvature_scores(model, x, y, probes=2, residual_probes=1, batch_size=4)
+    np.testing.assert_allclose(scores["trace"], exact, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(scores["gauss_newton"], exact, rtol=1e-9, atol=1e-12)
+
+
+def test_trace_with_a_normalisation_layer_is_unbiased_and_its_gauss_newton_part_is_not_the_trace():
+    model, (x, y) = _relu_cnn(norm=True), _image_data()
+    exact = _exact_traces(model, x, y)
+    scores = curvature_scores(model, x, y, probes=2, residual_probes=3000, batch_size=6)
+    np.testing.assert_allclose(scores["trace"], exact, rtol=0.05, atol=0.02 * np.abs(exact).mean())
+    assert np.abs(scores["gauss_newton"] - exact).max() > 0.1 * np.abs(exact).mean()  # GroupNorm's curvature
+    assert (scores["gauss_newton"] >= 0).all()  # JᵀAJ is positive semi-definite
 
 
 def test_finite_difference_agrees_with_exact_hvp_on_same_probes():
     model, (x, y) = _tiny_model(), _data()
     fd = curvature_scores(model, x, y, probes=16, method="finite_difference", h=1e-3)
     hvp = curvature_scores(model, x, y, probes=16, method="hvp", h=1e-3)
-    for name in ("trace", "sqnorm", "gradnorm"):
+    for name in ("hutchinson", "sqnorm", "gradnorm"):
         np.testing.assert_allclose(fd[name], hvp[name], rtol=0.02, atol=1e-4, err_msg=name)
 
 
@@ -115,7 +146,7 @@ def test_mean_reduced_reading_equals_a_batch_mean_loss_computed_directly():
     model, (x, y) = _tiny_model().double(), _data(n=11)
     x, h, bs, probes = x.double(), 1e-3, 4, 3
     v = rademacher_probes(torch.arange(11), probes, tuple(x.shape[1:]), seed=0).double()
-    direct = {"trace": np.zeros(11), "sqnorm": np.zeros(11), "gradnorm": np.zeros(11)}
+    direct = {"hutchinson": np.zeros(11), "sqnorm": np.zeros(11), "gradnorm": np.zeros(11)}
     for start in range(0, 11, bs):
         sl = slice(start, start + bs)
         for p in range(probes):
@@ -125,7 +156,7 @@ def test_mean_reduced_reading_equals_a_batch_mean_loss_computed_directly():
                 (g,) = torch.autograd.grad(F.cross_entropy(model(xin), y[sl]), xin)  # mean over the batch
                 grads.append(g.flatten(1))
             diff = (grads[1] - grads[0]).numpy()
-            direct["trace"][sl] += (v[sl, p].flatten(1).numpy() * diff).sum(1) / h / probes
+            direct["hutchinson"][sl] += (v[sl, p].flatten(1).numpy() * diff).sum(1) / h / probes
             direct["sqnorm"][sl] += (diff ** 2).sum(1) / h**2 / probes
             direct["gradnorm"][sl] += np.linalg.norm(diff, axis=1) / probes
     reading = reduce_scores(curvature_scores(model, x, y, probes=probes, h=h, batch_size=bs), "mean", bs)

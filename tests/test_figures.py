@@ -22,7 +22,10 @@ def tables(tmp_path_factory):
     out = tmp_path_factory.mktemp("tables")
     rng = np.random.default_rng(0)
     write_dp_models(out, lambda e: 1 - np.exp(-e), lambda e: 0.3 + np.exp(-0.2 * e))
-    write_examples(out, slope=1.0)
+    p = write_examples(out, slope=1.0)
+    examples = pd.read_csv(out / "examples.csv")  # C-scores: held-out accuracy, so 1 - C-score follows p
+    examples.assign(cscore=np.clip(1 - p + 0.1 * rng.standard_normal(len(p)), 0, 1)).to_csv(out / "examples.csv",
+                                                                                           index=False)
     write_mem_vs_epsilon(out, lambda e: 0.0 if e < 1 else 0.2)  # a mean at or below 0 at epsilon 0.5
     np.savez(out / "extremes.npz", images=rng.random((6, 8, 8, 1)), ids=np.arange(6),
              labels=np.array([0, 0, 1, 1, 2, 3]), curvature=np.arange(6.0), mem=np.linspace(0, 1, 6),

@@ -39,7 +39,7 @@ def test_examples_table_averages_curvature_over_the_scored_models_only(tmp_path)
     rng = np.random.default_rng(0)
     masks = memorization.subset_masks(n, range(k), 0.7, 0)
     correct = rng.integers(0, 2, (k, n)).astype(bool)
-    curv = {s: rng.normal(size=(k, n)).astype(np.float32) for s in ("trace", "sqnorm", "gradnorm")}
+    curv = {s: rng.normal(size=(k, n)).astype(np.float32) for s in SCORES}
     for values in curv.values():
         values[2:] = np.nan  # models 2 and 3 were not scored (curvature_models = 2)
     shard = tmp_path / "shard0.npz"
@@ -73,7 +73,7 @@ def test_batch_mean_reading_divides_by_the_released_scorers_batch_sizes():
     """The released code scores DP models in batches of 128 and subset models in batches of 1,024 (defect 2):
     the faithful reading of 1,300 examples divides by those batches' sizes, the last one ragged."""
     cfg, n = _cfg(None), 1300
-    scores = {s: np.full(n, 6.0) for s in ("trace", "sqnorm", "gradnorm")}
+    scores = {s: np.full(n, 6.0) for s in SCORES}
     dp = pipeline.every_reading(cfg, scores, "dp_models")
     sub = pipeline.every_reading(cfg, scores, "memorization")
     last_dp, last_sub = 1300 - 10 * 128, 1300 - 1024  # 20 and 276 examples in the last batch
@@ -113,7 +113,7 @@ def test_dp_models_table_holds_each_models_metrics_and_mean_curvature_under_both
     table, metrics, curvature = _dp_models_table(tmp_path, "corrected")
     assert list(zip(table["epsilon"], table["seed"])) == [(1.0, 0), (1.0, 1), (2.0, 0), (2.0, 1)]
     assert (table["study"] == "tables").all() and (table["fidelity"] == "corrected").all()
-    power = {"trace": 1, "sqnorm": 2, "gradnorm": 1}  # ||Hv||^2 scales with the square of 1/B
+    power = {"trace": 1, "gauss_newton": 1, "hutchinson": 1, "sqnorm": 2, "gradnorm": 1}  # ||Hv||^2: 1/B squared
     for row in table.itertuples():
         m, c = metrics[row.epsilon, row.seed], curvature[row.epsilon, row.seed]
         assert row.epsilon_spent == m["epsilon"] and row.noise_multiplier == pytest.approx(m["noise_multiplier"])

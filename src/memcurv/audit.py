@@ -37,7 +37,6 @@ from scipy import stats
 
 from memcurv import io, memorization, pipeline, theory
 from memcurv.config import format_epsilon
-from memcurv.curvature import curvature_scores
 from memcurv.seeds import model_seed, stream
 from memcurv.settings import AuditConfig, StudyConfig
 from memcurv.train import dp_schedule, evaluate, train
@@ -223,9 +222,7 @@ def _canary_scores(cfg: StudyConfig, model: torch.nn.Module, x: torch.Tensor, y:
     """What the attacker sees of each canary under one model: correctness and probability of its (flipped)
     training label, its loss, and its input curvature (the study's curvature score)."""
     ev = evaluate(model, x, y, device=device)
-    c = cfg.curvature
-    curv = curvature_scores(model, x, y, ids=torch.from_numpy(ids), probes=c.probes, h=c.h,
-                            method=c.method, batch_size=c.batch_size, seed=c.seed, device=device)
+    curv = pipeline.score_curvature(cfg, model, x, y, torch.from_numpy(ids), device)
     loss = -np.log(np.maximum(ev["prob"].astype(np.float64), np.finfo(np.float64).tiny))
     return {"correct": ev["correct"], "prob": ev["prob"], "loss": loss,
             "curvature": curv[cfg.resolved_defects["curvature_score"]]}

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from memcurv import bootstrap, theory
+from memcurv import bootstrap, reliability, theory
 from memcurv.bootstrap import CORRELATION, R2, UNBOUNDED, Interval, percentile_interval, spearman
 from memcurv.curvature import SCORES, reduce_scores
 from memcurv.memorization import resampled_membership
@@ -89,28 +89,61 @@ def _fit_dict(fit: theory.Fit | str) -> dict[str, Any]:
 
 # --- Link 1: curvature bounds memorization ------------------------------------------------------------
 
-def link1_replicates(scores_file: Path, reduction: str, replicates: int = LINK1_REPLICATES) -> dict[str, np.ndarray]:
-    """Bootstrap replicates of Spearman(memorization, curvature) for every score x aggregation under one loss
-    `reduction`, keyed by examples-table column: each replicate draws the subset models (memorization from all of
-    them, curvature from as many of the scored ones as were scored) and the examples."""
+def _link1_inputs(scores_file: Path, reduction: str
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(masks, per-model memorization scores, which models scored curvature, each score's per-model curvature of the
+    scored models under the loss `reduction`) from a study's subset_scores.npz."""
     with np.load(scores_file) as z:
         masks, score, scored = z["masks"], z["score"], z["scored"]
         curv = {s: z[f"curv_{s}"] for s in SCORES}
         batch = int(z["released_batch_size"])
+    return masks, score, scored, reduce_scores(curv, reduction, batch)
+
+
+def link1_replicates(scores_file: Path, reduction: str, cscore: np.ndarray | None = None,
+                     scores: tuple[str, ...] = SCORES, replicates: int = LINK1_REPLICATES
+                     ) -> dict[tuple[str, str], np.ndarray]:
+    """Bootstrap replicates of link 1's Spearman correlations under one loss `reduction`: ("mem", column) of
+    memorization with every score x aggregation (an examples-table column), and with C-scores, ("cscore", column) of
+    1 - C-score with each, and ("cscore", "mem") of 1 - C-score with memorization. Each replicate draws the subset
+    models (memorization from all of them, curvature from as many of the scored ones as were scored) and the
+    examples; the C-scores, from thousands of models elsewhere, are fixed. `scores` limits the curvature scores."""
+    masks, score, scored, curv = _link1_inputs(scores_file, reduction)
     generator = bootstrap.rng()
     mem = resampled_membership(masks, score, bootstrap.model_weights(len(masks), replicates, generator))["in_minus_out"]
     scored_weights = bootstrap.model_weights(int(scored.sum()), replicates, generator)  # a rerun scores as many
     rows = np.arange(replicates)[:, None]
     idx = generator.integers(0, masks.shape[1], size=(replicates, masks.shape[1]))
-    mem = mem[rows, idx]
-    out = {}
-    for s, values in reduce_scores(curv, reduction, batch).items():
-        aggregates = resampled_membership(masks[scored], values, scored_weights)
+    targets = {"mem": mem[rows, idx]}
+    if cscore is not None:
+        targets["cscore"] = (1.0 - np.asarray(cscore, float))[idx]
+        out = {("cscore", "mem"): np.array([spearman(targets["cscore"][b], targets["mem"][b])
+                                            for b in range(replicates)])}
+    else:
+        out = {}
+    for s in scores:
+        aggregates = resampled_membership(masks[scored], curv[s], scored_weights)
         for agg in AGGREGATION_NAMES:
-            column = f"curv_{s}_{reduction}_{agg}"
             c = aggregates[agg][rows, idx]
-            out[column] = np.array([spearman(mem[b], c[b]) for b in range(replicates)])
+            for target, x in targets.items():
+                out[target, f"curv_{s}_{reduction}_{agg}"] = np.array([spearman(x[b], c[b]) for b in range(replicates)])
     return out
+
+
+def link1_reliability(scores_file: Path, reduction: str) -> dict[str, float]:
+    """Split-half reliability (memcurv.reliability) of every score x aggregation under one loss `reduction`, keyed
+    by examples-table column, over the scored subset models; and of memorization ("mem") over all of them."""
+    masks, score, scored, curv = _link1_inputs(scores_file, reduction)
+    out = {"mem": reliability.split_half(masks, score, "in_minus_out")}
+    for s, values in curv.items():
+        for agg in AGGREGATION_NAMES:
+            out[f"curv_{s}_{reduction}_{agg}"] = reliability.split_half(masks[scored], values, agg)
+    return out
+
+
+def correlation_interval(x: pd.Series, y: pd.Series, replicates: np.ndarray) -> Interval:
+    """A Spearman correlation of two examples-table columns with its interval from its bootstrap replicates."""
+    return percentile_interval(spearman(x, y), replicates, limits=CORRELATION)
 
 
 def _auroc(flipped: np.ndarray, score: pd.Series) -> float:
@@ -118,18 +151,22 @@ def _auroc(flipped: np.ndarray, score: pd.Series) -> float:
     return float(roc_auc_score(flipped[ok], score[ok])) if 0 < flipped[ok].sum() < ok.sum() else float("nan")
 
 
-def readings_of_link1(examples: pd.DataFrame, replicates: dict[str, np.ndarray], reduction: str
-                      ) -> list[dict[str, Any]]:
-    """Spearman(memorization, curvature) with its interval for every curvature score x aggregation; with
-    flipped labels in the study, each reading's AUROC for finding them (and memorization's)."""
+def readings_of_link1(examples: pd.DataFrame, replicates: dict[tuple[str, str], np.ndarray],
+                      reliabilities: dict[str, float], reduction: str) -> list[dict[str, Any]]:
+    """For every curvature score x aggregation: its Spearman with memorization (and with 1 - C-score where the
+    study has C-scores), each with its interval, and its split-half reliability; with flipped labels in the study,
+    each reading's AUROC for finding them (and memorization's)."""
     flipped = (examples["planted"] == "flipped").to_numpy() if "planted" in examples else np.zeros(0, bool)
     rows = []
     for s in SCORES:
         for agg in AGGREGATION_NAMES:
             column = f"curv_{s}_{reduction}_{agg}"
-            row = {"score": s, "aggregation": agg, "column": column,
-                   "spearman": percentile_interval(spearman(examples["mem"], examples[column]),
-                                                   replicates[column], limits=CORRELATION).to_dict()}
+            rho = correlation_interval(examples["mem"], examples[column], replicates["mem", column])
+            row = {"score": s, "aggregation": agg, "column": column, "reliability": reliabilities[column],
+                   "spearman": rho.to_dict()}
+            if "cscore" in examples:
+                row["spearman_cscore"] = correlation_interval(1 - examples["cscore"], examples[column],
+                                                      replicates["cscore", column]).to_dict()
             if flipped.any():
                 row["auroc_flipped"] = _auroc(flipped, examples[column])
             rows.append(row)
@@ -139,25 +176,48 @@ def readings_of_link1(examples: pd.DataFrame, replicates: dict[str, np.ndarray],
     return rows
 
 
-def claim_curvature_bounds_memorization(examples: pd.DataFrame | None, scores_file: Path,
-                                        reduction: str) -> Claim:
+def _binned_numbers(x: pd.Series, examples: pd.DataFrame) -> dict[str, Any]:
+    """The binned means of the paper's Fig. 3 (x: memorization, or 1 - C-score) and the fits through them."""
+    bins = theory.bin_memorization(x, examples["curvature"])
+    ok = np.isfinite(x) & np.isfinite(examples["curvature"])
+    return {"examples": int(ok.sum()), "bins": len(bins), "curvature_column": str(examples["curvature_column"].iloc[0]),
+            **{f"{k}_fit": _fit_dict(f) for k, f in theory.fit_binned(bins).items()}}
+
+
+def claim_curvature_bounds_memorization(examples: pd.DataFrame | None, scores_file: Path, reduction: str,
+                                        replicates: dict[tuple[str, str], np.ndarray] | None) -> Claim:
     claim = Claim("curvature_memorization", "Curvature bounds memorization",
                   "Input loss curvature bounds memorization: curvature rises with memorization (Thm 5.1, Fig. 3).",
                   "The 95% bootstrap interval (subset models and examples resampled) of the Spearman correlation "
                   "of per-example curvature with memorization lies above 0. (The fits through the binned means "
                   "are reported, not judged: a few sparse high-memorization bins decide their slope.)")
-    if examples is None or not scores_file.exists():
+    if examples is None or replicates is None:
         return claim
     column = str(examples["curvature_column"].iloc[0])
-    reps = link1_replicates(scores_file, reduction)
-    bins = theory.bin_memorization(examples["mem"], examples["curvature"])
-    rho = percentile_interval(spearman(examples["mem"], examples["curvature"]), reps[column], limits=CORRELATION)
-    ok = np.isfinite(examples["mem"]) & np.isfinite(examples["curvature"])
-    claim.numbers = {"spearman_rho": rho.estimate, "examples": int(ok.sum()), "bins": len(bins),
-                     "curvature_column": column,
-                     **{f"{k}_fit": _fit_dict(f) for k, f in theory.fit_binned(bins).items()},
-                     "readings": readings_of_link1(examples, reps, reduction)}
+    rho = correlation_interval(examples["mem"], examples["curvature"], replicates["mem", column])
+    reliabilities = link1_reliability(scores_file, reduction)
+    claim.numbers = {"spearman_rho": rho.estimate, **_binned_numbers(examples["mem"], examples),
+                     "reliability": reliabilities[column], "mem_reliability": reliabilities["mem"],
+                     "readings": readings_of_link1(examples, replicates, reliabilities, reduction)}
     return _conclude(claim, [Condition("Spearman ρ(memorization, curvature)", rho, ">", 0.0)])
+
+
+def claim_curvature_tracks_cscore(examples: pd.DataFrame | None,
+                                  replicates: dict[tuple[str, str], np.ndarray] | None) -> Claim:
+    claim = Claim("curvature_cscore", "Curvature bounds memorization, C-score axis",
+                  "Link 1 read the way the paper's Fig. 3 reads published scores: curvature rises with 1 - C-score, "
+                  "Jiang et al.'s held-out accuracy from thousands of models (the held-out half of memorization).",
+                  "The 95% bootstrap interval (subset models and examples resampled; the C-scores fixed) of the "
+                  "Spearman correlation of per-example curvature with 1 - C-score lies above 0.")
+    if examples is None or replicates is None or "cscore" not in examples:
+        return claim
+    column = str(examples["curvature_column"].iloc[0])
+    x = 1 - examples["cscore"]
+    rho = correlation_interval(x, examples["curvature"], replicates["cscore", column])
+    agreement = correlation_interval(x, examples["mem"], replicates["cscore", "mem"])
+    claim.numbers = {"spearman_rho": rho.estimate, **_binned_numbers(x, examples),
+                     "memorization_vs_cscore": agreement.to_dict()}
+    return _conclude(claim, [Condition("Spearman ρ(1 - C-score, curvature)", rho, ">", 0.0)])
 
 
 # --- Link 2 and the loss: statistics over DP models, seeds resampled within each epsilon ---------------
@@ -279,16 +339,24 @@ def claim_epsilon_bounds_memorization(models_file: Path, estimator: str) -> Clai
 
 
 def check_claims(tables: Path, defects: dict[str, str] | None = None) -> list[Claim]:
-    """Every claim checked against the tables in `tables`; a claim whose table is absent is `not run`.
+    """Every claim checked against the tables in `tables`; a claim whose table is absent is `not run`; link 1 on the
+    C-score axis where the examples table has C-scores.
 
     `defects` is the reading (memcurv.readings.READABLE: curvature score, loss reduction, aggregation over
     subset models, memorization estimator, seed average; the default is all corrected), so one run's tables
     can be judged both ways."""
     d = {**CORRECTED, **(defects or {})}
     dp_models = read_dp_models(tables / "dp_models.csv", d)
+    examples, scores_file = read_examples(tables / "examples.csv", d), tables / "subset_scores.npz"
+    replicates = None
+    if examples is not None and scores_file.exists():
+        cscore = examples["cscore"].to_numpy() if "cscore" in examples else None
+        replicates = link1_replicates(scores_file, d["loss_reduction"], cscore)
+    has_cscores = examples is not None and "cscore" in examples
+    with_cscores = [claim_curvature_tracks_cscore(examples, replicates)] if has_cscores else []
     return [
-        claim_curvature_bounds_memorization(read_examples(tables / "examples.csv", d), tables / "subset_scores.npz",
-                                            d["loss_reduction"]),
+        claim_curvature_bounds_memorization(examples, scores_file, d["loss_reduction"], replicates),
+        *with_cscores,
         claim_epsilon_bounds_curvature(dp_models, d),
         claim_epsilon_bounds_memorization(tables / "mem_vs_epsilon_models.npz", d["mem_estimator"]),
         claim_loss_falls(read_table(tables / "dp_models.csv")),

@@ -30,6 +30,9 @@ def dataset_title(cfg: StudyConfig) -> str:
     return _DISPLAY_NAMES.get(cfg.dataset.name, cfg.dataset.name)
 
 
+# Datasets whose training ids follow CIFAR-10's official order within each class (memcurv.cscores).
+_CIFAR10_ORDER = ("cifar10", "cifar10_jpeg")
+
 # Training-set sizes of datasets whose size is fixed, for checks before any job starts.
 _FIXED_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000}
 
@@ -115,6 +118,9 @@ def _check_semantics(cfg: StudyConfig) -> None:
         check_arithmetic(cfg.train, cfg.privacy.grad_sample_mode)
     except ValueError as e:
         raise ConfigError(f"config key {e}") from None
+    if cfg.memorization.cscores and cfg.dataset.name not in _CIFAR10_ORDER:
+        raise ConfigError(f"config key memorization.cscores: C-scores map only to datasets whose ids follow CIFAR-10's "
+                          f"official training order ({', '.join(_CIFAR10_ORDER)}), not {cfg.dataset.name}")
     if cfg.mem_vs_epsilon.topk_source == "published" and not cfg.memorization.published_scores:
         raise ConfigError("config key mem_vs_epsilon.topk_source = published needs memorization.published_scores "
                           "(the path of the published score file)")

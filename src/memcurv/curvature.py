@@ -1,16 +1,26 @@
-"""Per-example input loss curvature with Rademacher probes (Hutchinson).
+"""Per-example input loss curvature: the trace of the input Hessian H of the loss, and the probe scores of the paper.
 
-Curv(z) = tr(H) with H the Hessian of the loss with respect to the input x.  Two ways to get H v:
+Five scores per example (names fixed for every method):
 
-- ``finite_difference`` (the paper's): H v ~ (grad L(x + h v) - grad L(x)) / h.  The unperturbed
-  gradient is computed once per batch and all probes of a batch go through the model in one pass.
+- ``trace``:      tr(H), split by the Hessian's structure.  Under cross-entropy, H = JᵀAJ + R with J the Jacobian of
+                  the logits, A = diag(p) - ppᵀ and R the network's own curvature (sum over classes of (p - y)_c times
+                  the Hessian of logit c).  The Gauss-Newton part's trace tr(A JJᵀ) is computed exactly, one
+                  vector-Jacobian product per class; R's trace by Hutchinson with exact Hessian-vector products
+                  (``residual_probes`` of them).  For a piecewise-linear network (ReLU, max-pool, linear layers) R is
+                  zero, so the trace is exact; normalisation layers (GroupNorm) add a residual, which the probes
+                  estimate without bias.
+- ``gauss_newton``: tr(JᵀAJ), the trace's Gauss-Newton part alone (exact; never negative);
+- ``hutchinson``: the paper's estimator of tr(H), the mean over probes of vᵀHv with Rademacher v;
+- ``sqnorm``:     ||H v||^2 (the paper's eq. 14, ||grad diff||^2 / h^2);
+- ``gradnorm``:   ||grad diff|| ~ h ||H v|| (what the released code plots).
+
+The probe scores get H v one of two ways (``method``):
+
+- ``finite_difference`` (the paper's): H v ~ (grad L(x + h v) - grad L(x)) / h.  The unperturbed gradient is
+  computed once per batch and all probes of a batch go through the model in one pass.  On a ReLU network the
+  step h v crosses activation kinks, whose gradient jumps divided by h swamp the Hessian (measured on CIFAR-10 by
+  benchmarks/curvature_reliability.py): these scores then measure how much the gradient jumps, not H.
 - ``hvp``: the exact Hessian-vector product by double backward.
-
-Three scores per example, each the mean over probes (names fixed for every method):
-
-- ``trace``:    v^T H v, the Hutchinson estimate of tr(H) (what the theory is about);
-- ``sqnorm``:   ||H v||^2 (the paper's eq. 14, ||grad diff||^2 / h^2);
-- ``gradnorm``: ||grad diff|| ~ h ||H v|| (what the released code plots).
 
 Probes are a pure function of (seed, example id, probe index, number of probes), so a score never depends on
 the batch size or on the example's position in the batch (scoring with more probes draws new ones). Scores
@@ -37,11 +47,12 @@ from tqdm.auto import tqdm
 
 from memcurv.resources import run_in_batches
 
-SCORES = ("trace", "sqnorm", "gradnorm")
+SCORES = ("trace", "gauss_newton", "hutchinson", "sqnorm", "gradnorm")
 METHODS = ("finite_difference", "hvp")
 REDUCTIONS = ("sum", "mean")
 # Power of the batch size each score scales with under a batch-mean loss (gradients scale with 1/B).
-_MEAN_POWER = {"trace": 1, "sqnorm": 2, "gradnorm": 1}
+_MEAN_POWER = {"trace": 1, "gauss_newton": 1, "hutchinson": 1, "sqnorm": 2, "gradnorm": 1}
+_RESIDUAL_SEED = 1  # the residual's probes are drawn apart from the probe scores' (seed + this)
 
 _MASK64 = (1 << 64) - 1
 
@@ -79,7 +90,7 @@ def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
     return F.cross_entropy(model(x), y, reduction="sum")
 
 
-def _batch_scores(
+def _probe_scores(
     model: torch.nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -87,29 +98,55 @@ def _batch_scores(
     h: float,
     method: str,
 ) -> dict[str, torch.Tensor]:
-    """Scores for one batch; v has shape (B, P, *input_shape)."""
+    """The probe scores (hutchinson, sqnorm, gradnorm) of one batch; v has shape (B, P, *input_shape)."""
     b, p = v.shape[:2]
     flat_v = v.reshape(b * p, *x.shape[1:])
-    y_rep = y.repeat_interleave(p)
+    vflat = flat_v.reshape(b, p, -1)
     if method == "finite_difference":
         x0 = x.detach().requires_grad_(True)
         (g0,) = torch.autograd.grad(_loss(model, x0, y), x0)
         xp = (x.detach().repeat_interleave(p, dim=0) + h * flat_v).requires_grad_(True)
-        (gp,) = torch.autograd.grad(_loss(model, xp, y_rep), xp)
+        (gp,) = torch.autograd.grad(_loss(model, xp, y.repeat_interleave(p)), xp)
         diff = gp.reshape(b, p, -1) - g0.reshape(b, 1, -1)
-        vflat = flat_v.reshape(b, p, -1)
-        trace = (vflat * diff).sum(-1) / h
-        sqnorm = diff.pow(2).sum(-1) / h**2
-        gradnorm = diff.norm(dim=-1)
+        hutchinson, sqnorm, gradnorm = (vflat * diff).sum(-1) / h, diff.pow(2).sum(-1) / h**2, diff.norm(dim=-1)
     else:
-        xr = x.detach().repeat_interleave(p, dim=0).requires_grad_(True)
-        (g,) = torch.autograd.grad(_loss(model, xr, y_rep), xr, create_graph=True)
-        (hv,) = torch.autograd.grad(g, xr, grad_outputs=flat_v)
-        hv = hv.reshape(b, p, -1)
-        trace = (flat_v.reshape(b, p, -1) * hv).sum(-1)
-        sqnorm = hv.pow(2).sum(-1)
-        gradnorm = h * hv.norm(dim=-1)
-    return {"trace": trace.mean(1), "sqnorm": sqnorm.mean(1), "gradnorm": gradnorm.mean(1)}
+        hv = _hvp(model, x, y, v)
+        hutchinson, sqnorm, gradnorm = (vflat * hv).sum(-1), hv.pow(2).sum(-1), h * hv.norm(dim=-1)
+    return {"hutchinson": hutchinson.mean(1), "sqnorm": sqnorm.mean(1), "gradnorm": gradnorm.mean(1)}
+
+
+def _hvp(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Exact H v (double backward) for each of the P probes of each example: shape (B, P, d)."""
+    b, p = v.shape[:2]
+    xr = x.detach().repeat_interleave(p, dim=0).requires_grad_(True)
+    (g,) = torch.autograd.grad(_loss(model, xr, y.repeat_interleave(p)), xr, create_graph=True)
+    (hv,) = torch.autograd.grad(g, xr, grad_outputs=v.reshape(b * p, *x.shape[1:]))
+    return hv.detach().reshape(b, p, -1)
+
+
+def gauss_newton(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(J, A) of each example: the Jacobian of the logits w.r.t. the input, (B, C, d), one vector-Jacobian product
+    per class; and A = diag(p) - ppᵀ, (B, C, C), the Hessian of cross-entropy w.r.t. the logits (whatever the label).
+    The input Hessian's Gauss-Newton part is JᵀAJ."""
+    x0 = x.detach().requires_grad_(True)
+    logits = model(x0)
+    classes = logits.shape[1]
+    jac = torch.stack([torch.autograd.grad(logits[:, c].sum(), x0, retain_graph=c < classes - 1)[0].flatten(1)
+                       for c in range(classes)], 1)
+    p = logits.detach().softmax(1)
+    return jac, torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
+
+
+def _trace(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
+    """tr(H) of each example: tr(JᵀAJ) = tr(A JJᵀ) exactly, plus Hutchinson on the residual R = H - JᵀAJ with the
+    residual probes v, (B, R, *input_shape): vᵀRv = vᵀHv - (Jv)ᵀA(Jv).  Returns the trace and its exact part."""
+    jac, a = gauss_newton(model, x)
+    exact = (a * (jac @ jac.transpose(1, 2))).sum((1, 2))
+    vflat = v.reshape(*v.shape[:2], -1)
+    jv = torch.einsum("bcd,bpd->bpc", jac, vflat)
+    vhv = (vflat * _hvp(model, x, y, v)).sum(-1)
+    residual = vhv - torch.einsum("bpc,bce,bpe->bp", jv, a, jv)
+    return {"trace": exact + residual.mean(1), "gauss_newton": exact}
 
 
 @contextmanager
@@ -131,6 +168,7 @@ def curvature_scores(
     *,
     ids: torch.Tensor | None = None,
     probes: int = 10,
+    residual_probes: int = 2,
     h: float = 1e-3,
     method: str = "finite_difference",
     batch_size: int = 256,
@@ -142,12 +180,13 @@ def curvature_scores(
 
     ``ids`` are the examples' stable ids (default: their positions); they fix each example's probes.
     ``batch_size`` counts examples; one forward pass holds ``batch_size * probes`` inputs (fewer after an
-    out-of-memory error: see the module docstring).
+    out-of-memory error: see the module docstring).  The trace costs one backward pass per class and
+    ``residual_probes`` double-backward passes per example.
     """
     if method not in METHODS:
         raise ValueError(f"unknown curvature method {method!r}; choose one of {METHODS}")
-    if probes < 1 or h <= 0 or batch_size < 1:
-        raise ValueError("curvature needs probes >= 1, h > 0 and batch_size >= 1")
+    if probes < 1 or residual_probes < 1 or h <= 0 or batch_size < 1:
+        raise ValueError("curvature needs probes >= 1, residual_probes >= 1, h > 0 and batch_size >= 1")
     ids = torch.arange(len(x)) if ids is None else ids
     was_training = model.training
     model.eval()
@@ -156,8 +195,12 @@ def curvature_scores(
 
     def score(sl: slice) -> None:
         xb, yb = x[sl].to(device), y[sl].to(device)
-        v = rademacher_probes(ids[sl], probes, tuple(x.shape[1:]), seed).to(device=device, dtype=xb.dtype)
-        for name, val in _batch_scores(model, xb, yb, v, h, method).items():
+        shape = tuple(x.shape[1:])
+        v = rademacher_probes(ids[sl], probes, shape, seed).to(device=device, dtype=xb.dtype)
+        scores = _probe_scores(model, xb, yb, v, h, method)
+        v = rademacher_probes(ids[sl], residual_probes, shape, seed + _RESIDUAL_SEED).to(device=device, dtype=xb.dtype)
+        scores.update(_trace(model, xb, yb, v))
+        for name, val in scores.items():
             out[name][sl] = val.detach().double().cpu().numpy()
         bar.update(sl.stop - sl.start)
 

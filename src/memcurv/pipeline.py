@@ -23,7 +23,7 @@ from memcurv.ensemble import train_ensemble
 from memcurv.label_noise import flip_labels
 from memcurv.models import build_model
 from memcurv.readings import example_curvature_column, model_curvature_column
-from memcurv.seeds import model_seed
+from memcurv.seeds import model_seed, stream
 from memcurv.settings import StudyConfig
 from memcurv.train import PrivacySettings, dp_schedule, evaluate, train
 
@@ -39,12 +39,13 @@ def device_of(cfg: StudyConfig) -> torch.device:
     return torch.device("cuda" if want in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
 
 
-def dataset(cfg: StudyConfig) -> Dataset:
-    """The study's dataset, with its labels flipped where the config asks for label noise."""
+def dataset(cfg: StudyConfig, label_noise: bool = True) -> Dataset:
+    """The study's dataset, with its labels flipped where the config asks for label noise (unless `label_noise` is
+    false: the original labels)."""
     d = cfg.dataset
     ds = load_dataset(d.name, root=d.root, download=d.download, verify_checksums=d.verify_checksums,
                       seed=d.seed, cache_dir=DATA_CACHE, **d.options)
-    return flip_labels(ds, d.label_noise.fraction, d.label_noise.seed)
+    return flip_labels(ds, d.label_noise.fraction, d.label_noise.seed) if label_noise else ds
 
 
 def download(cfg: StudyConfig, out: Path) -> None:
@@ -65,13 +66,31 @@ def fresh_model(cfg: StudyConfig, ds: Dataset, seed: int) -> torch.nn.Module:
 
 def _curvature(cfg: StudyConfig, model: torch.nn.Module, ds: Dataset, device: torch.device,
                progress: bool = False, split: str = "train") -> dict[str, np.ndarray]:
-    """Per-example curvature of the training (or test) examples; test examples get probe ids after the
-    training ids, so no test probe repeats a training one."""
+    """Per-example curvature of the training examples, or of the scored test examples (`scored_test_ids`); test
+    examples get probe ids after the training ids, so no test probe repeats a training one."""
+    if split == "train":
+        x, y, ids = ds.x_train, ds.y_train, ds.ids
+    else:
+        test = torch.from_numpy(scored_test_ids(cfg, len(ds.y_test)))
+        x, y, ids = ds.x_test[test], ds.y_test[test], test + len(ds.y_train)
+    return score_curvature(cfg, model, x, y, ids, device, progress)
+
+
+def score_curvature(cfg: StudyConfig, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor,
+                    device: torch.device, progress: bool = False) -> dict[str, np.ndarray]:
+    """Per-example curvature scores of (x, y) (probes fixed by `ids`) with the study's curvature settings."""
     c = cfg.curvature
-    x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)
-    ids = ds.ids if split == "train" else torch.arange(len(y)) + len(ds.y_train)
-    return curvature_scores(model, x, y, ids=ids, probes=c.probes, h=c.h, method=c.method,
-                            batch_size=c.batch_size, seed=c.seed, device=device, progress=progress)
+    return curvature_scores(model, x, y, ids=ids, probes=c.probes, residual_probes=c.residual_probes, h=c.h,
+                            method=c.method, batch_size=c.batch_size, seed=c.seed, device=device, progress=progress)
+
+
+def scored_test_ids(cfg: StudyConfig, n_test: int) -> np.ndarray:
+    """The test examples whose curvature DP models are scored on: all, or `curvature.test_examples` of them drawn
+    once by the curvature seed (sorted), the same for every model."""
+    k = cfg.curvature.test_examples
+    if k is None or k >= n_test:
+        return np.arange(n_test)
+    return np.sort(stream(cfg.curvature.seed, n_test).choice(n_test, size=k, replace=False))
 
 
 # --- DP models: calibration, training, curvature -------------------------------------------------
@@ -190,8 +209,9 @@ def load_model(cfg: StudyConfig, ds: Dataset, checkpoint: Path, device: torch.de
 
 
 def model_curvature(cfg: StudyConfig, checkpoint: Path, out: Path) -> None:
-    """Curvature of every training example under one trained model, and of every test example (`test_<score>`):
-    whether a trend with epsilon is the training set's or any input's is one test of link 2's explanation."""
+    """Curvature of every training example under one trained model, and of the scored test examples (`test_<score>`,
+    `curvature.test_examples`): whether a trend with epsilon is the training set's or any input's is one test of
+    link 2's explanation."""
     ds, device = dataset(cfg), device_of(cfg)
     model = load_model(cfg, ds, checkpoint, device)
     scores = _curvature(cfg, model, ds, device, progress=True)
@@ -338,6 +358,11 @@ def examples_table(cfg: StudyConfig, shards: list[Path], out: Path, models_out: 
         table["mem_published"] = load_published_memorization(m.published_scores, ds.y_train.numpy(),
                                                               m.published_index_map,
                                                               cfg.resolved_defects["index_mapping"])
+    if m.cscores:
+        from memcurv.cscores import load_cscores
+
+        original = dataset(cfg, label_noise=False).y_train.numpy()
+        table["cscore"] = load_cscores(m.cscores, original, verify_checksum=cfg.dataset.verify_checksums)
     column = example_curvature_column(cfg.resolved_defects)
     table["curvature"], table["curvature_column"] = table[column], column
     write_table(table, out, cfg)

@@ -25,7 +25,8 @@ DEFECTS: dict[str, tuple[str, str]] = {
 # seeding (7) change what is trained, so only a run with the other setting shows their effect.
 READABLE = ("curvature_score", "loss_reduction", "curvature_aggregation", "mem_estimator", "seed_average")
 CORRECTED = {k: DEFECTS[k][0] for k in READABLE}  # the corrected reading of a run's tables
-SCORE_NAMES = {"trace": "trace tr H (Hutchinson)", "sqnorm": "squared norm ‖Hv‖² (eq. 14)",
+SCORE_NAMES = {"trace": "trace tr H (Gauss-Newton exact + residual)", "gauss_newton": "Gauss-Newton part tr JᵀAJ",
+               "hutchinson": "Hutchinson trace (paper's finite difference)", "sqnorm": "squared norm ‖Hv‖² (eq. 14)",
                "gradnorm": "released norm ‖grad diff‖"}
 AGGREGATION_NAMES = {"out_mean": "mean over models without it", "in_mean": "mean over models with it",
                      "in_max": "max over models with it (released)"}

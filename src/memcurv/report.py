@@ -16,6 +16,7 @@ from memcurv.settings import StudyConfig
 
 FIGURE_OF_CLAIM = {
     "curvature_memorization": "mem_vs_curvature",
+    "curvature_cscore": "curvature_vs_cscore",
     "epsilon_curvature": "curvature_vs_epsilon",
     "epsilon_memorization": "memorization_vs_epsilon",
     "loss_epsilon": "loss_vs_epsilon",
@@ -33,9 +34,17 @@ INTERVALS = (
     "intervals (memcurv.claims, memcurv.bootstrap).")
 LINK1_READINGS = (
     "Thm 5.1 bounds an example's memorization by the input curvature of models trained *without* it, and its "
-    "curvature is the Hessian's trace: the corrected reading is the Hutchinson trace averaged over the subset "
-    "models that left the example out. The released code plots the largest gradient-difference norm over the "
-    "models that trained on it. Every combination on this run's tables:")
+    "curvature is the Hessian's trace: the corrected reading is the trace averaged over the subset models that "
+    "left the example out. The released code plots the largest gradient-difference norm over the models that "
+    "trained on it. Every combination on this run's tables, with its split-half reliability (the scored models "
+    "split in two, each half's per-example values correlated, Spearman-Brown corrected to all of them: a reading "
+    "near 0 is noise, and its correlations say nothing; memcurv.reliability):")
+CURVATURE_SCORES = (
+    "The trace is computed by the Hessian's structure: its Gauss-Newton part JᵀAJ exactly (one backward pass per "
+    "class) plus the rest, the network's own curvature, by Hutchinson with exact Hessian-vector products. The "
+    "paper's estimator (Hutchinson on finite differences at h = 1e-3) is listed as the Hutchinson trace: on a ReLU "
+    "network its step crosses activation kinks, whose gradient jumps divided by h swamp the Hessian, so it and the "
+    "two norms (also finite differences) measure how much the gradient jumps (memcurv.curvature).")
 NOISE = ("AUROC: how well each score ranks the examples whose training labels the study flipped "
          "(`dataset.label_noise`) above the others; 0.5 is chance. Feldman and Zhang's mislabeled examples are the "
          "textbook case of memorization.")
@@ -69,15 +78,18 @@ def _conditions(claim: claims.Claim) -> list[str]:
 
 def _link1_readings(rows: list[dict[str, Any]]) -> list[str]:
     noise = any("auroc_flipped" in r for r in rows)
-    head = "| curvature score | aggregation over subset models | Spearman ρ with memorization [95% CI] |"
-    lines = ["", LINK1_READINGS, "", head + (" AUROC for flipped labels |" if noise else ""),
-             "|---|---|---|" + ("---|" if noise else "")]
+    cscore = any("spearman_cscore" in r for r in rows)
+    head = ("| curvature score | aggregation over subset models | reliability | Spearman ρ with memorization [95% CI] |"
+            + (" Spearman ρ with 1 - C-score [95% CI] |" if cscore else "")
+            + (" AUROC for flipped labels |" if noise else ""))
+    lines = ["", LINK1_READINGS, "", head, "|---|---|---|---|" + "---|" * (cscore + noise)]
     for r in rows:
-        rho = _interval(r["spearman"]) if "spearman" in r else "-"
-        name = SCORE_NAMES.get(r["score"], r["score"])
-        lines.append(f"| {name} | {AGGREGATION_NAMES.get(r['aggregation'], r['aggregation'])} | {rho} |"
-                     + (f" {_fmt(r.get('auroc_flipped', float('nan')))} |" if noise else ""))
-    return lines + (["", NOISE] if noise else [])
+        cells = [SCORE_NAMES.get(r["score"], r["score"]), AGGREGATION_NAMES.get(r["aggregation"], r["aggregation"]),
+                 _fmt(r.get("reliability", "-")), _interval(r["spearman"]) if "spearman" in r else "-"]
+        cells += [_interval(r["spearman_cscore"]) if "spearman_cscore" in r else "-"] if cscore else []
+        cells += [_fmt(r.get("auroc_flipped", float("nan")))] if noise else []
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + ["", CURVATURE_SCORES] + (["", NOISE] if noise else [])
 
 
 def _link2_readings(rows: list[dict[str, Any]]) -> list[str]:
@@ -95,6 +107,13 @@ def _numbers(claim: claims.Claim) -> list[str]:
             lines.append(_fit_line(name, n[key]))
     if "curvature_column" in n:
         lines.append(f"- curvature column: `{n['curvature_column']}` over {n['examples']} examples in {n['bins']} bins")
+    if "reliability" in n:
+        lines.append(f"- split-half reliability over the scored subset models: {_fmt(n['reliability'])} for this "
+                     f"reading, {_fmt(n['mem_reliability'])} for memorization (over all subset models)")
+    if "memorization_vs_cscore" in n:
+        lines.append(f"- this run's memorization against 1 - C-score: Spearman ρ "
+                     f"{_interval(n['memorization_vs_cscore'])} (how well a few subset models agree with a reference "
+                     f"from thousands)")
     if "fraction_below_bound" in n:
         per = n["per_epsilon"]
         lines.append(f"- top-{per[0]['n']} examples, {per[0]['models']} DP subset models per epsilon")

@@ -103,8 +103,10 @@ class ReleasedBatchSize:
 
 @dataclass(frozen=True)
 class CurvatureConfig:
-    """Hutchinson probes of the input loss curvature (memcurv.curvature)."""
+    """Probes of the input loss curvature (memcurv.curvature), and the test examples each DP model is scored on."""
     probes: int
+    residual_probes: int
+    test_examples: int | None
     method: str
     h: float
     batch_size: int
@@ -131,6 +133,7 @@ class MemorizationConfig:
     stacked: bool
     published_scores: str | None
     published_index_map: str | None
+    cscores: str | None
     score: str
 
 

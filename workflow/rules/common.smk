@@ -171,9 +171,9 @@ def dp_curvatures() -> list[str]:
 
 
 def published_inputs() -> list[str]:
-    """Feldman-Zhang's published scores (and their index map), when the config names them."""
+    """Published per-example scores (Feldman-Zhang's and their index map, C-scores), when the config names them."""
     m = CFG.memorization
-    return [path for path in (m.published_scores, m.published_index_map) if path]
+    return [path for path in (m.published_scores, m.published_index_map, m.cscores) if path]
 
 
 def subset_shards() -> list[str]:

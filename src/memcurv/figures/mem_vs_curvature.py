@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from memcurv import claims, theory
-from memcurv.bootstrap import CORRELATION, percentile_interval, spearman
 from memcurv.figures.style import PALETTE, side_by_side
 from memcurv.readings import read_examples
 
@@ -21,10 +20,10 @@ TABLES = ("examples.csv", "subset_scores.npz")  # what plot() reads
 SOURCES = {"mem": "this run's scores", "mem_published": "published FZ scores"}
 
 
-def _binned(examples: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Bins of one memorization column with both fits evaluated at the bins (NaN where a fit fails)."""
+def _binned(examples: pd.DataFrame, column: str, label: str) -> pd.DataFrame:
+    """Bins of one x column with both fits evaluated at the bins (NaN where a fit fails)."""
     bins = theory.bin_memorization(examples[column], examples["curvature"])
-    data = bins.assign(source=SOURCES[column], linear_fit=np.nan, subpopulation_fit=np.nan,
+    data = bins.assign(source=label, linear_fit=np.nan, subpopulation_fit=np.nan,
                        linear_r2=np.nan, subpopulation_r2=np.nan)
     inputs = {"linear": (bins["mem"],), "subpopulation": (bins["mem"], bins["count"])}
     for name, fit in theory.fit_binned(bins).items():
@@ -33,17 +32,25 @@ def _binned(examples: pd.DataFrame, column: str) -> pd.DataFrame:
     return data.sort_values("mem")
 
 
-def _spearman(examples: pd.DataFrame, scores_file: Path, reduction: str) -> dict[str, float]:
-    """This run's Spearman(memorization, curvature) with its bootstrap interval (memcurv.claims, link 1)."""
+def spearman_with_interval(examples: pd.DataFrame, scores_file: Path, reading: dict[str, str],
+                           target: str = "mem") -> dict[str, float]:
+    """This run's Spearman of the reading's curvature with memorization (`target` mem) or with 1 - C-score
+    (`cscore`), with its bootstrap interval (memcurv.claims, link 1)."""
     column = examples["curvature_column"].iloc[0]
-    ci = percentile_interval(spearman(examples["mem"], examples["curvature"]),
-                             claims.link1_replicates(scores_file, reduction)[column], limits=CORRELATION)
+    cscore = examples["cscore"].to_numpy() if target == "cscore" else None
+    replicates = claims.link1_replicates(scores_file, reading["loss_reduction"], cscore,
+                                         scores=(reading["curvature_score"],))
+    x = examples["mem"] if target == "mem" else 1 - examples["cscore"]
+    ci = claims.correlation_interval(x, examples["curvature"], replicates[target, column])
     return {"spearman_rho": ci.estimate, "spearman_ci_low": ci.low, "spearman_ci_high": ci.high}
 
 
-def _panel(ax: Any, examples: pd.DataFrame, rho: dict[str, float]) -> pd.DataFrame:
-    columns = [c for c in SOURCES if c in examples and examples[c].notna().any()]
-    frames = [_binned(examples, c) for c in columns]
+def binned_panel(ax: Any, examples: pd.DataFrame, sources: dict[str, str], xlabel: str,
+                 rho: dict[str, float]) -> pd.DataFrame:
+    """Binned mean curvature against each x column of `sources` (column: label) present in `examples`, with the
+    linear and eq. 15 fits, and the Spearman with its interval in the legend's title."""
+    columns = [c for c in sources if c in examples and examples[c].notna().any()]
+    frames = [_binned(examples, c, sources[c]) for c in columns]
     for i, data in enumerate(frames):
         color = PALETTE[2 * i]
         source = f" ({data['source'].iloc[0]})" if len(frames) > 1 else ""
@@ -55,17 +62,19 @@ def _panel(ax: Any, examples: pd.DataFrame, rho: dict[str, float]) -> pd.DataFra
                 label = "linear fit" if name == "linear" else "eq. 15 fit, per bin"
                 ax.plot(data["mem"], data[f"{name}_fit"], style, color=PALETTE[2 * i + 1],
                         label=f"{label} ($R^2$={data[f'{name}_r2'].iloc[0]:.2f}){source}")
-    ax.set_xlabel("memorization score (bin mean)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"mean input curvature\n({examples['curvature_column'].iloc[0]})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, title_fontsize=6, title=f"Spearman ρ = {rho['spearman_rho']:.2f}, 95% CI "
-              f"[{rho['spearman_ci_low']:.2f}, {rho['spearman_ci_high']:.2f}]\n(all examples, this run's scores)")
+              f"[{rho['spearman_ci_low']:.2f}, {rho['spearman_ci_high']:.2f}]\n(all examples, "
+              f"{sources[columns[0]] if columns else ''})")
     return pd.concat(frames, ignore_index=True).assign(curvature_column=examples["curvature_column"].iloc[0], **rho)
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
         examples = read_examples(tables["examples.csv"], reading)
-        return _panel(ax, examples, _spearman(examples, tables["subset_scores.npz"], reading["loss_reduction"]))
+        rho = spearman_with_interval(examples, tables["subset_scores.npz"], reading)
+        return binned_panel(ax, examples, SOURCES, "memorization score (bin mean)", rho)
 
     return side_by_side("Curvature vs memorization", study, options, draw)
