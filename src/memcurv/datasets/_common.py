@@ -39,7 +39,8 @@ class Source:
 @dataclass(frozen=True)
 class Raw:
     """A reader's result: images (N, H, W, C) in [0, 1], int labels, class names; example ids are the rows'
-    order.  Normalisation is the catalogue's business, so every dataset is normalised the same way."""
+    order.  Normalisation is load_dataset's business, so every dataset is normalised the same way; it works in
+    place on float32 images, so a reader returns arrays of its own (not one it keeps)."""
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
