@@ -2,7 +2,6 @@
 when the archive is missing or damaged."""
 
 import io
-import os
 import tarfile
 from pathlib import Path
 
@@ -10,22 +9,19 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from shared_data import archive_or_skip
 
 from memcurv import cli
-from memcurv.data import NORMALIZATION, load_dataset
-from memcurv.real_data import CIFAR10_CLASSES, CIFAR10_JPEG_ARCHIVE, load_cifar10_jpeg
+from memcurv.data import load_dataset
+from memcurv.datasets import catalogue, cifar10_jpeg
+from memcurv.datasets.cifar10_jpeg import ARCHIVE as CIFAR10_JPEG_ARCHIVE
+from memcurv.datasets.cifar10_jpeg import CLASSES as CIFAR10_CLASSES
 
-ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"  # the project's shared/ beside the checkout
 
 
 @pytest.fixture(scope="module")
 def archive() -> Path:
-    path = ROOT / CIFAR10_JPEG_ARCHIVE
-    if not path.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI has shared/ beside the checkout, but {path} is missing")
-        pytest.skip(f"{path} is not on this machine")
-    return path
+    return archive_or_skip(CIFAR10_JPEG_ARCHIVE)
 
 
 def _raw(archive: Path, name: str) -> np.ndarray:
@@ -41,7 +37,7 @@ def test_a_real_slice_has_cifar10_labels_shapes_ids_and_normalisation(archive):
     assert ds.y_train.tolist() == np.repeat(np.arange(10), 20).tolist()  # class order, then sorted file order
     assert ds.y_test.tolist() == np.repeat(np.arange(10), 5).tolist()
     assert ds.ids.tolist() == list(range(200))
-    mean, std = NORMALIZATION["cifar10"]  # CIFAR-10's own constants, not refitted to the JPEG images
+    mean, std = catalogue()["cifar10"].normalization  # CIFAR-10's own constants, not refitted to the JPEG images
     assert (ds.mean, ds.std) == (mean, std)
     for i, name in ((0, "train/airplane/0000.jpg"), (21, "train/automobile/0001.jpg"), (199, "train/truck/0019.jpg")):
         np.testing.assert_allclose(ds.images([i])[0], _raw(archive, name) / 255.0, atol=1e-5)
@@ -50,10 +46,10 @@ def test_a_real_slice_has_cifar10_labels_shapes_ids_and_normalisation(archive):
 
 
 def test_the_decoded_cache_gives_the_same_images(archive, tmp_path):
-    direct = load_cifar10_jpeg(archive.parent, train_per_class=3, test_per_class=2)
-    first = load_cifar10_jpeg(archive.parent, cache_dir=tmp_path, train_per_class=3, test_per_class=2)
+    direct = cifar10_jpeg.load_arrays(archive.parent, train_per_class=3, test_per_class=2)
+    first = cifar10_jpeg.load_arrays(archive.parent, cache_dir=tmp_path, train_per_class=3, test_per_class=2)
     assert len(list(tmp_path.glob("cifar10-jpeg-*.npz"))) == 1
-    again = load_cifar10_jpeg(archive.parent, cache_dir=tmp_path, train_per_class=3, test_per_class=2)
+    again = cifar10_jpeg.load_arrays(archive.parent, cache_dir=tmp_path, train_per_class=3, test_per_class=2)
     for a, b, c in zip(direct, first, again):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
@@ -92,7 +88,7 @@ def test_a_damaged_archive_is_a_one_line_error(archive, tmp_path, capsys):
     truncated.mkdir()
     (truncated / CIFAR10_JPEG_ARCHIVE).write_bytes(archive.read_bytes()[: 1 << 20])
     with pytest.raises(ValueError, match="damaged"):  # without the md5 check, tar reports it
-        load_cifar10_jpeg(truncated, verify_checksums=False)
+        cifar10_jpeg.load_arrays(truncated, verify_checksums=False)
 
 
 def test_an_archive_with_missing_images_is_refused(tmp_path):
@@ -104,6 +100,6 @@ def test_an_archive_with_missing_images_is_refused(tmp_path):
             info.size = len(buf.getvalue())
             tar.addfile(info, io.BytesIO(buf.getvalue()))
     with pytest.raises(ValueError, match="should hold 5000 images"):
-        load_cifar10_jpeg(tmp_path, verify_checksums=False)
+        cifar10_jpeg.load_arrays(tmp_path, verify_checksums=False)
     with pytest.raises(ValueError, match="train_per_class must lie in"):
-        load_cifar10_jpeg(tmp_path, verify_checksums=False, train_per_class=6000)
+        cifar10_jpeg.load_arrays(tmp_path, verify_checksums=False, train_per_class=6000)

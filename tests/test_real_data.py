@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from memcurv.data import load_dataset
-from memcurv.real_data import load_cifar, load_image_folder
+from memcurv.datasets import cifar10, cifar100, imagenet
 
 PER_BATCH = 4
 
@@ -57,7 +57,7 @@ def write_cifar100(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 def test_cifar10_reads_batches_in_order_and_round_trips_normalisation(tmp_path):
     x_tr, y_tr, x_te, y_te = write_cifar10(tmp_path)
-    xa, ya, xb, yb, classes = load_cifar("cifar10", tmp_path, verify_checksums=False)
+    xa, ya, xb, yb, classes = cifar10.load_arrays(tmp_path, verify_checksums=False)
     assert xa.shape == (20, 32, 32, 3) and xa.dtype == np.uint8 and ya.dtype == np.int64
     np.testing.assert_array_equal(xa, x_tr)  # ids follow data_batch_1..5
     np.testing.assert_array_equal(ya, y_tr)
@@ -78,7 +78,7 @@ def test_cifar100_reads_fine_labels_and_names(tmp_path):
     assert ds.x_train.shape == (6, 3, 32, 32) and ds.num_classes == 100 and ds.classes[99] == "f99"
     assert ds.y_train.tolist() == y_tr.tolist() and ds.y_test.tolist() == y_te.tolist()
     np.testing.assert_allclose(ds.images(np.arange(6)), x_tr / 255.0, atol=1e-5)
-    np.testing.assert_array_equal(load_cifar("cifar100", tmp_path, verify_checksums=False)[2], x_te)
+    np.testing.assert_array_equal(cifar100.load_arrays(tmp_path, verify_checksums=False)[2], x_te)
 
 
 def test_missing_cifar_files_name_the_folder(tmp_path):
@@ -88,7 +88,7 @@ def test_missing_cifar_files_name_the_folder(tmp_path):
     write_cifar100(tmp_path)
     (tmp_path / "cifar-100-python" / "test").unlink()
     with pytest.raises(FileNotFoundError, match=r"\['test'\].*cifar-100-python"):
-        load_cifar("cifar100", tmp_path, verify_checksums=False)
+        cifar100.load_arrays(tmp_path, verify_checksums=False)
 
 
 def test_checksums_reject_fabricated_files(tmp_path):
@@ -110,7 +110,7 @@ def write_image_folder(root: Path) -> None:
 
 def test_image_folder_layout_resolution_and_labels(tmp_path):
     write_image_folder(tmp_path)
-    x_tr, y_tr, x_te, y_te, classes = load_image_folder(tmp_path, resolution=8)
+    x_tr, y_tr, x_te, y_te, classes = imagenet.load_arrays(tmp_path, resolution=8)
     assert classes == ("ant", "cat", "dog")  # sorted folder names
     assert x_tr.shape == (9, 8, 8, 3) and x_tr.dtype == np.uint8 and x_te.shape == (6, 8, 8, 3)
     assert y_tr.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] and y_te.tolist() == [0, 0, 1, 1, 2, 2]
@@ -124,11 +124,11 @@ def test_image_folder_layout_resolution_and_labels(tmp_path):
 
 def test_image_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="train"):
-        load_image_folder(tmp_path)
+        imagenet.load_arrays(tmp_path)
     write_image_folder(tmp_path)
     with pytest.raises(ValueError, match="zebra"):
         load_dataset("imagenet", root=tmp_path, classes=["cat", "zebra"])
     for p in (tmp_path / "val").rglob("*.png"):
         p.unlink()
     with pytest.raises(FileNotFoundError, match="val"):
-        load_image_folder(tmp_path)
+        imagenet.load_arrays(tmp_path)

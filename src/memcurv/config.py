@@ -16,25 +16,17 @@ from typing import Any
 import jsonschema
 import yaml
 
+from memcurv import datasets
 from memcurv.readings import resolve_defects
 from memcurv.settings import DatasetConfig, StudyConfig, check_arithmetic
 
 # The experiments that train DP models, each a config section with its target epsilons.
 EXPERIMENTS = ("dp_models", "mem_vs_epsilon", "audit")
 
-# How tables, figures and reports name a dataset whose config name would mislead a reader.
-_DISPLAY_NAMES = {"cifar10_jpeg": "CIFAR-10 (JPEG re-encoded)"}
-
 
 def dataset_title(cfg: StudyConfig) -> str:
-    return _DISPLAY_NAMES.get(cfg.dataset.name, cfg.dataset.name)
-
-
-# Datasets whose training ids follow CIFAR-10's official order within each class (memcurv.cscores).
-_CIFAR10_ORDER = ("cifar10", "cifar10_jpeg")
-
-# Training-set sizes of datasets whose size is fixed, for checks before any job starts.
-_FIXED_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000}
+    """How tables, figures and reports name the study's dataset (its module's TITLE)."""
+    return datasets.title(cfg.dataset.name)
 
 
 def format_epsilon(eps: float) -> str:
@@ -52,7 +44,10 @@ class ConfigError(ValueError):
 
 
 def schema() -> dict[str, Any]:
-    return yaml.safe_load(resources.files("memcurv").joinpath("config.schema.yaml").read_text())
+    """The schema, with the dataset names it accepts filled in from the modules of memcurv.datasets."""
+    sch = yaml.safe_load(resources.files("memcurv").joinpath("config.schema.yaml").read_text())
+    sch["properties"]["dataset"]["properties"]["name"]["enum"] = list(datasets.catalogue())
+    return sch
 
 
 def _validator_with_defaults() -> type:
@@ -100,16 +95,12 @@ def show(cfg: StudyConfig) -> None:
 
 
 def train_size(dataset: DatasetConfig) -> int | None:
-    """Number of training examples, where it can be known without reading a data folder."""
-    if dataset.name in _FIXED_TRAIN_SIZES:
-        return _FIXED_TRAIN_SIZES[dataset.name]
-    if dataset.name == "cifar10_jpeg":
-        return 10 * dataset.options.get("train_per_class", 5000)
-    if dataset.name in ("digits", "synthetic"):  # generated: their size is their options'
-        from memcurv.data import load_dataset
-
-        return len(load_dataset(dataset.name, seed=dataset.seed, **dataset.options).y_train)
-    return None
+    """Number of training examples, where it can be known without reading a data folder (the dataset's module
+    says); the options' names are checked on the way."""
+    try:
+        return datasets.train_size(dataset.name, dataset.options)
+    except ValueError as e:
+        raise ConfigError(f"config key dataset.options: {e}") from None
 
 
 def _check_semantics(cfg: StudyConfig) -> None:
@@ -118,9 +109,10 @@ def _check_semantics(cfg: StudyConfig) -> None:
         check_arithmetic(cfg.train, cfg.privacy.grad_sample_mode)
     except ValueError as e:
         raise ConfigError(f"config key {e}") from None
-    if cfg.memorization.cscores and cfg.dataset.name not in _CIFAR10_ORDER:
+    if cfg.memorization.cscores and not datasets.spec(cfg.dataset.name).follows_cifar10_order:
+        in_order = [name for name, s in datasets.catalogue().items() if s.follows_cifar10_order]
         raise ConfigError(f"config key memorization.cscores: C-scores map only to datasets whose ids follow CIFAR-10's "
-                          f"official training order ({', '.join(_CIFAR10_ORDER)}), not {cfg.dataset.name}")
+                          f"official training order ({', '.join(in_order)}), not {cfg.dataset.name}")
     if cfg.mem_vs_epsilon.topk_source == "published" and not cfg.memorization.published_scores:
         raise ConfigError("config key mem_vs_epsilon.topk_source = published needs memorization.published_scores "
                           "(the path of the published score file)")

@@ -19,6 +19,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from memcurv import datasets
 from memcurv.settings import StudyConfig
 
 log = logging.getLogger("memcurv.resources")
@@ -44,17 +45,10 @@ _FEATURES = {"resnet18": 512, "resnet50": 2048}  # inputs of the last linear lay
 
 def input_dims(name: str, options: Mapping[str, Any]) -> tuple[tuple[int, int, int], int]:
     """(input shape C x H x W, number of classes) of dataset `name` under its options, without loading it."""
-    if name == "digits":
-        return (1, 8, 8), 10
-    if name == "synthetic":
-        c, h, w = options.get("image_shape", (1, 8, 8))
-        return (c, h, w), options.get("num_classes", 5)
-    if name in ("cifar10", "cifar10_jpeg", "cifar100"):
-        return (3, 32, 32), 100 if name == "cifar100" else 10
-    if name == "imagenet":
-        r = options.get("resolution", 64)
-        return (3, r, r), len(options["classes"]) if options.get("classes") else 1000
-    raise ValueError(f"no input shape known for dataset {name!r}: add it to memcurv.resources.input_dims")
+    specs = datasets.catalogue()
+    if name not in specs:
+        raise ValueError(f"no input shape known for dataset {name!r}: no such module in memcurv.datasets")
+    return specs[name].input_dims(options)
 
 
 def parameter_count(model: str, input_shape: tuple[int, int, int], num_classes: int) -> int:

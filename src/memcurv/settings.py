@@ -75,7 +75,7 @@ class LabelNoise:
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """Which dataset, where it lives, and its own options (memcurv.data.load_dataset)."""
+    """Which dataset (a module of memcurv.datasets), where it lives, and its own options."""
     name: str
     options: Mapping[str, Any]
     label_noise: LabelNoise

@@ -8,6 +8,7 @@ from memcurv import config as memcurv_config
 from memcurv import resources as gpu_resources
 from memcurv.config import EXPERIMENTS, format_epsilon, num_shards
 from memcurv.data import needs_download
+from memcurv.datasets import spec as dataset_spec
 from memcurv.figures import OUTPUTS as FIGURE_OUTPUTS
 from memcurv.figures import study_figures
 from memcurv.report import tables as report_tables
@@ -88,20 +89,22 @@ def write_resolved_config(path: str) -> str:
 
 RESOLVED_CONFIG = write_resolved_config(f"{RESULTS}/config.yaml")
 
-# A dataset from the internet (CIFAR with dataset.download: true) is fetched once by the local rule download_data
-# (workflow/rules/data.smk), where there is internet, before any job reads it: compute nodes often have none, and
-# jobs starting together would each download it. The rules that read the dataset first (calibrate_noise,
-# subset_masks) take its record as input, and every other reader comes after them. `ancient`: a rerun of the
-# download (a changed rule) does not make the study's results out of date. Offline datasets need no such job.
+# A dataset from the internet (its module DOWNLOADS, and dataset.download: true) is fetched once by the local rule
+# download_data (workflow/rules/data.smk), where there is internet, before any job reads it: compute nodes often
+# have none, and jobs starting together would each download it. The rules that read the dataset first
+# (calibrate_noise, subset_masks) take its record as input, and every other reader comes after them. `ancient`: a
+# rerun of the download (a changed rule) does not make the study's results out of date. Offline datasets need no
+# such job.
 DATASET_READY = [ancient(f"{RESULTS}/data/download.json")] if needs_download(CFG.dataset) else []
 
 # Light jobs run where Snakemake runs, not on the cluster: the download (it needs the internet), tables that
-# read small files, figures and the report; and, unless the dataset is ImageNet (decoded from JPEG files), noise
-# calibration and subset masks, which only load the dataset to count it. The heavy tables (examples_table,
-# reading every subset model's scores; extremes) and every training and scoring job are submitted.
+# read small files, figures and the report; and, unless the dataset is slow to decode (its module's
+# SLOW_TO_DECODE, memcurv.datasets: thousands of JPEG files), noise calibration and subset masks, which only load
+# the dataset to count it. The heavy tables (examples_table, reading every subset model's scores; extremes) and
+# every training and scoring job are submitted.
 LOCAL_RULES = ["download_data"] if DATASET_READY else []
 LOCAL_RULES += ["dp_models_table", "top_k", "mem_vs_epsilon_table", "report", *(f"figure_{name}" for name in FIGURES)]
-if CFG.dataset.name != "imagenet":
+if not dataset_spec(CFG.dataset.name).slow_to_decode:
     LOCAL_RULES += ["calibrate_noise", "subset_masks"]
 workflow.localrules(*LOCAL_RULES)  # what the `localrules:` directive does, from a list
 

@@ -1,5 +1,5 @@
-# The dataset, fetched once from the internet where the study asks for it (CIFAR with dataset.download: true),
-# by a local job (common.smk's LOCAL_RULES) before any job reads it. Offline datasets have no such job.
+# The dataset, fetched once from the internet where the study asks for it (its module DOWNLOADS, and dataset.download:
+# true), by a local job (common.smk's LOCAL_RULES) before any job reads it. Offline datasets have no such job.
 
 if DATASET_READY:
 
