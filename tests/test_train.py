@@ -199,3 +199,39 @@ def test_evaluation_out_of_memory_halves_the_batch_with_the_same_results(digits)
     assert got["acc"] == ref["acc"] and got["loss"] == pytest.approx(ref["loss"], rel=1e-6)
     with pytest.raises(RuntimeError, match="device-side assert"):
         evaluate(MemoryLimited(model, 0, lambda msg: RuntimeError("device-side assert")), digits.x_test, digits.y_test)
+
+
+class _RunsCode:
+    """What a malicious pickle carries: unpickling it would call os.system."""
+
+    def __reduce__(self):
+        import os
+
+        return os.system, ("touch pwned",)
+
+
+def test_loading_a_checkpoint_runs_no_code_it_holds_and_a_resume_still_works(digits, tmp_path, monkeypatch):
+    """Checkpoints hold only tensors, numbers and dicts, so they are read with weights_only=True: a checkpoint handed
+    to a user, or left in a shared results folder, cannot run code; an honest one resumes as before."""
+    import pickle
+
+    from memcurv import config, pipeline
+
+    monkeypatch.chdir(tmp_path)
+    x, y = digits.x_train[:64], digits.y_train[:64]
+    settings = TrainSettings(epochs=2, batch_size=32, lr=0.05)
+    ckpt = tmp_path / "resume.pt"
+    first, _ = train(build_model("small_cnn", digits.input_shape, 10), x, y, settings, seed=0, checkpoint_path=ckpt)
+    again, _ = train(build_model("small_cnn", digits.input_shape, 10), x, y, settings, seed=0, checkpoint_path=ckpt)
+    for a, b in zip(first.state_dict().values(), again.state_dict().values()):
+        torch.testing.assert_close(a, b)  # resumed at the last epoch: nothing more to train
+    saved = torch.load(ckpt, weights_only=True)
+    torch.save({**saved, "state": {**saved["state"], "note": _RunsCode()}}, ckpt)
+    with pytest.raises(pickle.UnpicklingError):
+        train(build_model("small_cnn", digits.input_shape, 10), x, y, settings, seed=0, checkpoint_path=ckpt)
+    cfg = config.validate({"model": "small_cnn"})
+    evil = tmp_path / "model.pt"
+    torch.save({"state_dict": first.state_dict(), "config": _RunsCode()}, evil)
+    with pytest.raises(pickle.UnpicklingError):
+        pipeline.load_model(cfg, digits, evil, torch.device("cpu"))
+    assert not (tmp_path / "pwned").exists()

@@ -202,7 +202,7 @@ def train_dp_model(cfg: StudyConfig, epsilon: float, seed: int, noise: Path, out
 
 
 def load_model(cfg: StudyConfig, ds: Dataset, checkpoint: Path, device: torch.device) -> torch.nn.Module:
-    saved = torch.load(checkpoint, map_location=device, weights_only=False)
+    saved = torch.load(checkpoint, map_location=device, weights_only=True)  # tensors and plain data only
     model = build_model(cfg.model, ds.input_shape, ds.num_classes)
     model.load_state_dict(saved["state_dict"])
     return model.to(device)

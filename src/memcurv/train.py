@@ -168,7 +168,7 @@ class _Resumable:
                         "noise_gen": self.noise_gen.get_state(), "state": asdict(self.state)}, tmp)
 
     def load(self, path: Path, device: torch.device) -> None:
-        saved = torch.load(path, map_location=device, weights_only=False)
+        saved = torch.load(path, map_location=device, weights_only=True)  # runs no code a checkpoint holds
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
