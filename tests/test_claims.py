@@ -87,6 +87,18 @@ def test_claims_fail_where_the_data_disagrees_and_are_inconclusive_where_it_cann
     assert judged["curvature_memorization"].verdict == claims.INCONCLUSIVE
 
 
+def test_link2_fails_on_a_falling_fit_that_d_and_r2_alone_would_pass(tmp_path):
+    """Curvature that is eq. 16's shape with a steeply falling loss: d > 0 and a near-perfect R², but the fitted curve
+    falls from the smallest epsilon to the largest; the rise condition catches it (digits' fit fell from 13 to 3)."""
+    loss = lambda e: 0.2 + 5 * np.exp(-e)  # noqa: E731
+    write_dp_models(tmp_path, lambda e: loss(e) * 2.0 * (1 - np.exp(-e)), loss, noise=0.01)
+    claim = claims.check_claims(tmp_path)[1]
+    conditions = {c["name"]: c for c in claim.numbers["conditions"]}
+    assert conditions["eq. 16 d"]["passes"] and conditions["eq. 16 R²"]["passes"]
+    rise = conditions["eq. 16 fit's rise, largest ε minus smallest"]
+    assert rise["high"] < 0 and claim.verdict == claims.FAILS
+
+
 def test_missing_tables_are_not_run(tmp_path):
     assert {c.verdict for c in claims.check_claims(tmp_path)} == {claims.NOT_RUN}
 
