@@ -59,11 +59,16 @@ def write_examples(out: Path, slope: float, n: int = 400, models: int = 32, flip
     return p
 
 
-def write_mem_vs_epsilon(out: Path, mem: Callable, k: int = 20, models: int = 16) -> None:
-    """DP subset models whose excluded models get each top-k example right with probability 1 - mem(eps)."""
+def write_mem_vs_epsilon(out: Path, mem: Callable, k: int = 20, models: int = 16, control: float | None = None,
+                         eps: list[float] = EPS) -> None:
+    """DP subset models whose excluded models get each top-k example right with probability 1 - mem(eps), with a
+    true-label probability 0.8 where right and 0.2 where wrong; with `control`, non-private models likewise at
+    memorization `control`."""
     rng = np.random.default_rng(2)
-    masks = rng.random((len(EPS), models, k)) < 0.5
-    p = np.array([mem(e) for e in EPS])[:, None, None]
+    masks = rng.random((len(eps) + 1, models, k)) < 0.5
+    p = np.array([*(mem(e) for e in eps), control or 0.0])[:, None, None]
     correct = masks | (rng.random(masks.shape) > p)
-    io.write_npz(out / "mem_vs_epsilon_models.npz", epsilons=np.array(EPS), masks=masks,
-                 score=correct.astype(np.float32))
+    prob = np.where(correct, 0.8, 0.2).astype(np.float32)
+    arrays = {"control_masks": masks[-1], "control_correct": correct[-1], "control_prob": prob[-1]}
+    io.write_npz(out / "mem_vs_epsilon_models.npz", epsilons=np.array(eps), masks=masks[:-1], correct=correct[:-1],
+                 prob=prob[:-1], **(arrays if control is not None else {}))

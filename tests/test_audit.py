@@ -63,6 +63,16 @@ def test_attack_chosen_on_held_out_models_certifies_nothing_from_noise():
     cfg = config.validate({"audit": {}}).audit
     result = audit.audit_score(rng.normal(size=(16, 50)), included, rng.random((16, 50)), 8, cfg, 1e-5)
     assert result["eps_lb"] == 0.0 and result["slots"] == 400 and result["models_evaluation"] == 8
+    assert result["eps_lb_max"] == audit.largest_certifiable(400, 1e-5, 0.95)
+
+
+def test_an_audit_can_certify_only_so_much_whatever_the_guesses():
+    """Every guess right on 3,200 slots certifies about 6.9 (the review's figure): above it an audit has no power;
+    more slots certify more, and no count of right guesses on those slots certifies more than all of them."""
+    most = audit.largest_certifiable(3200, 1e-5, 0.95)
+    assert 6.5 < most < 7.3
+    assert audit.largest_certifiable(400, 1e-5, 0.95) < most < audit.largest_certifiable(32_000, 1e-5, 0.95)
+    assert all(audit.epsilon_lower_bound(r, v, 3200, 1e-5, 0.95) <= most for r, v in ((3200, 3100), (1000, 1000)))
 
 
 def test_a_fixed_schedule_sets_the_poisson_rate_and_steps_whatever_the_data_size():

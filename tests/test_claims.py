@@ -146,3 +146,29 @@ def test_a_resample_without_models_gives_nan_not_an_error():
     got = memorization.resampled_membership(masks, values, np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
     assert np.isnan(got["in_max"][0]).all() and np.isnan(got["in_mean"][0]).all()
     np.testing.assert_array_equal(got["in_max"][1], 1.0)
+
+
+def test_link3_says_where_it_can_fail_and_fails_where_a_planted_top_k_crosses_the_bound(tmp_path):
+    """Non-private models memorize the top-k at 0.9: the bound 1 - e^-eps lies below that up to eps ~2.3, so only
+    there can the check fail; a DP top-k planted above the bound at small epsilon fails it, example by example too."""
+    eps = [0.1, 0.25, 0.5, 1.0, 10.0, 50.0]
+    write_mem_vs_epsilon(tmp_path, lambda e: 0.6 if e < 1 else 0.05, k=30, models=32, control=0.9, eps=eps)
+    claim = claims.check_claims(tmp_path)[2]
+    per = pd.DataFrame(claim.numbers["per_epsilon"]).set_index("epsilon")
+    assert per["can_fail"].tolist() == [True, True, True, True, False, False]
+    assert claim.numbers["epsilons_that_can_fail"] == [0.1, 0.25, 0.5, 1.0]
+    np.testing.assert_allclose(per["nonprivate_mean"], 0.9, atol=0.08)
+    assert claim.verdict == claims.FAILS  # 0.6 lies above the bounds 0.10, 0.22 and 0.39
+    assert per.loc[0.1, "share_above_bound"] > 0.5 and per.loc[10.0, "share_above_bound"] == 0
+
+
+def test_faithful_link3_reads_the_true_label_probability(tmp_path):
+    """The released calc_private_memorization.py: |mean(p * in) - mean(p * out)| of the softmax probability p."""
+    masks = np.array([[[1, 0], [0, 1], [1, 1], [0, 0]]], dtype=bool)
+    prob = np.array([[[0.9, 0.3], [0.2, 0.8], [0.7, 0.6], [0.1, 0.5]]], dtype=np.float32)
+    np.savez(tmp_path / "m.npz", epsilons=np.array([1.0]), masks=masks, correct=prob > 0.5, prob=prob)
+    got = claims.topk_memorization_intervals(tmp_path / "m.npz", "faithful", "probability")
+    by_hand = np.mean([abs((0.9 + 0.7) - (0.2 + 0.1)) / 4, abs((0.8 + 0.6) - (0.3 + 0.5)) / 4])
+    assert got["mean"].iloc[0] == pytest.approx(by_hand)
+    correct = claims.topk_memorization_intervals(tmp_path / "m.npz", "faithful", "correctness")
+    assert correct["mean"].iloc[0] == pytest.approx(np.mean([abs(2 - 0) / 4, abs(2 - 0) / 4]))  # 0/1 instead

@@ -32,8 +32,9 @@ def tables(tmp_path_factory):
              kind=np.array(["low_curvature", "high_curvature"] * 2 + ["most_memorized"] * 2),
              class_names=np.array(["0", "1", "2", "3"]), curvature_column=np.array("curv_trace_out_mean"))
     arms = [("eps1", 1.0, 0.0), ("eps8", 8.0, 0.4), ("nonprivate", np.nan, 3.0)]
-    pd.DataFrame([{"arm": a, "private": np.isfinite(e), "epsilon": e, "score": s, "eps_lb": lb, "confidence": 0.95,
-                   "guesses": 40, "correct": 30} for a, e, lb in arms for s in ("loss", "curvature")]).to_csv(
+    pd.DataFrame([{"arm": a, "private": np.isfinite(e), "epsilon": e, "score": s, "eps_lb": lb, "eps_lb_max": 6.9,
+                   "confidence": 0.95, "guesses": 40, "correct": 30}
+                  for a, e, lb in arms for s in ("loss", "curvature")]).to_csv(
         out / "audit.csv", index=False)
     pd.DataFrame([{"arm": a, "epsilon": e, "id": i, "mem": rng.uniform(-0.2, 0.6), "bound": 1 - np.exp(-e)}
                   for a, e, _ in arms for i in range(10)]).to_csv(out / "audit_canaries.csv", index=False)
@@ -103,3 +104,26 @@ def test_a_figure_refuses_tables_it_does_not_read(tables, tmp_path):
     outs = [tmp_path / f"a.{ext}" for ext in ("pdf", "png", "csv")]
     with pytest.raises(ValueError, match=r"reads the tables \['dp_models.csv'\], got \['examples.csv'\]"):
         render("loss_vs_epsilon", [tables / "examples.csv"], *outs, study="u", options={})
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_axis_labels_and_legends_are_words_not_column_names(tables, name):
+    import matplotlib.pyplot as plt
+
+    fig, _ = catalogue()[name].plot({t: tables / t for t in catalogue()[name].tables}, "unit",
+                                    {"fidelity": "corrected"})
+    try:
+        texts = [t for ax in fig.axes for t in (ax.get_xlabel(), ax.get_ylabel(), ax.get_title())]
+        texts += [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        texts += [fig._suptitle.get_text()] if fig._suptitle else []
+        assert not [t for t in texts if "curv_" in t or "+ seeds" in t], texts
+    finally:
+        plt.close(fig)
+
+
+def test_columns_are_described_in_words():
+    from memcurv.readings import describe
+
+    assert describe("curv_gauss_newton_sum_out_mean") == ("Gauss-Newton part tr JᵀAJ, per-example loss, "
+                                                          "mean over models without it")
+    assert describe("test_curv_trace_sum").endswith("(test set)") and describe("mem") == "mem"

@@ -82,7 +82,8 @@ def test_auto_asks_for_a_gpu_on_the_gpu_partition_and_light_rules_stay_on_cpus(t
     res = dry_run(tmp_path, "--configfile", str(SMOKE), "--config", "device=auto", env=env, profile=True)
     assert res.returncode == 0, res.stderr[-3000:]
     listed = jobs(res.stdout)
-    for rule in ("train_dp_model", "dp_model_curvature", "train_subset_models", "train_dp_subset_models"):
+    for rule in ("train_dp_model", "dp_model_curvature", "train_subset_models", "train_dp_subset_models",
+                 "train_topk_control_models"):
         assert all("slurm_partition=gpu" in r and "gpu=1" in r and "slurm_account=lab" in r for r in listed[rule]), rule
     for rule in ("examples_table", "extremes", "calibrate_noise", "report"):
         assert all("slurm_partition=cpu" in r and "gpu=" not in r for r in listed[rule]), rule

@@ -197,8 +197,9 @@ def test_mem_vs_epsilon_table_memorization_of_the_topk_per_epsilon(tmp_path, sco
     with np.load(tmp_path / "models.npz") as z:
         assert z["epsilons"].tolist() == [1.0, 8.0]
         np.testing.assert_array_equal(z["masks"], np.stack([EPS1_MASKS, EPS8_MASKS]))
-        assert z["score"].dtype == np.float32
-        np.testing.assert_array_equal(z["score"], np.stack(chosen).astype(np.float32))
+        assert z["prob"].dtype == np.float32 and "control_masks" not in z.files  # no control shard given
+        np.testing.assert_array_equal(z["correct"], np.stack([EPS1_CORRECT, EPS8_CORRECT]))
+        np.testing.assert_array_equal(z["prob"], np.stack([EPS1_PROB, EPS8_PROB]).astype(np.float32))
     np.testing.assert_allclose(table["mem"][:3], _mem_by_hand(EPS1_MASKS, chosen[0]), atol=1e-6)
 
 

@@ -64,3 +64,16 @@ def test_faithful_seed_average_divides_by_the_number_of_epsilons():
     fixed = theory.curvature_per_epsilon(dp, "mean")
     faithful = theory.curvature_per_epsilon(dp, "faithful")
     np.testing.assert_allclose(faithful["mean"], fixed["mean"] * 3 / len(EPS))
+
+
+def test_released_eq15_fit_is_non_negative_least_squares_of_mem_sqrt_m_and_m():
+    """The released notebooks fit curvature ~ w mem sqrt(m) + w' m with w, w' >= 0: exact data give the weights
+    back; data that least squares would fit with a negative w' get w' = 0."""
+    mem, count = np.array([0.1, 0.3, 0.5, 0.7, 0.9]), np.array([400.0, 200.0, 90.0, 40.0, 10.0])
+    fit = theory.fit_subpopulation_released(mem, count, 2.0 * mem * np.sqrt(count) + 0.5 * count)
+    assert fit.params == pytest.approx({"w": 2.0, "w_count": 0.5}) and fit.r2 == pytest.approx(1.0)
+    falling = theory.fit_subpopulation_released(mem, count, 2.0 * mem * np.sqrt(count) - 0.01 * count)
+    assert falling.params["w_count"] == 0.0 and falling.params["w"] > 0
+    bins = pd.DataFrame({"mem": mem, "count": count, "curvature": 2.0 * mem * np.sqrt(count) + 0.5 * count})
+    assert theory.fit_binned(bins, "released")["subpopulation"].formula.startswith("w mem sqrt(m_sub)")
+    assert theory.fit_binned(bins, "paper")["subpopulation"].formula == "(mem - c1) / (p1 sqrt(m_sub))"

@@ -145,7 +145,14 @@ def audit_score(score: np.ndarray, included: np.ndarray, tiebreak: np.ndarray, n
     return {"direction": "higher is IN" if chosen["direction"] > 0 else "lower is IN", "guess_in": k_in,
             "guess_out": k_out, "guesses": r, "correct": v, "precision": v / r, "slots": s.size,
             "models_selection": n_select, "models_evaluation": score.shape[0] - n_select,
-            "eps_lb_selection": chosen["eps"], "eps_lb": epsilon_lower_bound(r, v, s.size, delta, conf)}
+            "eps_lb_selection": chosen["eps"], "eps_lb": epsilon_lower_bound(r, v, s.size, delta, conf),
+            "eps_lb_max": largest_certifiable(s.size, delta, conf)}
+
+
+def largest_certifiable(slots: int, delta: float, confidence: float) -> float:
+    """The largest bound an audit of `slots` slots can certify: every slot guessed, every guess right. At an epsilon
+    above it, "consistent with the accountant" holds whatever the training did: the audit has no power there."""
+    return epsilon_lower_bound(slots, slots, slots, delta, confidence)
 
 
 # --- Jobs: canaries, models, tables ------------------------------------------------------------------
@@ -289,6 +296,7 @@ def verdicts(bounds: pd.DataFrame, canaries: pd.DataFrame, control_epsilon: floa
     negative control's (its best bound above control_epsilon), with the numbers behind them."""
     private, control = bounds[bounds["private"]], bounds[~bounds["private"]]
     over = private[private["eps_lb"] > private["epsilon_spent"]]
+    powerless = sorted(set(private.loc[private["epsilon_spent"] >= private["eps_lb_max"], "epsilon"].tolist()))
     dp = canaries[np.isfinite(canaries["epsilon"])].dropna(subset=["mem"])
     per_epsilon = (dp.assign(above=dp["mem"] > dp["bound"]).groupby("epsilon")
                    .agg(mean_mem=("mem", "mean"), sd_mem=("mem", "std"), bound=("bound", "first"),
@@ -297,11 +305,16 @@ def verdicts(bounds: pd.DataFrame, canaries: pd.DataFrame, control_epsilon: floa
     return {"verdict": INCONSISTENT if len(over) else CONSISTENT,
             "violations": over[["epsilon", "score", "eps_lb", "epsilon_spent"]].to_dict("records"),
             "max_ratio_lb_to_accountant": float((private["eps_lb"] / private["epsilon_spent"]).max()),
+            "largest_certifiable": float(bounds["eps_lb_max"].max()), "epsilons_without_power": powerless,
             "control_verdict": CONTROL_DETECTED if best_control > control_epsilon else CONTROL_MISSED,
             "control_epsilon": control_epsilon, "control_best_eps_lb": best_control,
             "control_mean_mem": float(canaries.loc[~np.isfinite(canaries["epsilon"]), "mem"].mean()),
             "bounds": bounds.to_dict("records"),
             "memorization_per_epsilon": per_epsilon.reset_index().to_dict("records")}
+
+
+def _listed(epsilons: list[float]) -> str:
+    return "no audited ε" if not epsilons else "ε = " + ", ".join(f"{e:g}" for e in epsilons)
 
 
 def report_section(tables: Path, figure: Path, control_epsilon: float) -> tuple[list[str], dict[str, Any] | None]:
@@ -313,7 +326,7 @@ def report_section(tables: Path, figure: Path, control_epsilon: float) -> tuple[
     first = bounds.iloc[0]
     rows = [f"| {f'{r.epsilon:g}' if r.private else 'non-private'} | "
             f"{f'{r.epsilon_spent:.3f}' if r.private else '-'} | {r.score} | {r.direction}, "
-            f"{r.guess_in} IN + {r.guess_out} OUT | {r.correct}/{r.guesses} | **{r.eps_lb:.3f}** |"
+            f"{r.guess_in} IN + {r.guess_out} OUT | {r.correct}/{r.guesses} | **{r.eps_lb:.3f}** | {r.eps_lb_max:.2f} |"
             for r in bounds.itertuples()]
     mem_rows = [f"| {m['epsilon']:g} | {m['mean_mem']:.3f} ± {m['sd_mem']:.3f} | {m['bound']:.3f} | "
                 f"{m['fraction_above_bound']:.2f} |" for m in v["memorization_per_epsilon"]]
@@ -329,7 +342,11 @@ def report_section(tables: Path, figure: Path, control_epsilon: float) -> tuple[
         f"negative control's best bound exceeds {control_epsilon:g}.", "",
         f"*Verdict:* **{v['verdict']}** (largest bound / accountant's epsilon: {v['max_ratio_lb_to_accountant']:.3f}); "
         f"**{v['control_verdict']}** (best bound {v['control_best_eps_lb']:.3f}).", "",
-        "| ε | accountant's ε | score | attack | correct | ε lower bound |", "|---|---|---|---|---|---|", *rows, "",
+        f"Where the audit has power: with {first['slots']} slots it can certify at most "
+        f"{v['largest_certifiable']:.2f} even with every guess right, so at "
+        f"{_listed(v['epsilons_without_power'])} \"consistent with the accountant\" holds whatever the training did.",
+        "", "| ε | accountant's ε | score | attack | correct | ε lower bound | largest certifiable |",
+        "|---|---|---|---|---|---|---|", *rows, "",
         f"Canary memorization (Feldman-Zhang over all {first['models']} models) against Thm 5.4's bound; non-private "
         f"control: mean {v['control_mean_mem']:.3f}.", "",
         "| ε | mean memorization ± sd | bound 1 - e^-ε | fraction of canaries above it |", "|---|---|---|---|",

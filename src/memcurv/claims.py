@@ -176,15 +176,16 @@ def readings_of_link1(examples: pd.DataFrame, replicates: dict[tuple[str, str], 
     return rows
 
 
-def _binned_numbers(x: pd.Series, examples: pd.DataFrame) -> dict[str, Any]:
-    """The binned means of the paper's Fig. 3 (x: memorization, or 1 - C-score) and the fits through them."""
+def _binned_numbers(x: pd.Series, examples: pd.DataFrame, eq15: str) -> dict[str, Any]:
+    """The binned means of the paper's Fig. 3 (x: memorization, or 1 - C-score) and the fits through them (eq. 15 in
+    the `eq15` form, defect 8)."""
     bins = theory.bin_memorization(x, examples["curvature"])
     ok = np.isfinite(x) & np.isfinite(examples["curvature"])
     return {"examples": int(ok.sum()), "bins": len(bins), "curvature_column": str(examples["curvature_column"].iloc[0]),
-            **{f"{k}_fit": _fit_dict(f) for k, f in theory.fit_binned(bins).items()}}
+            **{f"{k}_fit": _fit_dict(f) for k, f in theory.fit_binned(bins, eq15).items()}}
 
 
-def claim_curvature_bounds_memorization(examples: pd.DataFrame | None, scores_file: Path, reduction: str,
+def claim_curvature_bounds_memorization(examples: pd.DataFrame | None, scores_file: Path, reading: dict[str, str],
                                         replicates: dict[tuple[str, str], np.ndarray] | None) -> Claim:
     claim = Claim("curvature_memorization", "Curvature bounds memorization",
                   "Input loss curvature bounds memorization: curvature rises with memorization (Thm 5.1, Fig. 3).",
@@ -195,14 +196,15 @@ def claim_curvature_bounds_memorization(examples: pd.DataFrame | None, scores_fi
         return claim
     column = str(examples["curvature_column"].iloc[0])
     rho = correlation_interval(examples["mem"], examples["curvature"], replicates["mem", column])
+    reduction = reading["loss_reduction"]
     reliabilities = link1_reliability(scores_file, reduction)
-    claim.numbers = {"spearman_rho": rho.estimate, **_binned_numbers(examples["mem"], examples),
+    claim.numbers = {"spearman_rho": rho.estimate, **_binned_numbers(examples["mem"], examples, reading["eq15_fit"]),
                      "reliability": reliabilities[column], "mem_reliability": reliabilities["mem"],
                      "readings": readings_of_link1(examples, replicates, reliabilities, reduction)}
     return _conclude(claim, [Condition("Spearman ρ(memorization, curvature)", rho, ">", 0.0)])
 
 
-def claim_curvature_tracks_cscore(examples: pd.DataFrame | None,
+def claim_curvature_tracks_cscore(examples: pd.DataFrame | None, reading: dict[str, str],
                                   replicates: dict[tuple[str, str], np.ndarray] | None) -> Claim:
     claim = Claim("curvature_cscore", "Curvature bounds memorization, C-score axis",
                   "Link 1 read the way the paper's Fig. 3 reads published scores: curvature rises with 1 - C-score, "
@@ -215,7 +217,7 @@ def claim_curvature_tracks_cscore(examples: pd.DataFrame | None,
     x = 1 - examples["cscore"]
     rho = correlation_interval(x, examples["curvature"], replicates["cscore", column])
     agreement = correlation_interval(x, examples["mem"], replicates["cscore", "mem"])
-    claim.numbers = {"spearman_rho": rho.estimate, **_binned_numbers(x, examples),
+    claim.numbers = {"spearman_rho": rho.estimate, **_binned_numbers(x, examples, reading["eq15_fit"]),
                      "memorization_vs_cscore": agreement.to_dict()}
     return _conclude(claim, [Condition("Spearman ρ(1 - C-score, curvature)", rho, ">", 0.0)])
 
@@ -306,41 +308,72 @@ def claim_loss_falls(dp: pd.DataFrame | None) -> Claim:
 
 # --- Link 3: privacy bounds memorization ----------------------------------------------------------------
 
-def topk_memorization_intervals(models_file: Path, estimator: str,
+TOPK_SCORES = {"correctness": "correct", "probability": "prob"}  # defect 9's reading -> the models file's array
+
+
+def _topk_memorization(masks: np.ndarray, score: np.ndarray, estimator: str, replicates: int
+                       ) -> tuple[Interval, np.ndarray, np.ndarray]:
+    """The mean top-k memorization of one set of models with its interval (models and examples resampled), and each
+    example's memorization with its replicates (models resampled). `faithful` is defect 4: |unconditional|."""
+    generator = bootstrap.rng()
+    w = np.vstack([np.ones(len(masks)), bootstrap.model_weights(len(masks), replicates, generator)])
+    if estimator == "faithful":
+        inside = masks.astype(float)
+        mem = np.abs(w @ (inside * score) - w @ ((1 - inside) * score)) / len(masks)
+    else:
+        mem = resampled_membership(masks, score, w)["in_minus_out"]
+    idx = np.vstack([np.arange(mem.shape[1]), generator.integers(0, mem.shape[1], (replicates, mem.shape[1]))])
+    means = np.nanmean(mem[np.arange(replicates + 1)[:, None], idx], axis=1)
+    return percentile_interval(means[0], means[1:]), mem[0], mem[1:]
+
+
+def _share_above(per_example: np.ndarray, replicates: np.ndarray, bound: float) -> float:
+    """The share of examples whose own memorization interval (their models resampled) lies above `bound`."""
+    lows = np.array([percentile_interval(e, replicates[:, j]).low for j, e in enumerate(per_example)])
+    return float(np.mean(lows > bound))
+
+
+def topk_memorization_intervals(models_file: Path, estimator: str, score: str = "correctness",
                                 replicates: int = bootstrap.REPLICATES) -> pd.DataFrame:
-    """Mean top-k memorization per epsilon with its interval (the epsilon's DP subset models and the top-k
-    examples resampled), and the bound 1 - e^-eps. `faithful` is defect 4: |unconditional| averaged."""
-    rows = []
+    """Per epsilon: the mean top-k memorization with its interval (the epsilon's DP subset models and the top-k
+    examples resampled), the bound 1 - e^-eps, and the share of the top-k whose own interval lies above it; beside
+    it, where the study trained them, the same top-k's memorization under non-private models with their interval,
+    and whether the check can fail there: whether those models' interval lies above the bound, so that a run
+    without privacy would fail it. `score` is defect 9 (correctness or probability)."""
+    key, rows = TOPK_SCORES[score], []
     with np.load(models_file) as z:
+        control = None
+        if "control_masks" in z.files:
+            control, _, _ = _topk_memorization(z["control_masks"], z[f"control_{key}"], estimator, replicates)
         for j, eps in enumerate(z["epsilons"]):
-            masks, score = z["masks"][j], z["score"][j]
-            generator = bootstrap.rng()
-            w = np.vstack([np.ones(len(masks)), bootstrap.model_weights(len(masks), replicates, generator)])
-            if estimator == "faithful":
-                inside = masks.astype(float)
-                mem = np.abs(w @ (inside * score) - w @ ((1 - inside) * score)) / len(masks)
-            else:
-                mem = resampled_membership(masks, score, w)["in_minus_out"]
-            idx = np.vstack([np.arange(mem.shape[1]), generator.integers(0, mem.shape[1], (replicates, mem.shape[1]))])
-            means = np.nanmean(mem[np.arange(replicates + 1)[:, None], idx], axis=1)
-            ci = percentile_interval(means[0], means[1:])
-            rows.append({"epsilon": float(eps), "mean": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
-                         "n": mem.shape[1], "models": len(masks), "bound": float(theory.mem_bound(eps))})
+            masks = z["masks"][j]
+            ci, per_example, reps = _topk_memorization(masks, z[key][j], estimator, replicates)
+            bound = float(theory.mem_bound(eps))
+            row = {"epsilon": float(eps), "mean": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
+                   "n": len(per_example), "models": len(masks), "bound": bound,
+                   "share_above_bound": _share_above(per_example, reps, bound)}
+            if control is not None:
+                row.update(nonprivate_mean=control.estimate, nonprivate_ci_low=control.low,
+                           nonprivate_ci_high=control.high, can_fail=bool(control.low > bound))
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
-def claim_epsilon_bounds_memorization(models_file: Path, estimator: str) -> Claim:
+def claim_epsilon_bounds_memorization(models_file: Path, estimator: str, score: str) -> Claim:
     claim = Claim("epsilon_memorization", "Privacy bounds memorization",
                   "Privacy bounds memorization: the mean memorization of the most memorized examples stays below "
                   "1 - e^-eps (Thm 5.4, Fig. 6).",
                   "At every epsilon, the 95% bootstrap interval (DP models and top-k examples resampled) of the "
-                  "mean top-k memorization lies below 1 - e^-eps.")
+                  "mean top-k memorization lies below 1 - e^-eps. The check can fail only at an epsilon whose bound "
+                  "lies below what models without privacy memorize of the same top-k (reported per epsilon).")
     if not models_file.exists():
         return claim
-    per = topk_memorization_intervals(models_file, estimator)
+    per = topk_memorization_intervals(models_file, estimator, score)
     per["below_bound"] = per["mean"] <= per["bound"]
     claim.numbers = {"fraction_below_bound": float(per["below_bound"].mean()), "epsilons": len(per),
                      "per_epsilon": per.to_dict("records")}
+    if "can_fail" in per:
+        claim.numbers["epsilons_that_can_fail"] = per.loc[per["can_fail"], "epsilon"].tolist()
     conditions = [Condition(f"mean top-k memorization at ε = {r.epsilon:g}",
                             Interval(r.mean, r.ci_low, r.ci_high, bootstrap.CONFIDENCE, bootstrap.REPLICATES),
                             "<", r.bound) for r in per.itertuples()]
@@ -362,12 +395,12 @@ def check_claims(tables: Path, defects: dict[str, str] | None = None) -> list[Cl
         cscore = examples["cscore"].to_numpy() if "cscore" in examples else None
         replicates = link1_replicates(scores_file, d["loss_reduction"], cscore)
     has_cscores = examples is not None and "cscore" in examples
-    with_cscores = [claim_curvature_tracks_cscore(examples, replicates)] if has_cscores else []
+    with_cscores = [claim_curvature_tracks_cscore(examples, d, replicates)] if has_cscores else []
     return [
-        claim_curvature_bounds_memorization(examples, scores_file, d["loss_reduction"], replicates),
+        claim_curvature_bounds_memorization(examples, scores_file, d, replicates),
         *with_cscores,
         claim_epsilon_bounds_curvature(dp_models, d),
-        claim_epsilon_bounds_memorization(tables / "mem_vs_epsilon_models.npz", d["mem_estimator"]),
+        claim_epsilon_bounds_memorization(tables / "mem_vs_epsilon_models.npz", d["mem_estimator"], d["topk_score"]),
         claim_loss_falls(read_table(tables / "dp_models.csv")),
     ]
 

@@ -74,6 +74,8 @@ VERBS = {
     "train-dp-subsets": Verb("Train one shard of DP subset models for memorization vs epsilon.",
                              "memcurv.pipeline:train_dp_subset_shard",
                              (EPSILON, _path("--noise"), _path("--topk"), SHARD, OUT, RESUME)),
+    "train-topk-control": Verb("Train one shard of the non-private control of memorization vs epsilon.",
+                               "memcurv.pipeline:train_topk_control_shard", (_path("--topk"), SHARD, OUT, RESUME)),
     "mem-eps-table": Verb("Memorization of the top-k at each epsilon.", "memcurv.pipeline:mem_vs_epsilon_table",
                           (EXAMPLES, SHARDS, OUT, _path("--models-out", "per-model scores for the claims' bootstrap"))),
     "audit-canaries": Verb("Canaries of the DP audit and each audit model's inclusion bits.",

@@ -20,16 +20,35 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "seed_average": ("mean", "faithful"),
     "index_mapping": ("mapped", "identity"),
     "subset_seeding": ("seeded", "unseeded"),
+    "eq15_fit": ("paper", "released"),
+    "topk_score": ("correctness", "probability"),
 }
-# The switches that only change how a run's tables are read (defects 1-5); index mapping (6) and subset
+# The switches that only change how a run's tables are read (defects 1-5, 8, 9); index mapping (6) and subset
 # seeding (7) change what is trained, so only a run with the other setting shows their effect.
-READABLE = ("curvature_score", "loss_reduction", "curvature_aggregation", "mem_estimator", "seed_average")
+READABLE = ("curvature_score", "loss_reduction", "curvature_aggregation", "mem_estimator", "seed_average", "eq15_fit",
+            "topk_score")
 CORRECTED = {k: DEFECTS[k][0] for k in READABLE}  # the corrected reading of a run's tables
 SCORE_NAMES = {"trace": "trace tr H (Gauss-Newton exact + residual)", "gauss_newton": "Gauss-Newton part tr JᵀAJ",
                "hutchinson": "Hutchinson trace (paper's finite difference)", "sqnorm": "squared norm ‖Hv‖² (eq. 14)",
                "gradnorm": "released norm ‖grad diff‖"}
 AGGREGATION_NAMES = {"out_mean": "mean over models without it", "in_mean": "mean over models with it",
                      "in_max": "max over models with it (released)"}
+
+
+REDUCTION_NAMES = {"sum": "per-example loss", "mean": "batch-mean loss (released)"}
+
+
+def describe(column: str) -> str:
+    """A curvature column of the tables in words: curv_<score>_<reduction>[_<aggregation>] (examples table) or
+    [test_]curv_<score>_<reduction> (DP models' table) -> score, loss and aggregation named as the report names them."""
+    rest = column.removeprefix("test_").removeprefix("curv_")
+    score = max((s for s in SCORE_NAMES if rest.startswith(f"{s}_")), key=len, default=None)
+    if score is None:
+        return column
+    reduction, _, aggregation = rest.removeprefix(f"{score}_").partition("_")
+    words = [SCORE_NAMES[score], REDUCTION_NAMES.get(reduction, reduction)]
+    words += [AGGREGATION_NAMES[aggregation]] if aggregation in AGGREGATION_NAMES else []
+    return ", ".join(words) + (" (test set)" if column.startswith("test_") else "")
 
 
 def resolve_defects(config: dict[str, Any]) -> dict[str, str]:

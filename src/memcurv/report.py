@@ -92,6 +92,31 @@ def _link1_readings(rows: list[dict[str, Any]]) -> list[str]:
     return lines + ["", CURVATURE_SCORES] + (["", NOISE] if noise else [])
 
 
+LINK3_POWER = (
+    "Where the check can fail: memorization is at most 1, so a bound 1 - e^-ε near 1 passes whatever the run. The "
+    "non-private control (the same subsets and top-k, trained without privacy) shows what a violation would look "
+    "like: the check can fail at an ε whose bound lies below that control's interval. The last column is the "
+    "share of the top-k whose own memorization interval (the ε's models resampled) lies above the bound.")
+
+
+def _link3_table(per: list[dict[str, Any]]) -> list[str]:
+    """Link 3 per epsilon: the bound, the DP top-k's memorization, whether the check can fail there (beside the
+    non-private control's memorization), and the share of examples above the bound."""
+    control = "nonprivate_mean" in per[0]
+    lines = ["", f"Top-{per[0]['n']} examples, {per[0]['models']} DP subset models per epsilon. {LINK3_POWER}", "",
+             "| ε | bound 1 - e^-ε | mean top-k memorization [95% CI] |"
+             + (" without privacy [95% CI] | can fail here |" if control else "") + " share of top-k above the bound |",
+             "|---|---|---|" + ("---|---|" if control else "") + "---|"]
+    for r in per:
+        cells = [_fmt(r["epsilon"]), _fmt(r["bound"]), _interval({"estimate": r["mean"], "low": r["ci_low"],
+                                                                     "high": r["ci_high"]})]
+        if control:
+            cells += [_interval({"estimate": r["nonprivate_mean"], "low": r["nonprivate_ci_low"],
+                                 "high": r["nonprivate_ci_high"]}), "yes" if r["can_fail"] else "no"]
+        lines.append("| " + " | ".join(cells + [_fmt(r["share_above_bound"])]) + " |")
+    return lines
+
+
 def _link2_readings(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["", "Every curvature score of link 2 on this run:", "",
              "| curvature score | Spearman ρ(ε, mean curvature) [95% CI] |", "|---|---|"]
@@ -115,8 +140,7 @@ def _numbers(claim: claims.Claim) -> list[str]:
                      f"{_interval(n['memorization_vs_cscore'])} (how well a few subset models agree with a reference "
                      f"from thousands)")
     if "fraction_below_bound" in n:
-        per = n["per_epsilon"]
-        lines.append(f"- top-{per[0]['n']} examples, {per[0]['models']} DP subset models per epsilon")
+        lines += _link3_table(n["per_epsilon"])
     if claim.key == "curvature_memorization":
         lines += _link1_readings(n["readings"])
     if claim.key == "epsilon_curvature":

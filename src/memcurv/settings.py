@@ -147,6 +147,7 @@ class MemVsEpsilonConfig:
     topk_source: str
     subset_ratio: float
     seed: int
+    control: bool
 
 
 @dataclass(frozen=True)

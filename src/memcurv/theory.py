@@ -150,13 +150,34 @@ def fit_subpopulation_bound(mem: np.ndarray, count: np.ndarray, curv: np.ndarray
                       [p1, -guess[1] * p1])
 
 
-def fit_binned(bins: pd.DataFrame) -> dict[str, Fit | str]:
-    """The linear and eq. 15 fits through binned memorization (`bin_memorization`); a fit that cannot be
-    made (too few bins, no convergence) is its error message, so it is reported rather than hidden."""
+def fit_subpopulation_released(mem: np.ndarray, count: np.ndarray, curv: np.ndarray) -> Fit:
+    """Eq. 15 as the released notebooks fit it (analyze_cifar100_curv_fz.ipynb and the ImageNet one): curvature as
+    w mem sqrt(m_sub) + w' m_sub with w, w' >= 0 (non-negative least squares, no intercept), m_sub the bin count.
+    Standard errors: NaN (non-negative least squares gives none)."""
+
+    def released(m: np.ndarray, cnt: np.ndarray, w: float, w_count: float) -> np.ndarray:
+        return w * m * np.sqrt(cnt) + w_count * cnt
+
+    mem, count, curv = (np.asarray(v, float) for v in (mem, count, curv))
+    if len(curv) < 3:
+        raise ValueError(f"the released eq. 15 fit needs at least 3 bins, got {len(curv)}")
+    (w, w_count), _ = optimize.nnls(np.column_stack([mem * np.sqrt(count), count]), curv)
+    return Fit("w mem sqrt(m_sub) + w' m_sub, w, w' >= 0", {"w": float(w), "w_count": float(w_count)},
+               {"w": float("nan"), "w_count": float("nan")}, _r2(curv, released(mem, count, w, w_count)), len(curv),
+               released)
+
+
+EQ15_FORMS = {"paper": fit_subpopulation_bound, "released": fit_subpopulation_released}
+
+
+def fit_binned(bins: pd.DataFrame, eq15: str = "paper") -> dict[str, Fit | str]:
+    """The linear and eq. 15 fits through binned memorization (`bin_memorization`), eq. 15 in the paper's form or
+    the released notebooks' (`eq15`, defect switch eq15_fit); a fit that cannot be made (too few bins, no
+    convergence) is its error message, so it is reported rather than hidden."""
     fits: dict[str, Fit | str] = {}
+    eq15_fit = EQ15_FORMS[eq15]
     for name, fit in (("linear", lambda: fit_mem_vs_curvature_linear(bins["mem"], bins["curvature"])),
-                      ("subpopulation", lambda: fit_subpopulation_bound(bins["mem"], bins["count"],
-                                                                        bins["curvature"]))):
+                      ("subpopulation", lambda: eq15_fit(bins["mem"], bins["count"], bins["curvature"]))):
         try:
             fits[name] = fit()
         except (RuntimeError, ValueError) as e:

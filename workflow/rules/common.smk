@@ -184,7 +184,9 @@ def subset_shards() -> list[str]:
 
 
 def dp_subset_shards() -> list[str]:
-    return expand(f"{RESULTS}/mem_vs_epsilon/eps{{eps}}/shard{{shard}}.npz", eps=MEM_EPS, shard=DP_SUBSET_SHARDS)
+    """The shards of memorization vs epsilon: DP subset models at each epsilon, and the non-private control's."""
+    arms = [f"eps{eps}" for eps in MEM_EPS] + (["nonprivate"] if CFG.mem_vs_epsilon.control else [])
+    return expand(f"{RESULTS}/mem_vs_epsilon/{{arm}}/shard{{shard}}.npz", arm=arms, shard=DP_SUBSET_SHARDS)
 
 
 def audit_shards() -> list[str]:

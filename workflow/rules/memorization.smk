@@ -122,6 +122,32 @@ rule train_dp_subset_models:
         " --threads {threads} > {log} 2>&1"
 
 
+rule train_topk_control_models:
+    input:
+        config=RESOLVED_CONFIG,
+        topk=f"{RESULTS}/mem_vs_epsilon/topk.json",
+    output:
+        f"{RESULTS}/mem_vs_epsilon/nonprivate/shard{{shard}}.npz",
+    params:
+        resume=f"{RESULTS}/resume/mem_nonprivate_shard{{shard}}",
+    log:
+        f"{LOGS}/train_topk_control_models/shard{{shard}}.log",
+    benchmark:
+        f"{BENCH}/train_topk_control_models/shard{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    priority: MEMORIZATION_PRIORITY
+    resources:
+        mem_mb=4000,
+        runtime=by_attempt(240),
+        gpu=GPU,
+        gpu_mem_mb=gpu_mem_mb("train_topk_control_models"),
+    shell:
+        "python -m memcurv train-topk-control --config {input.config} --topk {input.topk} --shard {wildcards.shard}"
+        " --out {output} --resume {params.resume} --threads {threads} > {log} 2>&1"
+
+
 rule mem_vs_epsilon_table:
     input:
         config=RESOLVED_CONFIG,

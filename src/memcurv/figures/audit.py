@@ -49,8 +49,11 @@ def _bounds(ax: Any, bounds: pd.DataFrame) -> pd.DataFrame:
         if len(best):
             ax.axhline(best.iloc[0], color=PALETTE[i], ls=":", lw=1)
     ax.plot([], [], color="0.3", ls=":", lw=1, label="non-private control (colour: score)")
+    ax.axhline(bounds["eps_lb_max"].max(), color="0.5", lw=0.8)
+    ax.plot([], [], color="0.5", lw=0.8, label="largest bound the audit can certify")
     ax.set_yscale("symlog", linthresh=1.0)
-    ax.set_ylabel(f"empirical $\\varepsilon$ lower bound ({bounds['confidence'].iloc[0]:.0%} confidence)")
+    ax.set_ylabel(f"empirical $\\varepsilon$ lower bound ({bounds['confidence'].iloc[0]:.0%} confidence)\n"
+                  "(symlog axis: linear below 1)")
     ax.legend(**LEGEND)
     return bounds.assign(panel="bounds")[["panel", "arm", "epsilon", "score", "eps_lb", "guesses", "correct"]]
 

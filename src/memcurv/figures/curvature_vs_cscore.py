@@ -28,6 +28,6 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
         examples = read_examples(tables["examples.csv"], reading)
         examples["one_minus_cscore"] = 1 - examples["cscore"]
         rho = spearman_with_interval(examples, tables["subset_scores.npz"], reading, target="cscore")
-        return binned_panel(ax, examples, SOURCES, "1 - C-score (bin mean)", rho)
+        return binned_panel(ax, examples, SOURCES, "1 - C-score (bin mean)", rho, reading["eq15_fit"])
 
     return side_by_side("Curvature vs 1 - C-score", study, options, draw)

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, side_by_side
-from memcurv.readings import read_dp_models
+from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, seeds, side_by_side
+from memcurv.readings import describe, read_dp_models
 
 TABLES = ("dp_models.csv",)  # what plot() reads
 
@@ -21,7 +21,7 @@ def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
     """Per-epsilon means and the eq. 16 fit under one reading (`curvature` column picked, seed average)."""
     curv = theory.curvature_per_epsilon(dp, seed_average, intervals=True)
     interval_errorbar(ax, curv, fmt="o", color=PALETTE[0],
-                      label=f"DP models ({CI_LABEL}\nover {int(curv['n'].min())}+ seeds)")
+                      label=f"DP models ({CI_LABEL}\nover {seeds(curv['n'])} per ε)")
     data = curv.assign(fit=np.nan)
     try:
         fit = theory.fit_eq16(dp, seed_average)
@@ -32,7 +32,8 @@ def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
         ax.text(0.5, 0.05, f"eq. 16 fit failed: {e}", transform=ax.transAxes, ha="center", fontsize=6)
     epsilon_axis(ax)
     column = dp["curvature_column"].iloc[0]
-    ax.set_ylabel(f"mean input curvature\n({column}{'; seed sum / #eps' if seed_average == 'faithful' else ''})")
+    faithful = "\nseeds summed, divided by the number of ε (released)" if seed_average == "faithful" else ""
+    ax.set_ylabel("mean input curvature\n" + describe(column).replace(", ", ",\n", 1) + faithful, fontsize=7)
     ax.legend(fontsize=6)
     return data.assign(curvature_column=column)
 

@@ -13,8 +13,8 @@ import pandas as pd
 
 from memcurv import theory
 from memcurv.figures.style import (COLUMN_WIDTH, PALETTE, epsilon_axis, interval_errorbar, new_figure, panel_readings,
-                                   title)
-from memcurv.readings import model_curvature_column
+                                   seeds, title)
+from memcurv.readings import describe, model_curvature_column
 
 TABLES = ("dp_models.csv",)  # what plot() reads
 
@@ -28,7 +28,7 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
     points = left.scatter(dp["train_loss"], dp[train], c=dp["epsilon"], norm=norm, cmap="viridis", s=14)
     fig.colorbar(points, ax=left, label=r"$\varepsilon$")
     left.set_xlabel("training loss of the DP model (cross-entropy)")
-    left.set_ylabel(f"mean input curvature, training set\n({train})")
+    left.set_ylabel("mean input curvature, training set\n" + describe(train), fontsize=7)
     left.grid(alpha=0.3)
     title(left, "Curvature follows the training loss?", study, options, "one point per DP model")
     frames = []
@@ -37,8 +37,8 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
         interval_errorbar(right, per, fmt="o-", color=color, label=split)
         frames.append(per.assign(split=split, column=column))
     epsilon_axis(right)
-    right.set_ylabel(f"mean input curvature ({score}, summed loss)")
-    right.legend(fontsize=6, title="mean, 95% bootstrap CI over seeds", title_fontsize=6)
+    right.set_ylabel("mean input curvature\n" + describe(train), fontsize=7)
+    right.legend(fontsize=6, title=f"mean, 95% CI over {seeds(per['n'])} per ε", title_fontsize=6)
     title(right, "Training vs test examples", study, options, "DP models")
     models = dp[["epsilon", "seed", "train_loss", train]].rename(columns={train: "mean"}).assign(split="per model",
                                                                                                  column=train)

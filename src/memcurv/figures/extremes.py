@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from memcurv.figures.style import new_figure, source
+from memcurv.readings import describe
 
 TABLES = ("extremes.npz",)  # what plot() reads
 
@@ -59,8 +60,9 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
     if len(memorized):
         axes[len(classes), 0].set_title("most memorized (label, score) →", fontsize=6, loc="left")
     column = str(data["curvature_column"])
-    note = " (a Hutchinson trace estimate can be negative)" if "trace" in column else ""
+    signed = "trace" in column or "hutchinson" in column
+    note = "\n(lowest: the most negative; the trace's residual estimate, or a Hutchinson trace, can be negative)"
     fig.suptitle(f"Extremes of curvature and memorization ({source(study, options)}, "
                  f"{options.get('fidelity', 'corrected')})\n"
-                 f"curvature: {column}{note}", fontsize=8)
+                 f"curvature: {describe(column)}{note if signed else ''}", fontsize=8)
     return fig, table

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from memcurv import theory
-from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, new_figure, title
+from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, new_figure, seeds, title
 
 TABLES = ("dp_models.csv",)  # what plot() reads
 
@@ -18,7 +18,8 @@ TABLES = ("dp_models.csv",)  # what plot() reads
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     loss = theory.per_epsilon(pd.read_csv(tables["dp_models.csv"]), "test_loss", intervals=True)
     fig, ax = new_figure()
-    interval_errorbar(ax, loss, fmt="o", color=PALETTE[0], label=f"DP models ({CI_LABEL} over seeds)")
+    interval_errorbar(ax, loss, fmt="o", color=PALETTE[0],
+                      label=f"DP models ({CI_LABEL}\nover {seeds(loss['n'])} per ε)")
     data = loss.assign(fit=np.nan)
     try:
         fit = theory.fit_loss_vs_epsilon(loss["epsilon"], loss["mean"])

@@ -13,20 +13,21 @@ import pandas as pd
 
 from memcurv import claims, theory
 from memcurv.figures.style import PALETTE, side_by_side
-from memcurv.readings import read_examples
+from memcurv.readings import describe, read_examples
 
 TABLES = ("examples.csv", "subset_scores.npz")  # what plot() reads
 
 SOURCES = {"mem": "this run's scores", "mem_published": "published FZ scores"}
 
 
-def _binned(examples: pd.DataFrame, column: str, label: str) -> pd.DataFrame:
-    """Bins of one x column with both fits evaluated at the bins (NaN where a fit fails)."""
+def _binned(examples: pd.DataFrame, column: str, label: str, eq15: str) -> pd.DataFrame:
+    """Bins of one x column with both fits evaluated at the bins (NaN where a fit fails); eq. 15 in the `eq15`
+    form (defect 8)."""
     bins = theory.bin_memorization(examples[column], examples["curvature"])
     data = bins.assign(source=label, linear_fit=np.nan, subpopulation_fit=np.nan,
                        linear_r2=np.nan, subpopulation_r2=np.nan)
     inputs = {"linear": (bins["mem"],), "subpopulation": (bins["mem"], bins["count"])}
-    for name, fit in theory.fit_binned(bins).items():
+    for name, fit in theory.fit_binned(bins, eq15).items():
         if isinstance(fit, theory.Fit):  # a failed fit leaves NaN in the CSV; the points are still drawn
             data[f"{name}_fit"], data[f"{name}_r2"] = fit.predict(*inputs[name]), fit.r2
     return data.sort_values("mem")
@@ -46,11 +47,11 @@ def spearman_with_interval(examples: pd.DataFrame, scores_file: Path, reading: d
 
 
 def binned_panel(ax: Any, examples: pd.DataFrame, sources: dict[str, str], xlabel: str,
-                 rho: dict[str, float]) -> pd.DataFrame:
+                 rho: dict[str, float], eq15: str) -> pd.DataFrame:
     """Binned mean curvature against each x column of `sources` (column: label) present in `examples`, with the
-    linear and eq. 15 fits, and the Spearman with its interval in the legend's title."""
+    linear and eq. 15 fits (`eq15`: its form), and the Spearman with its interval in the legend's title."""
     columns = [c for c in sources if c in examples and examples[c].notna().any()]
-    frames = [_binned(examples, c, sources[c]) for c in columns]
+    frames = [_binned(examples, c, sources[c], eq15) for c in columns]
     for i, data in enumerate(frames):
         color = PALETTE[2 * i]
         source = f" ({data['source'].iloc[0]})" if len(frames) > 1 else ""
@@ -59,11 +60,12 @@ def binned_panel(ax: Any, examples: pd.DataFrame, sources: dict[str, str], xlabe
         # eq. 15 depends on each bin's size as well as its memorization: its fit is a value per bin, not a curve
         for name, style in (("linear", "-"), ("subpopulation", "x")):
             if data[f"{name}_fit"].notna().any():
-                label = "linear fit" if name == "linear" else "eq. 15 fit, per bin"
+                label = "linear fit" if name == "linear" else f"eq. 15 fit ({eq15}'s form), per bin"
                 ax.plot(data["mem"], data[f"{name}_fit"], style, color=PALETTE[2 * i + 1],
                         label=f"{label} ($R^2$={data[f'{name}_r2'].iloc[0]:.2f}){source}")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"mean input curvature\n({examples['curvature_column'].iloc[0]})")
+    ax.set_ylabel("mean input curvature\n" + describe(examples["curvature_column"].iloc[0]).replace(", ", ",\n", 1),
+                  fontsize=7)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, title_fontsize=6, title=f"Spearman ρ = {rho['spearman_rho']:.2f}, 95% CI "
               f"[{rho['spearman_ci_low']:.2f}, {rho['spearman_ci_high']:.2f}]\n(all examples, "
@@ -75,6 +77,6 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
     def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
         examples = read_examples(tables["examples.csv"], reading)
         rho = spearman_with_interval(examples, tables["subset_scores.npz"], reading)
-        return binned_panel(ax, examples, SOURCES, "memorization score (bin mean)", rho)
+        return binned_panel(ax, examples, SOURCES, "memorization score (bin mean)", rho, reading["eq15_fit"])
 
     return side_by_side("Curvature vs memorization", study, options, draw)

@@ -62,6 +62,12 @@ def epsilon_axis(ax: Any) -> None:
 CI_LABEL = "mean, 95% bootstrap CI"
 
 
+def seeds(counts: pd.Series) -> str:
+    """How many seeds each epsilon's mean is over, in words: "5 seeds", or "3-5 seeds" where they differ."""
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low} seed{'s' * (high != 1)}" if low == high else f"{low}-{high} seeds"
+
+
 def interval_errorbar(ax: Any, per: pd.DataFrame, scale: float = 1.0, **style: Any) -> None:
     """Per-epsilon means with their bootstrap intervals (`ci_low`, `ci_high`) as asymmetric error bars."""
     mean = scale * per["mean"]
