@@ -18,7 +18,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from memcurv import bootstrap, theory
-from memcurv.bootstrap import CORRELATION, R2, UNBOUNDED, Interval, percentile_interval, spearman
+from memcurv.bootstrap import CORRELATION, R2, UNBOUNDED, Interval, interval, spearman
 from memcurv.curvature import SCORES, reduce_scores
 from memcurv.memorization import resampled_membership
 from memcurv.readings import (AGGREGATION_NAMES, CORRECTED, model_curvature_column, read_dp_models, read_examples,
@@ -128,8 +128,8 @@ def readings_of_link1(examples: pd.DataFrame, replicates: dict[str, np.ndarray],
         for agg in AGGREGATION_NAMES:
             column = f"curv_{s}_{reduction}_{agg}"
             row = {"score": s, "aggregation": agg, "column": column,
-                   "spearman": percentile_interval(spearman(examples["mem"], examples[column]),
-                                                   replicates[column], limits=CORRELATION).to_dict()}
+                   "spearman": interval(spearman(examples["mem"], examples[column]), replicates[column],
+                                        limits=CORRELATION).to_dict()}
             if flipped.any():
                 row["auroc_flipped"] = _auroc(flipped, examples[column])
             rows.append(row)
@@ -151,7 +151,7 @@ def claim_curvature_bounds_memorization(examples: pd.DataFrame | None, scores_fi
     column = str(examples["curvature_column"].iloc[0])
     reps = link1_replicates(scores_file, reduction)
     bins = theory.bin_memorization(examples["mem"], examples["curvature"])
-    rho = percentile_interval(spearman(examples["mem"], examples["curvature"]), reps[column], limits=CORRELATION)
+    rho = interval(spearman(examples["mem"], examples["curvature"]), reps[column], limits=CORRELATION)
     ok = np.isfinite(examples["mem"]) & np.isfinite(examples["curvature"])
     claim.numbers = {"spearman_rho": rho.estimate, "examples": int(ok.sum()), "bins": len(bins),
                      "curvature_column": column,
@@ -181,11 +181,9 @@ def _enough_epsilons(dp: pd.DataFrame | None) -> bool:
 
 def _seed_intervals(dp: pd.DataFrame, statistic: Any, limits: tuple[tuple[float, float], ...]) -> list[Interval]:
     """Each number `statistic(dp)` returns, with its interval over seeds resampled within each epsilon (kept within
-    that number's `limits`)."""
+    that number's `limits`; bootstrap.seed_intervals)."""
     dp = dp.reset_index(drop=True)
-    estimate = statistic(dp)
-    reps = bootstrap.rows_statistic(lambda idx: statistic(dp.iloc[idx]), len(dp), dp["epsilon"].to_numpy())
-    return [percentile_interval(e, reps[:, j], limits=lim) for j, (e, lim) in enumerate(zip(estimate, limits))]
+    return bootstrap.seed_intervals(lambda idx: statistic(dp.iloc[idx]), dp["epsilon"].to_numpy(), limits)
 
 
 def readings_of_link2(dp: pd.DataFrame, reduction: str) -> list[dict[str, Any]]:
@@ -254,7 +252,7 @@ def topk_memorization_intervals(models_file: Path, estimator: str,
                 mem = resampled_membership(masks, score, w)["in_minus_out"]
             idx = np.vstack([np.arange(mem.shape[1]), generator.integers(0, mem.shape[1], (replicates, mem.shape[1]))])
             means = np.nanmean(mem[np.arange(replicates + 1)[:, None], idx], axis=1)
-            ci = percentile_interval(means[0], means[1:])
+            ci = interval(means[0], means[1:])  # no small-sample terms: see bootstrap.interval
             rows.append({"epsilon": float(eps), "mean": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
                          "n": mem.shape[1], "models": len(masks), "bound": float(theory.mem_bound(eps))})
     return pd.DataFrame(rows)

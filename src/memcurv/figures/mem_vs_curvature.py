@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from memcurv import claims, theory
-from memcurv.bootstrap import CORRELATION, percentile_interval, spearman
+from memcurv.bootstrap import CORRELATION, interval, spearman
 from memcurv.figures.style import PALETTE, side_by_side
 from memcurv.readings import read_examples
 
@@ -36,8 +36,8 @@ def _binned(examples: pd.DataFrame, column: str) -> pd.DataFrame:
 def _spearman(examples: pd.DataFrame, scores_file: Path, reduction: str) -> dict[str, float]:
     """This run's Spearman(memorization, curvature) with its bootstrap interval (memcurv.claims, link 1)."""
     column = examples["curvature_column"].iloc[0]
-    ci = percentile_interval(spearman(examples["mem"], examples["curvature"]),
-                             claims.link1_replicates(scores_file, reduction)[column], limits=CORRELATION)
+    ci = interval(spearman(examples["mem"], examples["curvature"]),
+                  claims.link1_replicates(scores_file, reduction)[column], limits=CORRELATION)
     return {"spearman_rho": ci.estimate, "spearman_ci_low": ci.low, "spearman_ci_high": ci.high}
 
 
