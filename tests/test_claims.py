@@ -6,19 +6,19 @@ import pandas as pd
 import pytest
 
 from memcurv import bootstrap, claims, memorization, theory
-from memcurv.bootstrap import Interval, percentile_interval, spearman
+from memcurv.bootstrap import CORRELATION, UNBOUNDED, Interval, spearman
 from memcurv.curvature import SCORES
 from memcurv.data import load_dataset
 from memcurv.label_noise import flip_labels
 from synthetic_tables import write_dp_models, write_examples, write_mem_vs_epsilon
 
 
-def _coverage(draw, truth, statistic, n, simulations, replicates, groups=None) -> float:
+def _coverage(draw, truth, statistic, n, simulations, replicates, groups=None, limits=UNBOUNDED) -> float:
     rng, hits = np.random.default_rng(7), 0
+    groups = np.zeros(n) if groups is None else groups
     for _ in range(simulations):
         data = draw(rng)
-        reps = bootstrap.rows_statistic(lambda idx: statistic(data, idx), n, groups, replicates)[:, 0]
-        ci = percentile_interval(statistic(data, np.arange(n)), reps)
+        (ci,) = bootstrap.seed_intervals(lambda idx: statistic(data, idx), groups, (limits,), replicates)
         hits += ci.low <= truth <= ci.high
     return hits / simulations
 
@@ -28,7 +28,8 @@ def test_spearman_interval_covers_the_true_value_at_its_nominal_rate():
     cov = [[1, 0.5], [0.5, 1]]
     truth = 6 / np.pi * np.arcsin(0.25)
     rate = _coverage(lambda rng: rng.multivariate_normal([0, 0], cov, 80), truth,
-                     lambda d, idx: spearman(d[idx, 0], d[idx, 1]), 80, simulations=150, replicates=300)
+                     lambda d, idx: spearman(d[idx, 0], d[idx, 1]), 80, simulations=150, replicates=300,
+                     limits=CORRELATION)
     assert 0.88 <= rate <= 0.995, rate
 
 

@@ -202,7 +202,8 @@ def test_paper_configs_validate_and_dry_run_to_the_paper_grids(tmp_path, study, 
     cscores = tmp_path / "shared" / "data" / "cifar10-cscores-orig-order.npz"  # ../shared/data seen from work/
     cscores.parent.mkdir(parents=True)
     cscores.touch()  # a dry run only needs the input to exist
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "work"), "--cores", "1",
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "work"),
+           "--cores", "1",
            "--configfile", str(REPO / "config" / f"{study}.yaml"), "--dry-run", "--quiet", "rules"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]

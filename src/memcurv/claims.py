@@ -18,7 +18,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from memcurv import bootstrap, reliability, theory
-from memcurv.bootstrap import CORRELATION, R2, UNBOUNDED, Interval, percentile_interval, spearman
+from memcurv.bootstrap import CORRELATION, R2, UNBOUNDED, Interval, interval, spearman
 from memcurv.curvature import SCORES, reduce_scores
 from memcurv.memorization import resampled_membership
 from memcurv.readings import (AGGREGATION_NAMES, CORRECTED, model_curvature_column, read_dp_models, read_examples,
@@ -143,7 +143,7 @@ def link1_reliability(scores_file: Path, reduction: str) -> dict[str, float]:
 
 def correlation_interval(x: pd.Series, y: pd.Series, replicates: np.ndarray) -> Interval:
     """A Spearman correlation of two examples-table columns with its interval from its bootstrap replicates."""
-    return percentile_interval(spearman(x, y), replicates, limits=CORRELATION)
+    return interval(spearman(x, y), replicates, limits=CORRELATION)
 
 
 def _auroc(flipped: np.ndarray, score: pd.Series) -> float:
@@ -249,11 +249,9 @@ def _enough_epsilons(dp: pd.DataFrame | None) -> bool:
 
 def _seed_intervals(dp: pd.DataFrame, statistic: Any, limits: tuple[tuple[float, float], ...]) -> list[Interval]:
     """Each number `statistic(dp)` returns, with its interval over seeds resampled within each epsilon (kept within
-    that number's `limits`)."""
+    that number's `limits`; bootstrap.seed_intervals)."""
     dp = dp.reset_index(drop=True)
-    estimate = statistic(dp)
-    reps = bootstrap.rows_statistic(lambda idx: statistic(dp.iloc[idx]), len(dp), dp["epsilon"].to_numpy())
-    return [percentile_interval(e, reps[:, j], limits=lim) for j, (e, lim) in enumerate(zip(estimate, limits))]
+    return bootstrap.seed_intervals(lambda idx: statistic(dp.iloc[idx]), dp["epsilon"].to_numpy(), limits)
 
 
 def readings_of_link2(dp: pd.DataFrame, reduction: str) -> list[dict[str, Any]]:
@@ -324,12 +322,12 @@ def _topk_memorization(masks: np.ndarray, score: np.ndarray, estimator: str, rep
         mem = resampled_membership(masks, score, w)["in_minus_out"]
     idx = np.vstack([np.arange(mem.shape[1]), generator.integers(0, mem.shape[1], (replicates, mem.shape[1]))])
     means = np.nanmean(mem[np.arange(replicates + 1)[:, None], idx], axis=1)
-    return percentile_interval(means[0], means[1:]), mem[0], mem[1:]
+    return interval(means[0], means[1:]), mem[0], mem[1:]  # no small-sample terms: see bootstrap.interval
 
 
 def _share_above(per_example: np.ndarray, replicates: np.ndarray, bound: float) -> float:
     """The share of examples whose own memorization interval (their models resampled) lies above `bound`."""
-    lows = np.array([percentile_interval(e, replicates[:, j]).low for j, e in enumerate(per_example)])
+    lows = np.array([interval(e, replicates[:, j]).low for j, e in enumerate(per_example)])
     return float(np.mean(lows > bound))
 
 

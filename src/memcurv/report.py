@@ -29,9 +29,13 @@ INTERVALS = (
     "**inconclusive** when an interval straddles it: this run cannot tell. The intervals resample what changes "
     "when the study is run again: the DP models' seeds within each epsilon (link 2 and the loss), the subset models "
     f"and the examples (link 1; {claims.LINK1_REPLICATES} replicates), and the DP subset models and the top-k "
-    f"examples (link 3); {bootstrap.REPLICATES} replicates elsewhere. A rerun on another machine trains different "
-    "models, since DP training amplifies floating-point differences, so its point values move within these "
-    "intervals (memcurv.claims, memcurv.bootstrap).")
+    f"examples (link 3); {bootstrap.REPLICATES} replicates elsewhere. Each interval is the run's value ± a t "
+    "quantile times the replicates' standard deviation, on the atanh scale for a correlation or an R²; over a few "
+    "seeds per epsilon the variance is scaled by n/(n − 1) for resampling n values and the t quantile takes the "
+    "seeds' degrees of freedom (Welch–Satterthwaite's for a fitted parameter), so that on simulated reruns at the "
+    "studies' sizes it covers what a rerun gives on average about 95% of the time. A rerun on another machine "
+    "trains different models, since DP training amplifies floating-point differences, so its point values move "
+    "within these intervals (memcurv.claims, memcurv.bootstrap; benchmarks/interval_coverage.py).")
 LINK1_READINGS = (
     "Thm 5.1 bounds an example's memorization by the input curvature of models trained *without* it, and its "
     "curvature is the Hessian's trace: the corrected reading is the trace averaged over the subset models that "

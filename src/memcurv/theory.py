@@ -189,15 +189,15 @@ def fit_binned(bins: pd.DataFrame, eq15: str = "paper") -> dict[str, Fit | str]:
 
 def per_epsilon(table: pd.DataFrame, column: str, intervals: bool = False) -> pd.DataFrame:
     """Mean, standard deviation and count of a per-model column at each epsilon; with `intervals`, also the
-    bootstrap interval of the mean over the epsilon's models (ci_low, ci_high)."""
+    bootstrap interval of the mean over the epsilon's models (ci_low, ci_high; bootstrap.seed_intervals: about
+    the t interval over seeds)."""
     g = table.groupby("epsilon")[column]
     out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1).fillna(0.0), "n": g.size()}).reset_index()
     if intervals:
         bounds = []
-        for (_, values), mean in zip(g, out["mean"]):
+        for _, values in g:
             v = values.to_numpy(float)
-            replicates = bootstrap.rows_statistic(lambda idx, v=v: v[idx].mean(), len(v))[:, 0]
-            ci = bootstrap.percentile_interval(mean, replicates)
+            (ci,) = bootstrap.seed_intervals(lambda idx, v=v: v[idx].mean(), np.zeros(len(v)), (bootstrap.UNBOUNDED,))
             bounds.append((ci.low, ci.high))
         out["ci_low"], out["ci_high"] = zip(*bounds) if bounds else ((), ())
     return out
