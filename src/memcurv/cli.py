@@ -97,6 +97,13 @@ VERBS = {
                    (_path("--tables-dir", "folder of the study's tables"),
                     _path("--figures", "folder of the study's figures (linked, not read)"),
                     _path("--out", "Markdown report; its numbers go beside it as JSON"))),
+    "archive": Verb("Copy the tables behind the study's report and figures, and its resolved config, beside it.",
+                    "memcurv.archive:archive", (_path("--tables", "the tables to archive", many=True),
+                                                _path("--out-dir", "the study's archive, paper/<study>"))),
+    "reproduce": Verb("Every figure and the report recomputed from archived tables, without training; compared with "
+                      "the committed report's numbers.", "memcurv.archive:reproduce",
+                      (_path("--tables", "an archived tables folder, paper/<study>/tables"),
+                       _path("--out", "folder for the recomputed figures/ and paper/"))),
     "figure": Verb("Draw one figure from the tables (PDF, PNG and the plotted data as CSV).", "memcurv.figures:draw",
                    (("name", {"help": "figure name, e.g. mem_vs_curvature (see memcurv.figures.catalogue())"}),
                     _path("--tables", "the tables the figure reads", many=True), _path("--out-pdf"),

@@ -11,6 +11,7 @@ from memcurv.data import needs_download
 from memcurv.datasets import spec as dataset_spec
 from memcurv.figures import OUTPUTS as FIGURE_OUTPUTS
 from memcurv.figures import study_figures
+from memcurv.archive import archived_tables
 from memcurv.report import tables as report_tables
 
 try:
@@ -75,6 +76,7 @@ DP_SUBSET_SHARDS = range(num_shards(CFG.mem_vs_epsilon.num_models, CFG.mem_vs_ep
 # (memcurv.figures, memcurv.report), so that a new figure needs only its module and its caption.
 FIGURES = study_figures(CFG)
 REPORT_TABLES = report_tables(CFG)
+ARCHIVED_TABLES = archived_tables(CFG)  # the tables behind the report and figures, committed beside the report
 
 
 def write_resolved_config(path: str) -> str:
@@ -103,7 +105,8 @@ DATASET_READY = [ancient(f"{RESULTS}/data/download.json")] if needs_download(CFG
 # the dataset to count it. The heavy tables (examples_table, reading every subset model's scores; extremes) and
 # every training and scoring job are submitted.
 LOCAL_RULES = ["download_data"] if DATASET_READY else []
-LOCAL_RULES += ["dp_models_table", "top_k", "mem_vs_epsilon_table", "report", *(f"figure_{name}" for name in FIGURES)]
+LOCAL_RULES += ["dp_models_table", "top_k", "mem_vs_epsilon_table", "report", "archive_tables",
+                *(f"figure_{name}" for name in FIGURES)]
 if not dataset_spec(CFG.dataset.name).slow_to_decode:
     LOCAL_RULES += ["calibrate_noise", "subset_masks"]
 workflow.localrules(*LOCAL_RULES)  # what the `localrules:` directive does, from a list
@@ -155,9 +158,9 @@ wildcard_constraints:
 
 
 def all_outputs() -> list[str]:
-    """Every figure of the study and its replication report."""
+    """Every figure of the study, its replication report, and the tables behind them archived beside it."""
     figures = expand("figures/{study}/{figure}.{ext}", study=STUDY, figure=list(FIGURES), ext=FIGURE_OUTPUTS)
-    return [*figures, f"paper/{STUDY}.md"]
+    return [*figures, f"paper/{STUDY}.md", f"paper/{STUDY}/config.yaml"]
 
 
 def experiment_epsilons(wildcards) -> str:

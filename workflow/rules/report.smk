@@ -24,3 +24,27 @@ rule report:
     shell:
         "python -m memcurv report --config {input.config} --tables-dir {params.tables} --figures {params.figures}"
         " --out {output.md} > {log} 2>&1"
+
+
+rule archive_tables:
+    input:
+        config=RESOLVED_CONFIG,
+        tables=[f"{TABLES}/{name}" for name in ARCHIVED_TABLES],
+    output:
+        config=f"paper/{STUDY}/config.yaml",
+        tables=[f"paper/{STUDY}/tables/{name}" for name in ARCHIVED_TABLES],
+    params:
+        out_dir=f"paper/{STUDY}",
+    log:
+        f"{LOGS}/archive_tables.log",
+    benchmark:
+        f"{BENCH}/archive_tables.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "python -m memcurv archive --config {input.config} --tables {input.tables} --out-dir {params.out_dir}"
+        " > {log} 2>&1"
