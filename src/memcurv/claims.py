@@ -8,6 +8,7 @@ Link 1 and link 3 resample the models behind each example's scores, which the ta
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -321,7 +322,9 @@ def _topk_memorization(masks: np.ndarray, score: np.ndarray, estimator: str, rep
     else:
         mem = resampled_membership(masks, score, w)["in_minus_out"]
     idx = np.vstack([np.arange(mem.shape[1]), generator.integers(0, mem.shape[1], (replicates, mem.shape[1]))])
-    means = np.nanmean(mem[np.arange(replicates + 1)[:, None], idx], axis=1)
+    with warnings.catch_warnings():  # a resample whose every example lacks models with or without it: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(mem[np.arange(replicates + 1)[:, None], idx], axis=1)
     return interval(means[0], means[1:]), mem[0], mem[1:]  # no small-sample terms: see bootstrap.interval
 
 

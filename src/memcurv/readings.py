@@ -1,5 +1,5 @@
 """The released code's defects, and the readings of a run's tables they give: which column holds "curvature"
-under a choice of defects 1-5, so that one run can be judged the corrected way and the released way."""
+under a choice of defects 1-5, 8 and 9, so that one run can be judged the corrected way and the released way."""
 
 from __future__ import annotations
 

@@ -192,7 +192,7 @@ def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[
         *(f"| {c.title} | **{c.verdict}** | {o.verdict} |" for c, o in zip(judged, other_claims)),
         "",
         f"The second column re-reads this run's tables with "
-        f"{', '.join(f'{k}={v}' for k, v in other_reading.items())} (defects 1-5; the figures draw both "
+        f"{', '.join(f'{k}={v}' for k, v in other_reading.items())} (defects 1-5, 8 and 9; the figures draw both "
         f"readings side by side); the index mapping of published scores (defect 6) and the seeding of the "
         f"memorization-vs-epsilon subsets (defect 7) change what is trained and need a run of their own.",
         "",

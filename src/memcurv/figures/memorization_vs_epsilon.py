@@ -44,9 +44,9 @@ def _panel(ax: Any, models_file: Path, reading: dict[str, str]) -> pd.DataFrame:
     ax.axhline(0, color="grey", lw=0.5)
     epsilon_axis(ax)
     scored = "true-label probability" if score == "probability" else "correctness"
-    ax.set_ylabel("memorization score" + (" (|unconditional|" if estimator == "faithful" else " (")
-                  + f"{scored})")
-    ax.legend(fontsize=5.5)
+    ax.set_ylabel("memorization score\n(" + ("|unconditional|, " if estimator == "faithful" else "") + f"{scored})",
+                  fontsize=7)
+    ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=2)
     return per.assign(estimator=estimator, score=score)
 
 
