@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.metrics import roc_auc_score
 
 from memcurv import bootstrap, reliability, theory
 from memcurv.bootstrap import CORRELATION, R2, UNBOUNDED, Interval, interval, spearman
@@ -102,32 +101,34 @@ def _link1_inputs(scores_file: Path, reduction: str
 
 
 def link1_replicates(scores_file: Path, reduction: str, cscore: np.ndarray | None = None,
-                     scores: tuple[str, ...] = SCORES, replicates: int = LINK1_REPLICATES
-                     ) -> dict[tuple[str, str], np.ndarray]:
-    """Bootstrap replicates of link 1's Spearman correlations under one loss `reduction`: ("mem", column) of
-    memorization with every score x aggregation (an examples-table column), and with C-scores, ("cscore", column) of
-    1 - C-score with each, and ("cscore", "mem") of 1 - C-score with memorization. Each replicate draws the subset
-    models (memorization from all of them, curvature from as many of the scored ones as were scored) and the
-    examples; the C-scores, from thousands of models elsewhere, are fixed. `scores` limits the curvature scores."""
+                     flipped: np.ndarray | None = None, scores: tuple[str, ...] = SCORES,
+                     replicates: int = LINK1_REPLICATES) -> dict[tuple[str, str], np.ndarray]:
+    """Bootstrap replicates of link 1's statistics under one loss `reduction`, keyed (reference, column): the
+    Spearman correlation of memorization ("mem") with every score x aggregation (an examples-table column); with
+    C-scores, of 1 - C-score ("cscore") with each and with memorization ("mem" column); with flipped labels
+    (`flipped`, per example), each one's AUROC for finding them ("flipped"). Each replicate draws the subset models
+    (memorization from all of them, curvature from as many of the scored ones as were scored) and the examples; the
+    C-scores, from thousands of models elsewhere, and the flips are fixed. `scores` limits the curvature scores."""
     masks, score, scored, curv = _link1_inputs(scores_file, reduction)
     generator = bootstrap.rng()
     mem = resampled_membership(masks, score, bootstrap.model_weights(len(masks), replicates, generator))["in_minus_out"]
     scored_weights = bootstrap.model_weights(int(scored.sum()), replicates, generator)  # a rerun scores as many
     rows = np.arange(replicates)[:, None]
     idx = generator.integers(0, masks.shape[1], size=(replicates, masks.shape[1]))
-    targets = {"mem": mem[rows, idx]}
+    mem = mem[rows, idx]
+    references = {"mem": (mem, spearman)}
     if cscore is not None:
-        targets["cscore"] = (1.0 - np.asarray(cscore, float))[idx]
-        out = {("cscore", "mem"): np.array([spearman(targets["cscore"][b], targets["mem"][b])
-                                            for b in range(replicates)])}
-    else:
-        out = {}
+        references["cscore"] = ((1.0 - np.asarray(cscore, float))[idx], spearman)
+    if flipped is not None:
+        references["flipped"] = (np.asarray(flipped, bool)[idx], auroc)
+    out = {(name, "mem"): np.array([statistic(x[b], mem[b]) for b in range(replicates)])
+           for name, (x, statistic) in references.items() if name != "mem"}
     for s in scores:
         aggregates = resampled_membership(masks[scored], curv[s], scored_weights)
         for agg in AGGREGATION_NAMES:
             c = aggregates[agg][rows, idx]
-            for target, x in targets.items():
-                out[target, f"curv_{s}_{reduction}_{agg}"] = np.array([spearman(x[b], c[b]) for b in range(replicates)])
+            for name, (x, statistic) in references.items():
+                out[name, f"curv_{s}_{reduction}_{agg}"] = np.array([statistic(x[b], c[b]) for b in range(replicates)])
     return out
 
 
@@ -147,9 +148,19 @@ def correlation_interval(x: pd.Series, y: pd.Series, replicates: np.ndarray) -> 
     return interval(spearman(x, y), replicates, limits=CORRELATION)
 
 
-def _auroc(flipped: np.ndarray, score: pd.Series) -> float:
-    ok = np.isfinite(score.to_numpy(float))
-    return float(roc_auc_score(flipped[ok], score[ok])) if 0 < flipped[ok].sum() < ok.sum() else float("nan")
+def auroc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of `score` for finding the `positive` examples, by ranks (ties averaged), over the
+    finite scores; NaN unless both kinds are among them."""
+    positive, score = np.asarray(positive, bool), np.asarray(score, float)
+    ok = np.isfinite(score)
+    found, n = positive[ok], int(ok.sum())
+    k = int(found.sum())
+    if k == 0 or k == n:
+        return float("nan")
+    return float((stats.rankdata(score[ok])[found].sum() - k * (k + 1) / 2) / (k * (n - k)))
+
+
+AUROC = (0.0, 1.0)  # its range, for its interval
 
 
 def readings_of_link1(examples: pd.DataFrame, replicates: dict[tuple[str, str], np.ndarray],
@@ -169,11 +180,13 @@ def readings_of_link1(examples: pd.DataFrame, replicates: dict[tuple[str, str], 
                 row["spearman_cscore"] = correlation_interval(1 - examples["cscore"], examples[column],
                                                       replicates["cscore", column]).to_dict()
             if flipped.any():
-                row["auroc_flipped"] = _auroc(flipped, examples[column])
+                row["auroc_flipped"] = interval(auroc(flipped, examples[column]), replicates["flipped", column],
+                                                limits=AUROC).to_dict()
             rows.append(row)
     if flipped.any():
         rows.append({"score": "memorization", "aggregation": "-", "column": "mem",
-                     "auroc_flipped": _auroc(flipped, examples["mem"])})
+                     "auroc_flipped": interval(auroc(flipped, examples["mem"]), replicates["flipped", "mem"],
+                                               limits=AUROC).to_dict()})
     return rows
 
 
@@ -394,7 +407,8 @@ def check_claims(tables: Path, defects: dict[str, str] | None = None) -> list[Cl
     replicates = None
     if examples is not None and scores_file.exists():
         cscore = examples["cscore"].to_numpy() if "cscore" in examples else None
-        replicates = link1_replicates(scores_file, d["loss_reduction"], cscore)
+        flipped = (examples["planted"] == "flipped").to_numpy()
+        replicates = link1_replicates(scores_file, d["loss_reduction"], cscore, flipped if flipped.any() else None)
     has_cscores = examples is not None and "cscore" in examples
     with_cscores = [claim_curvature_tracks_cscore(examples, d, replicates)] if has_cscores else []
     return [

@@ -82,6 +82,24 @@ def validate(config: dict[str, Any]) -> StudyConfig:
     return study
 
 
+BASE = Path("config/config.yaml")  # the Snakefile's configfile: every --configfile is deep-merged over it
+
+
+def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """`overlay` deep-merged over `base`, as Snakemake merges a --configfile over the Snakefile's configfile: a
+    mapping updates the mapping below it key by key, anything else replaces it."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        out[key] = merge(out.get(key) or {}, value) if isinstance(value, dict) else copy.deepcopy(value)
+    return out
+
+
+def study(path: str | Path, base: str | Path = BASE) -> StudyConfig:
+    """The study `snakemake --configfile <path>` runs: `path` merged over the default config, validated."""
+    read = [yaml.safe_load(Path(p).read_text()) or {} for p in (base, path)]
+    return validate(merge(*read))
+
+
 def load(path: str | Path) -> StudyConfig:
     path = Path(path)
     if not path.exists():

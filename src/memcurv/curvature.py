@@ -90,7 +90,7 @@ def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
     return F.cross_entropy(model(x), y, reduction="sum")
 
 
-def _probe_scores(
+def probe_terms(
     model: torch.nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -98,7 +98,8 @@ def _probe_scores(
     h: float,
     method: str,
 ) -> dict[str, torch.Tensor]:
-    """The probe scores (hutchinson, sqnorm, gradnorm) of one batch; v has shape (B, P, *input_shape)."""
+    """Each probe's term of the probe scores (hutchinson, sqnorm, gradnorm) of one batch, (B, P) each, whose means
+    over the probes are the scores; v has shape (B, P, *input_shape)."""
     b, p = v.shape[:2]
     flat_v = v.reshape(b * p, *x.shape[1:])
     vflat = flat_v.reshape(b, p, -1)
@@ -110,12 +111,12 @@ def _probe_scores(
         diff = gp.reshape(b, p, -1) - g0.reshape(b, 1, -1)
         hutchinson, sqnorm, gradnorm = (vflat * diff).sum(-1) / h, diff.pow(2).sum(-1) / h**2, diff.norm(dim=-1)
     else:
-        hv = _hvp(model, x, y, v)
+        hv = hvp(model, x, y, v)
         hutchinson, sqnorm, gradnorm = (vflat * hv).sum(-1), hv.pow(2).sum(-1), h * hv.norm(dim=-1)
-    return {"hutchinson": hutchinson.mean(1), "sqnorm": sqnorm.mean(1), "gradnorm": gradnorm.mean(1)}
+    return {"hutchinson": hutchinson, "sqnorm": sqnorm, "gradnorm": gradnorm}
 
 
-def _hvp(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def hvp(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Exact H v (double backward) for each of the P probes of each example: shape (B, P, d)."""
     b, p = v.shape[:2]
     xr = x.detach().repeat_interleave(p, dim=0).requires_grad_(True)
@@ -144,7 +145,7 @@ def _trace(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Te
     exact = (a * (jac @ jac.transpose(1, 2))).sum((1, 2))
     vflat = v.reshape(*v.shape[:2], -1)
     jv = torch.einsum("bcd,bpd->bpc", jac, vflat)
-    vhv = (vflat * _hvp(model, x, y, v)).sum(-1)
+    vhv = (vflat * hvp(model, x, y, v)).sum(-1)
     residual = vhv - torch.einsum("bpc,bce,bpe->bp", jv, a, jv)
     return {"trace": exact + residual.mean(1), "gauss_newton": exact}
 
@@ -197,7 +198,7 @@ def curvature_scores(
         xb, yb = x[sl].to(device), y[sl].to(device)
         shape = tuple(x.shape[1:])
         v = rademacher_probes(ids[sl], probes, shape, seed).to(device=device, dtype=xb.dtype)
-        scores = _probe_scores(model, xb, yb, v, h, method)
+        scores = {name: terms.mean(1) for name, terms in probe_terms(model, xb, yb, v, h, method).items()}
         v = rademacher_probes(ids[sl], residual_probes, shape, seed + _RESIDUAL_SEED).to(device=device, dtype=xb.dtype)
         scores.update(_trace(model, xb, yb, v))
         for name, val in scores.items():

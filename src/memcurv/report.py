@@ -85,13 +85,13 @@ def _link1_readings(rows: list[dict[str, Any]]) -> list[str]:
     cscore = any("spearman_cscore" in r for r in rows)
     head = ("| curvature score | aggregation over subset models | reliability | Spearman ρ with memorization [95% CI] |"
             + (" Spearman ρ with 1 - C-score [95% CI] |" if cscore else "")
-            + (" AUROC for flipped labels |" if noise else ""))
+            + (" AUROC for flipped labels [95% CI] |" if noise else ""))
     lines = ["", LINK1_READINGS, "", head, "|---|---|---|---|" + "---|" * (cscore + noise)]
     for r in rows:
         cells = [SCORE_NAMES.get(r["score"], r["score"]), AGGREGATION_NAMES.get(r["aggregation"], r["aggregation"]),
                  _fmt(r.get("reliability", "-")), _interval(r["spearman"]) if "spearman" in r else "-"]
         cells += [_interval(r["spearman_cscore"]) if "spearman_cscore" in r else "-"] if cscore else []
-        cells += [_fmt(r.get("auroc_flipped", float("nan")))] if noise else []
+        cells += [_interval(r["auroc_flipped"]) if "auroc_flipped" in r else "-"] if noise else []
         lines.append("| " + " | ".join(cells) + " |")
     return lines + ["", CURVATURE_SCORES] + (["", NOISE] if noise else [])
 
@@ -213,7 +213,8 @@ def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[
     lines += ["", "### Provenance", "", *_provenance_lines(tables_dir)]
     with io.atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
-    numbers = {"study": study, "fidelity": fidelity, "resolved_defects": resolved, "claims": [vars(c) for c in judged],
+    numbers = {"study": study, "dataset": dataset_title(cfg), "model": cfg.model, "fidelity": fidelity,
+               "resolved_defects": resolved, "claims": [vars(c) for c in judged],
                f"claims_{other.replace(' ', '_')}": [vars(c) for c in other_claims], "link2_explained": explained,
                "accuracy": accuracy, "audit": audit_numbers, "provenance": io.provenance(cfg)}
     io.write_json(out.with_suffix(".json"), numbers)

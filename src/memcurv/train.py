@@ -297,7 +297,7 @@ def _private_step(backward: ChunkBackward, optimizer: DPOptimizer, data: _Data) 
 
 
 def _epochs(step: Step, draw: Callable[[], list[torch.Tensor]], run: _Resumable, epochs: int, ckpt: Path | None,
-            progress: bool, desc: str) -> int:
+            progress: bool, desc: str, on_epoch: Callable[[int, torch.nn.Module], None] | None = None) -> int:
     """Train from the run's epoch to `epochs`, checkpointing after each; returns the empty batches skipped."""
     state, skipped_empty = run.state, 0
     for epoch in tqdm(range(state.epoch, epochs), desc=desc, disable=None if progress else True, leave=False,
@@ -319,6 +319,8 @@ def _epochs(step: Step, draw: Callable[[], list[torch.Tensor]], run: _Resumable,
                  state.seconds)
         if ckpt is not None:
             run.save(ckpt)
+        if on_epoch is not None:
+            on_epoch(state.epoch, run.model)
     return skipped_empty
 
 
@@ -363,13 +365,15 @@ def train(
     progress: bool = False,
     desc: str = "train",
     schedule: tuple[float, int] | None = None,
+    on_epoch: Callable[[int, torch.nn.Module], None] | None = None,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train ``model`` in place on (x, y); returns the plain (unwrapped) model and its training metrics.
 
     With ``privacy_settings`` the run is DP-SGD; the metrics then hold the epsilon actually spent.
     ``schedule`` (sample rate, steps) fixes the Poisson rate and step count instead of deriving them from len(x):
     the accountant's guarantee is for a rate and a step count that do not depend on the data, which a privacy audit
-    needs when its training sets differ in size by the canaries drawn in.
+    needs when its training sets differ in size by the canaries drawn in.  ``on_epoch(epoch, model)`` is called
+    after each epoch (benchmarks/curvature_reliability.py scores curvature along training with it).
     """
     s, p = settings, privacy_settings
     check_arithmetic(s, p.grad_sample_mode if p is not None else None)
@@ -396,7 +400,7 @@ def train(
         run.load(ckpt, device)
         log.info("resumed from %s at epoch %d/%d", ckpt, run.state.epoch, s.epochs)
     with _fp32_kernels(arithmetic):
-        skipped_empty = _epochs(step, draw, run, s.epochs, ckpt, progress, desc)
+        skipped_empty = _epochs(step, draw, run, s.epochs, ckpt, progress, desc, on_epoch)
     if p is not None:
         net._close()  # removes Opacus's hooks and per-parameter attributes: a plain module again
     return model, _metrics(s, p, sample_rate, total_steps, arithmetic, run.state, skipped_empty)
