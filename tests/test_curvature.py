@@ -201,3 +201,13 @@ def test_other_errors_and_out_of_memory_at_batch_one_are_raised():
         curvature_scores(MemoryLimited(model, 0, lambda msg: RuntimeError("shape mismatch")), x, y, probes=2)
     with pytest.raises(torch.cuda.OutOfMemoryError):
         curvature_scores(MemoryLimited(model, limit=1), x, y, probes=2)  # one example's 2 probes never fit
+
+
+def test_without_the_split_the_trace_is_hutchinson_on_exact_hvps():
+    """With hundreds of classes a backward pass per class costs too much: split_trace=False estimates the whole
+    trace from the residual probes, without bias, and leaves the Gauss-Newton part NaN."""
+    model, (x, y) = _relu_cnn(norm=True), _image_data()
+    exact = _exact_traces(model, x, y)
+    scores = curvature_scores(model, x, y, probes=2, residual_probes=3000, split_trace=False, batch_size=6)
+    np.testing.assert_allclose(scores["trace"], exact, rtol=0.1, atol=0.05 * np.abs(exact).mean())
+    assert np.isnan(scores["gauss_newton"]).all()

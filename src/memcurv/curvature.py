@@ -8,8 +8,9 @@ Five scores per example (names fixed for every method):
                   vector-Jacobian product per class; R's trace by Hutchinson with exact Hessian-vector products
                   (``residual_probes`` of them).  For a piecewise-linear network (ReLU, max-pool, linear layers) R is
                   zero, so the trace is exact; normalisation layers (GroupNorm) add a residual, which the probes
-                  estimate without bias.
-- ``gauss_newton``: tr(JᵀAJ), the trace's Gauss-Newton part alone (exact; never negative);
+                  estimate without bias.  The split costs a backward pass per class: with many classes
+                  (``split_trace=False``) the trace is Hutchinson with ``residual_probes`` exact HVPs instead.
+- ``gauss_newton``: tr(JᵀAJ), the trace's Gauss-Newton part alone (exact; never negative; NaN without the split);
 - ``hutchinson``: the paper's estimator of tr(H), the mean over probes of vᵀHv with Rademacher v;
 - ``sqnorm``:     ||H v||^2 (the paper's eq. 14, ||grad diff||^2 / h^2);
 - ``gradnorm``:   ||grad diff|| ~ h ||H v|| (what the released code plots).
@@ -138,14 +139,18 @@ def gauss_newton(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor,
     return jac, torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
 
 
-def _trace(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
+def _trace(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor,
+           split: bool = True) -> dict[str, torch.Tensor]:
     """tr(H) of each example: tr(JᵀAJ) = tr(A JJᵀ) exactly, plus Hutchinson on the residual R = H - JᵀAJ with the
-    residual probes v, (B, R, *input_shape): vᵀRv = vᵀHv - (Jv)ᵀA(Jv).  Returns the trace and its exact part."""
+    residual probes v, (B, R, *input_shape): vᵀRv = vᵀHv - (Jv)ᵀA(Jv).  Returns the trace and its exact part;
+    without the `split`, the trace is Hutchinson with v on H itself, and the exact part NaN."""
+    vflat = v.reshape(*v.shape[:2], -1)
+    vhv = (vflat * hvp(model, x, y, v)).sum(-1)
+    if not split:
+        return {"trace": vhv.mean(1), "gauss_newton": torch.full_like(vhv[:, 0], float("nan"))}
     jac, a = gauss_newton(model, x)
     exact = (a * (jac @ jac.transpose(1, 2))).sum((1, 2))
-    vflat = v.reshape(*v.shape[:2], -1)
     jv = torch.einsum("bcd,bpd->bpc", jac, vflat)
-    vhv = (vflat * hvp(model, x, y, v)).sum(-1)
     residual = vhv - torch.einsum("bpc,bce,bpe->bp", jv, a, jv)
     return {"trace": exact + residual.mean(1), "gauss_newton": exact}
 
@@ -170,6 +175,7 @@ def curvature_scores(
     ids: torch.Tensor | None = None,
     probes: int = 10,
     residual_probes: int = 2,
+    split_trace: bool = True,
     h: float = 1e-3,
     method: str = "finite_difference",
     batch_size: int = 256,
@@ -181,8 +187,8 @@ def curvature_scores(
 
     ``ids`` are the examples' stable ids (default: their positions); they fix each example's probes.
     ``batch_size`` counts examples; one forward pass holds ``batch_size * probes`` inputs (fewer after an
-    out-of-memory error: see the module docstring).  The trace costs one backward pass per class and
-    ``residual_probes`` double-backward passes per example.
+    out-of-memory error: see the module docstring).  The trace costs one backward pass per class (with
+    ``split_trace``) and ``residual_probes`` double-backward passes per example.
     """
     if method not in METHODS:
         raise ValueError(f"unknown curvature method {method!r}; choose one of {METHODS}")
@@ -200,7 +206,7 @@ def curvature_scores(
         v = rademacher_probes(ids[sl], probes, shape, seed).to(device=device, dtype=xb.dtype)
         scores = {name: terms.mean(1) for name, terms in probe_terms(model, xb, yb, v, h, method).items()}
         v = rademacher_probes(ids[sl], residual_probes, shape, seed + _RESIDUAL_SEED).to(device=device, dtype=xb.dtype)
-        scores.update(_trace(model, xb, yb, v))
+        scores.update(_trace(model, xb, yb, v, split_trace))
         for name, val in scores.items():
             out[name][sl] = val.detach().double().cpu().numpy()
         bar.update(sl.stop - sl.start)

@@ -80,8 +80,9 @@ def score_curvature(cfg: StudyConfig, model: torch.nn.Module, x: torch.Tensor, y
                     device: torch.device, progress: bool = False) -> dict[str, np.ndarray]:
     """Per-example curvature scores of (x, y) (probes fixed by `ids`) with the study's curvature settings."""
     c = cfg.curvature
-    return curvature_scores(model, x, y, ids=ids, probes=c.probes, residual_probes=c.residual_probes, h=c.h,
-                            method=c.method, batch_size=c.batch_size, seed=c.seed, device=device, progress=progress)
+    return curvature_scores(model, x, y, ids=ids, probes=c.probes, residual_probes=c.residual_probes,
+                            split_trace=c.split_trace, h=c.h, method=c.method, batch_size=c.batch_size, seed=c.seed,
+                            device=device, progress=progress)
 
 
 def scored_test_ids(cfg: StudyConfig, n_test: int) -> np.ndarray:

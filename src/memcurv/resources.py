@@ -93,13 +93,13 @@ def training_mb(model: str, input_shape: tuple[int, int, int], num_classes: int,
 
 
 def curvature_mb(model: str, input_shape: tuple[int, int, int], num_classes: int, batch_size: int, probes: int,
-                 method: str = "finite_difference", residual_probes: int = 2) -> int:
+                 method: str = "finite_difference", residual_probes: int = 2, split: bool = True) -> int:
     """GPU memory (MB) of scoring curvature, the larger of its two passes: the probe scores' batch_size x probes
     inputs with input gradients (double backward for hvp keeps about twice as much), and the trace's Jacobian
     (num_classes input gradients per example) beside its residual's batch_size x residual_probes double backward."""
     act = activation_mb(model, input_shape)
     probe_pass = batch_size * probes * act * (2 if method == "hvp" else 1)
-    trace_pass = batch_size * (residual_probes * 2 * act + 4 * num_classes * math.prod(input_shape) / MB)
+    trace_pass = batch_size * (residual_probes * 2 * act + 4 * num_classes * math.prod(input_shape) / MB * split)
     return math.ceil(CONTEXT_MB + max(probe_pass, trace_pass) + weights_mb(model, input_shape, num_classes))
 
 
@@ -108,7 +108,8 @@ def job_gpu_mem_mb(cfg: StudyConfig, job: str, train_size: int | None, *, scores
     (`scores_curvature`: whether a subset-model shard scores curvature, see memorization.curvature_models)."""
     shape, classes = input_dims(cfg.dataset.name, cfg.dataset.options)
     model, c, dp, plain = cfg.model, cfg.curvature, cfg.train, cfg.memorization.train
-    curvature = curvature_mb(model, shape, classes, c.batch_size, c.probes, c.method, c.residual_probes)
+    curvature = curvature_mb(model, shape, classes, c.batch_size, c.probes, c.method, c.residual_probes,
+                             c.split_trace)
     dp_training = training_mb(model, shape, classes, poisson_chunk(dp.batch_size, dp.physical_batch_size),
                               private=True, train_size=train_size)
     subset_training = training_mb(model, shape, classes, plain.physical_batch_size or plain.batch_size,

@@ -106,6 +106,7 @@ class CurvatureConfig:
     """Probes of the input loss curvature (memcurv.curvature), and the test examples each DP model is scored on."""
     probes: int
     residual_probes: int
+    split_trace: bool
     test_examples: int | None
     method: str
     h: float
