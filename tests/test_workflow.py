@@ -221,6 +221,11 @@ def test_progress_made_under_another_config_is_dropped(tmp_path, caplog):
                      "train_dp_subset_models": 12, "train_topk_control_models": 2}),
     ("cifar10_gpu", {"train_dp_model": 18, "dp_model_curvature": 18, "train_subset_models": 8,
                      "train_dp_subset_models": 6}),
+    # Tiny ImageNet on a CPU (20 classes at 32x32) and a GPU (200 classes at 64x64)
+    ("imagenet_cpu", {"train_dp_model": 18, "dp_model_curvature": 18, "train_subset_models": 10,
+                      "train_dp_subset_models": 10, "train_topk_control_models": 2, "figure_extremes": 1}),
+    ("imagenet_gpu", {"train_dp_model": 8, "dp_model_curvature": 8, "train_subset_models": 4,
+                      "train_dp_subset_models": 4, "train_topk_control_models": 2}),
 ])
 def test_paper_configs_validate_and_dry_run_to_the_paper_grids(tmp_path, study, jobs):
     cscores = tmp_path / "shared" / "data" / "cifar10-cscores-orig-order.npz"  # ../shared/data seen from work/
