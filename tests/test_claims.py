@@ -186,3 +186,9 @@ def test_faithful_link3_reads_the_true_label_probability(tmp_path):
     assert got["mean"].iloc[0] == pytest.approx(by_hand)
     correct = claims.topk_memorization_intervals(tmp_path / "m.npz", "faithful", "correctness")
     assert correct["mean"].iloc[0] == pytest.approx(np.mean([abs(2 - 0) / 4, abs(2 - 0) / 4]))  # 0/1 instead
+
+
+def test_an_inconclusive_link1_says_how_many_examples_would_decide_it():
+    rho = Interval(0.02, -0.01, 0.05, 0.95, 200)  # half-width 0.03 at 5,000 examples
+    assert claims.examples_to_decide(rho, 5000) == pytest.approx(5000 * (0.03 / 0.02) ** 2)
+    assert claims.examples_to_decide(Interval(0.0, -0.1, 0.1, 0.95, 200), 100) == float("inf")

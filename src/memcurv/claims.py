@@ -215,7 +215,18 @@ def claim_curvature_bounds_memorization(examples: pd.DataFrame | None, scores_fi
     claim.numbers = {"spearman_rho": rho.estimate, **_binned_numbers(examples["mem"], examples, reading["eq15_fit"]),
                      "reliability": reliabilities[column], "mem_reliability": reliabilities["mem"],
                      "readings": readings_of_link1(examples, replicates, reliabilities, reduction)}
-    return _conclude(claim, [Condition("Spearman ρ(memorization, curvature)", rho, ">", 0.0)])
+    claim = _conclude(claim, [Condition("Spearman ρ(memorization, curvature)", rho, ">", 0.0)])
+    if claim.verdict == INCONCLUSIVE:
+        claim.numbers["examples_to_decide"] = examples_to_decide(rho, claim.numbers["examples"])
+    return claim
+
+
+def examples_to_decide(rho: Interval, examples: int) -> float:
+    """How many examples an interval of this width around this estimate would need to exclude 0: the width shrinks
+    like 1 / sqrt(examples), so it takes examples * (half-width / |estimate|)^2 (the models held as they are; a
+    reading that is noise, reliability near 0, has an estimate near 0 and needs more than any study has)."""
+    half = (rho.high - rho.low) / 2
+    return float(examples * (half / abs(rho.estimate)) ** 2) if rho.estimate else float("inf")
 
 
 def claim_curvature_tracks_cscore(examples: pd.DataFrame | None, reading: dict[str, str],

@@ -139,6 +139,11 @@ def _numbers(claim: claims.Claim) -> list[str]:
     if "reliability" in n:
         lines.append(f"- split-half reliability over the scored subset models: {_fmt(n['reliability'])} for this "
                      f"reading, {_fmt(n['mem_reliability'])} for memorization (over all subset models)")
+    if "examples_to_decide" in n:
+        lines.append(f"- cost to decide: at this estimate and reliability, an interval excluding 0 would take about "
+                     f"{n['examples_to_decide']:,.0f} examples (this run: {n['examples']:,}), the interval narrowing "
+                     f"like 1/sqrt(examples); benchmarks/curvature_reliability.py gives the subset models a "
+                     f"reliability would take")
     if "memorization_vs_cscore" in n:
         lines.append(f"- this run's memorization against 1 - C-score: Spearman ρ "
                      f"{_interval(n['memorization_vs_cscore'])} (how well a few subset models agree with a reference "
