@@ -1,0 +1,67 @@
+"""The front door and the docs behind it: the README's two commands, its length, its generated results, every link
+resolving, and the commands the docs give that are cheap enough to try (dry runs)."""
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from memcurv import summary
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def test_readme_is_a_front_door_with_exactly_two_setup_commands():
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 150
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+    assert blocks[:2] == ['python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && snakemake '
+                          '--cores all\n', ". .venv/bin/activate && python -m pytest\n"]
+
+
+def test_committed_results_pages_are_generated_from_the_reports():
+    """The README's results block and docs/results.md are what `python -m memcurv.summary` writes from
+    paper/*.json: a number edited by hand, or a report regenerated without them, fails here."""
+    reports = summary.studies(REPO / "paper")
+    assert len(reports) >= 2
+    readme = (REPO / "README.md").read_text()
+    assert summary.readme(readme, reports) == readme
+    assert summary.page(reports) == (REPO / "docs" / "results.md").read_text()
+
+
+def test_a_number_changed_in_a_report_changes_the_generated_pages():
+    reports = summary.studies(REPO / "paper")
+    first = reports[0]["claims"][0]["numbers"]["conditions"][0]
+    before = summary.results_table(reports)
+    first["estimate"] += 0.5
+    assert summary.results_table(reports) != before
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_relative_link_resolves(page):
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+        if not re.match(r"[a-z]+://", target):
+            assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
+
+
+def _snakemake_commands() -> list[tuple[str, list[str]]]:
+    found = []
+    for page in PAGES:
+        for line in re.findall(r"^\s*(snakemake [^\n#]*)", page.read_text(), re.M):
+            found.append((page.name, shlex.split(line)))
+    return found
+
+
+@pytest.mark.parametrize("page, command", _snakemake_commands(), ids=lambda c: c if isinstance(c, str) else " ".join(c))
+def test_the_docs_snakemake_commands_dry_run(page, command, tmp_path):
+    """Each `snakemake ...` line of the docs is real: it parses and plans (a dry run from the repository), except
+    what needs a cluster or a GPU, which is checked elsewhere (tests/test_slurm.py)."""
+    if "--workflow-profile" in command or any("report" in c for c in command):
+        pytest.skip("the SLURM profile and the HTML report are tested in test_slurm.py and test_workflow.py")
+    cmd = [sys.executable, "-m", *command, "--dry-run", "--quiet", "rules"]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, f"{page}: {' '.join(command)}\n{res.stderr[-2000:]}"
