@@ -24,7 +24,11 @@ def studies(paper: Path = PAPER) -> list[dict[str, Any]]:
     """The committed reports' numbers: each paper/<study>.json whose tables are archived beside it, the default
     study (config/config.yaml's, beside `paper`) first."""
     default = yaml.safe_load((paper.parent / BASE).read_text())["study"]
-    found = [io.read_json(p) for p in sorted(paper.glob("*.json")) if (paper / p.stem / "config.yaml").exists()]
+    found = []
+    for path in sorted(paper.glob("*.json")):
+        if (paper / path.stem / "config.yaml").exists():
+            timing = paper / path.stem / "timing.json"  # benchmarks/study_times.py, where the run was timed
+            found.append({**io.read_json(path), **({"timing": io.read_json(timing)} if timing.exists() else {})})
     return sorted(found, key=lambda n: (n["study"] != default, n["study"]))
 
 
@@ -128,6 +132,11 @@ def _study_section(report: dict[str, Any]) -> list[str]:
         sub = accuracy["subset_models"]
         lines.append(f"- Non-private subset models: {100 * sub['test_acc_mean']:.1f}% test accuracy on average over "
                      f"{sub['models']} models of {sub['train_size']} examples.")
+    timing = report.get("timing")
+    if timing:
+        largest = ", ".join(f"{rule} {t['seconds']:,.0f} s" for rule, t in list(timing["rules"].items())[:4])
+        lines.append(f"- Run time: {timing['wall_seconds'] / 60:.1f} minutes wall clock for {timing['jobs']} jobs "
+                     f"({timing['job_seconds']:,.0f} job-seconds; largest rules: {largest}).")
     audit = report.get("audit")
     if audit:
         lines.append(f"- DP audit: {audit['verdict']} (largest bound / accountant's ε "
