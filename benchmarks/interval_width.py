@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from memcurv import claims
+from memcurv.curvature import SCORES
 from memcurv.memorization import aggregate_by_membership, memorization
 from memcurv.readings import CORRECTED, read_dp_models, read_examples
 
@@ -46,12 +47,14 @@ def by_subset_models(tables: Path, counts: list[int]) -> None:
             break
         scored = arrays["scored"][:k]
         part = {**arrays, "masks": arrays["masks"][:k], "score": arrays["score"][:k], "scored": scored,
-                **{f"curv_{s}": arrays[f"curv_{s}"][:scored.sum()] for s in ("trace", "sqnorm", "gradnorm")}}
+                **{f"curv_{s}": arrays[f"curv_{s}"][:scored.sum()] for s in SCORES}}
         with tempfile.TemporaryDirectory() as tmp:
             np.savez(Path(tmp) / "subset_scores.npz", **part)
             curvature = aggregate_by_membership(part["masks"][scored], part["curv_trace"])["out_mean"]
             table = examples.assign(mem=memorization(part["masks"], part["score"]).mem, curvature=curvature)
-            claim = claims.claim_curvature_bounds_memorization(table, Path(tmp) / "subset_scores.npz", "sum")
+            scores = Path(tmp) / "subset_scores.npz"
+            replicates = claims.link1_replicates(scores, "sum")
+            claim = claims.claim_curvature_bounds_memorization(table, scores, CORRECTED, replicates)
         print(_line(f"{k} subset models ({scored.sum()} scored)", claim.numbers["conditions"][0]))
 
 

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch.func import functional_call, grad, vmap
 
-# _batch_scores is the estimator without curvature_scores' fp32 guard: what the guard prevents is measured here.
-from memcurv.curvature import _batch_scores, full_fp32, rademacher_probes
+# probe_terms is the estimator without curvature_scores' fp32 guard: what the guard prevents is measured here.
+from memcurv.curvature import full_fp32, probe_terms, rademacher_probes
 from memcurv.models import build_model
 from memcurv.settings import TrainSettings
 from memcurv.train import PrivacySettings, train
@@ -90,7 +90,7 @@ def main() -> None:
         m, xb = model.to(memory_format=fmt), x.contiguous(memory_format=fmt)
         with ctx():
             grads = per_example_grads(m, xb, y)
-            trace = _batch_scores(m, xb, y, v, 1e-3, "finite_difference")["trace"]
+            trace = probe_terms(m, xb, y, v, 1e-3, "finite_difference")["hutchinson"].mean(1)
         model.to(memory_format=torch.contiguous_format)
         return grads, trace.detach().double().cpu().numpy()
 
