@@ -93,7 +93,7 @@ def time_steps(cfg: dict[str, Any], model_name: str, shape: tuple[int, int, int]
         return build_model(model_name, shape, classes)
 
     dp, plain = {}, {}
-    privacy = PrivacySettings(noise_multiplier=1.0, max_grad_norm=cfg.privacy.max_grad_norm,
+    privacy = PrivacySettings(noise_multiplier=1.0, max_grad_norm=cfg.privacy.max_grad_norm, accountant="rdp",
                               grad_sample_mode=cfg.privacy.grad_sample_mode)
     for precision in ("fp32", "auto"):
         common = {"epochs": 1, "optimizer": cfg.train.optimizer, "lr": 1e-4, "precision": precision}

@@ -111,7 +111,7 @@ def main() -> None:
     def step_time(precision: str, channels_last: bool, mode: str) -> float:
         """Seconds per DP step of memcurv's training loop, which sets its own arithmetic (train.precision)."""
         s = TrainSettings(epochs=1, batch_size=args.batch, lr=0.1, channels_last=channels_last, precision=precision)
-        privacy = PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode)
+        privacy = PrivacySettings(noise_multiplier=1.0, accountant="rdp", grad_sample_mode=mode)
         for data in ((xt[: 2 * args.batch], yt[: 2 * args.batch]), (xt, yt)):  # warm-up, then timed
             torch.manual_seed(0)
             start = time.perf_counter()

@@ -79,7 +79,8 @@ def test_a_fixed_schedule_sets_the_poisson_rate_and_steps_whatever_the_data_size
     x, y = torch.randn(40, 1, 8, 8), torch.randint(0, 2, (40,))
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
     _, metrics = train(model, x, y, TrainSettings(epochs=2, batch_size=10), seed=0, schedule=(0.2, 6),
-                       privacy_settings=PrivacySettings(noise_multiplier=1.0))
+                       privacy_settings=PrivacySettings(noise_multiplier=1.0, accountant="rdp",
+                                                         grad_sample_mode="hooks"))
     assert metrics["sample_rate"] == 0.2 and metrics["steps"] == 6
 
 

@@ -47,5 +47,6 @@ def test_resnets_train_privately_with_every_grad_sample_mode(name, mode):
 
     x, y = torch.randn(8, 3, 32, 32), torch.arange(8) % 3
     model, metrics = train(build_model(name, (3, 32, 32), 3), x, y, TrainSettings(epochs=1, batch_size=4), seed=0,
-                           privacy_settings=PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode))
+                           privacy_settings=PrivacySettings(noise_multiplier=1.0, accountant="rdp",
+                                                            grad_sample_mode=mode))
     assert metrics["steps"] == 2 and all(torch.isfinite(p).all() for p in model.parameters())

@@ -45,11 +45,13 @@ warnings.filterwarnings("ignore", "Full backward hook is firing", UserWarning)
 
 @dataclass(frozen=True)
 class PrivacySettings:
+    """DP-SGD's settings for one model: its noise multiplier (calibrated per target epsilon) and the study's
+    `privacy` section; the defaults are the schema's (tests/test_settings.py checks)."""
     noise_multiplier: float
     max_grad_norm: float = 1.0
     delta: float = 1e-5
-    accountant: str = "rdp"
-    grad_sample_mode: str = "hooks"
+    accountant: str = "prv"
+    grad_sample_mode: str = "ew"
 
     def __post_init__(self) -> None:
         if not self.noise_multiplier > 0:
