@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
 
-from memcurv.curvature import curvature_scores, rademacher_probes
-from memcurv.models import build_model
+from memcurv.estimators.curvature import curvature_scores, rademacher_probes
+from memcurv.training.models import build_model
 
 
 def released_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, probes: int, h: float,

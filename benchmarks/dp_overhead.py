@@ -3,7 +3,7 @@ model, batch and precision, for every per-example gradient mode memcurv supports
 
     python benchmarks/dp_overhead.py [--model small_cnn|resnet18] [--batch 256] [--steps 10] [--device cpu|cuda]
 
-Each mode is timed through memcurv.train.train (one epoch of `--steps` logical batches), so the numbers
+Each mode is timed through memcurv.training.train.train (one epoch of `--steps` logical batches), so the numbers
 include Poisson sampling, clipping, noise and the optimizer step, exactly as the workflow runs them.
 """
 
@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from memcurv.models import build_model
 from memcurv.settings import GRAD_SAMPLE_MODES, TrainSettings
-from memcurv.train import PrivacySettings, train
+from memcurv.training.models import build_model
+from memcurv.training.train import PrivacySettings, train
 
 
 def main() -> None:

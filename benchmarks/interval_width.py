@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from memcurv import claims
-from memcurv.memorization import aggregate_by_membership, memorization
-from memcurv.readings import CORRECTED, read_dp_models, read_examples
+from memcurv.analysis import claims
+from memcurv.analysis.readings import CORRECTED, read_dp_models, read_examples
+from memcurv.estimators.memorization import aggregate_by_membership, memorization
 
 
 def _line(what: str, condition: dict) -> str:

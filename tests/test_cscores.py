@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memcurv import cli, cscores
+from memcurv import cli
+from memcurv.analysis import cscores
 
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"  # the project's shared/ beside the checkout
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from memcurv import config
-from memcurv.readings import resolve_defects
+from memcurv.analysis.readings import resolve_defects
 from memcurv.settings import StudyConfig, TrainSettings
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml"))
@@ -66,7 +66,7 @@ def _schema_defaults(section: dict) -> dict:
 def test_the_settings_classes_default_to_what_the_schema_defaults_to():
     """Configs are validated with the schema's defaults; direct Python callers (tests, benchmarks) get the
     dataclasses' own: they must be the same values, so a default has one meaning whichever way a model is trained."""
-    from memcurv.train import PrivacySettings
+    from memcurv.training.train import PrivacySettings
 
     sch = config.schema()
     assert _dataclass_defaults(TrainSettings) == _schema_defaults(sch["$defs"]["train"])

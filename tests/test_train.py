@@ -5,12 +5,12 @@ import pytest
 import torch
 from test_curvature import MemoryLimited
 
-from memcurv.data import load_dataset
-from memcurv.models import build_model
-from memcurv.privacy import calibrate_noise
+from memcurv.data.loading import load_dataset
+from memcurv.estimators.privacy import calibrate_noise
 from memcurv.settings import BF16_MODES, CHANNELS_LAST_MODES, TrainSettings
-from memcurv.train import (PrivacySettings, dp_schedule, evaluate, lr_scheduler, make_optimizer, train,
-                           training_precision)
+from memcurv.training.models import build_model
+from memcurv.training.train import (PrivacySettings, dp_schedule, evaluate, lr_scheduler, make_optimizer, train,
+                                    training_precision)
 
 DP = TrainSettings(epochs=8, batch_size=128, optimizer="sgd", lr=2.0, momentum=0.0)
 
@@ -132,7 +132,7 @@ def test_zero_noise_is_an_error_not_a_silent_non_private_run():
 
 
 def test_deterministic_kernels_train_and_match_the_default_path(digits):
-    from memcurv.pipeline import configure_torch
+    from memcurv.jobs.toolkit import configure_torch
 
     quick = TrainSettings(epochs=1, batch_size=128, lr=2.0, momentum=0.0)
     plain, _ = _dp_train(digits, 5.0, settings=quick)
@@ -215,7 +215,8 @@ def test_loading_a_checkpoint_runs_no_code_it_holds_and_a_resume_still_works(dig
     to a user, or left in a shared results folder, cannot run code; an honest one resumes as before."""
     import pickle
 
-    from memcurv import config, pipeline
+    from memcurv import config
+    from memcurv.jobs import toolkit
 
     monkeypatch.chdir(tmp_path)
     x, y = digits.x_train[:64], digits.y_train[:64]
@@ -233,5 +234,5 @@ def test_loading_a_checkpoint_runs_no_code_it_holds_and_a_resume_still_works(dig
     evil = tmp_path / "model.pt"
     torch.save({"state_dict": first.state_dict(), "config": _RunsCode()}, evil)
     with pytest.raises(pickle.UnpicklingError):
-        pipeline.load_model(cfg, digits, evil, torch.device("cpu"))
+        toolkit.load_model(cfg, digits, evil, torch.device("cpu"))
     assert not (tmp_path / "pwned").exists()

@@ -167,12 +167,12 @@ def _shard_config():
 
 
 def test_killed_shard_job_keeps_its_finished_models_and_matches_an_uninterrupted_run(tmp_path, monkeypatch):
-    from memcurv import pipeline
+    from memcurv.jobs import subset_models
 
     cfg, masks = _shard_config(), tmp_path / "masks.npz"
-    pipeline.write_subset_masks(cfg, masks)
-    pipeline.train_subset_shard(cfg, masks, 0, tmp_path / "full.npz")
-    real_train, trained = pipeline.train, []
+    subset_models.write_subset_masks(cfg, masks)
+    subset_models.train_subset_shard(cfg, masks, 0, tmp_path / "full.npz")
+    real_train, trained = subset_models.train, []
 
     def train(*args, **kwargs):
         trained.append(kwargs["desc"])
@@ -180,13 +180,13 @@ def test_killed_shard_job_keeps_its_finished_models_and_matches_an_uninterrupted
             raise RuntimeError("killed while training the second model")
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "train", train)
+    monkeypatch.setattr(subset_models, "train", train)
     resume = tmp_path / "progress"
     with pytest.raises(RuntimeError, match="killed"):
-        pipeline.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
+        subset_models.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
     assert (resume / "model0.npz").exists() and not (tmp_path / "killed.npz").exists()
     trained.clear()
-    pipeline.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
+    subset_models.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
     assert trained == ["subset model 1", "subset model 2"]  # model 0 was not trained again
     assert not resume.exists()
     with np.load(tmp_path / "full.npz") as full, np.load(tmp_path / "killed.npz") as resumed:
@@ -196,14 +196,14 @@ def test_killed_shard_job_keeps_its_finished_models_and_matches_an_uninterrupted
 
 
 def test_progress_made_under_another_config_is_dropped(tmp_path, caplog):
-    from memcurv import pipeline
+    from memcurv.jobs import toolkit
 
     cfg = _shard_config()
     other = replace(cfg, memorization=replace(cfg.memorization, train=replace(cfg.memorization.train, lr=0.1)))
-    (pipeline.open_resume(tmp_path / "progress", cfg) / "model0.npz").write_text("a finished model")
-    assert (pipeline.open_resume(tmp_path / "progress", cfg) / "model0.npz").exists()  # same config: kept
-    with caplog.at_level("WARNING", logger="memcurv.pipeline"):
-        pipeline.open_resume(tmp_path / "progress", other)
+    (toolkit.open_resume(tmp_path / "progress", cfg) / "model0.npz").write_text("a finished model")
+    assert (toolkit.open_resume(tmp_path / "progress", cfg) / "model0.npz").exists()  # same config: kept
+    with caplog.at_level("WARNING", logger="memcurv.jobs.toolkit"):
+        toolkit.open_resume(tmp_path / "progress", other)
     assert not (tmp_path / "progress" / "model0.npz").exists() and "another configuration" in caplog.text
 
 

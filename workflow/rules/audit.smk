@@ -1,5 +1,5 @@
 # Empirical DP audit (beyond the paper): canaries drawn into a seeded half of the models, DP models at each
-# epsilon and a non-private negative control, and the empirical epsilon lower bounds (memcurv.audit).
+# epsilon and a non-private negative control, and the empirical epsilon lower bounds (memcurv.jobs.audit).
 # The noise of the audit's epsilons comes from calibrate_noise (experiment "audit").
 
 rule audit_canaries:

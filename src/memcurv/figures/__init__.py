@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from memcurv import io
+from memcurv.analysis.readings import study_readings
 from memcurv.config import dataset_title
-from memcurv.readings import study_readings
 from memcurv.settings import StudyConfig
 
 OUTPUTS = ("pdf", "png", "csv")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from memcurv import theory
+from memcurv.analysis import theory
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, new_figure, title
 
 TABLES = ("dp_models.csv",)  # what plot() reads

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import theory
+from memcurv.analysis import theory
 from memcurv.figures.style import COLUMN_WIDTH, PALETTE, epsilon_axis, new_figure, title
 from memcurv.settings import StudyConfig
 

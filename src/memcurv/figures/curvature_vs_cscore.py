@@ -10,9 +10,9 @@ from typing import Any
 
 import pandas as pd
 
+from memcurv.analysis.readings import read_examples
 from memcurv.figures.mem_vs_curvature import binned_panel, spearman_with_interval
 from memcurv.figures.style import side_by_side
-from memcurv.readings import read_examples
 from memcurv.settings import StudyConfig
 
 TABLES = ("examples.csv", "subset_scores.npz")  # what plot() reads

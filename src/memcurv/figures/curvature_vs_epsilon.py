@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import theory
+from memcurv.analysis import theory
+from memcurv.analysis.readings import describe, read_dp_models
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, seeds, side_by_side
-from memcurv.readings import describe, read_dp_models
 
 TABLES = ("dp_models.csv",)  # what plot() reads
 

@@ -11,10 +11,10 @@ from typing import Any
 import matplotlib.colors as mcolors
 import pandas as pd
 
-from memcurv import theory
+from memcurv.analysis import theory
+from memcurv.analysis.readings import describe, model_curvature_column
 from memcurv.figures.style import (COLUMN_WIDTH, PALETTE, epsilon_axis, interval_errorbar, new_figure, panel_readings,
                                    seeds, title)
-from memcurv.readings import describe, model_curvature_column
 
 TABLES = ("dp_models.csv",)  # what plot() reads
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from memcurv.analysis.readings import describe
 from memcurv.figures.style import new_figure, source
-from memcurv.readings import describe
 
 TABLES = ("extremes.npz",)  # what plot() reads
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import theory
+from memcurv.analysis import theory
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, new_figure, seeds, title
 
 TABLES = ("dp_models.csv",)  # what plot() reads

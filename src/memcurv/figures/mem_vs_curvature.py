@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import claims, theory
+from memcurv.analysis import claims, theory
+from memcurv.analysis.readings import describe, read_examples
 from memcurv.figures.style import PALETTE, side_by_side
-from memcurv.readings import describe, read_examples
 
 TABLES = ("examples.csv", "subset_scores.npz")  # what plot() reads
 
@@ -36,7 +36,7 @@ def _binned(examples: pd.DataFrame, column: str, label: str, eq15: str) -> pd.Da
 def spearman_with_interval(examples: pd.DataFrame, scores_file: Path, reading: dict[str, str],
                            target: str = "mem") -> dict[str, float]:
     """This run's Spearman of the reading's curvature with memorization (`target` mem) or with 1 - C-score
-    (`cscore`), with its bootstrap interval (memcurv.claims, link 1)."""
+    (`cscore`), with its bootstrap interval (memcurv.analysis.claims, link 1)."""
     column = examples["curvature_column"].iloc[0]
     cscore = examples["cscore"].to_numpy() if target == "cscore" else None
     replicates = claims.link1_replicates(scores_file, reading["loss_reduction"], cscore,

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import claims
+from memcurv.analysis import claims
+from memcurv.analysis.theory import BIN_WIDTH
 from memcurv.figures.style import PALETTE, new_figure, source
 from memcurv.settings import StudyConfig
-from memcurv.theory import BIN_WIDTH
 
 TABLES = ("examples.csv", "subset_scores.npz")  # what plot() reads
 

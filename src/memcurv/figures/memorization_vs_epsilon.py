@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import claims, theory
+from memcurv.analysis import claims, theory
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, side_by_side
 
 TABLES = ("mem_vs_epsilon_models.npz",)  # what plot() reads
