@@ -158,7 +158,7 @@ def seed_interval(estimate: float, replicates: np.ndarray, jackknife_values: np.
     variance, the N - G of the seeds' spread around their epsilons' means; for an unbounded one, whose spread is
     the seeds' noise at the epsilons it depends on, the Welch-Satterthwaite df of its jackknife
     (`satterthwaite_df`), N - G where that cannot be computed. For the mean of one epsilon's n seeds both are
-    n - 1: about the t interval. (With N - G for the eq. 16 fit's d, which the digits study's noisy curvature
+    n - 1: about the t interval. (With N - G for the eq. 16 fit's d, which the default study's noisy curvature
     at epsilon 0.5 and 1 dominates, coverage was 92%; with Welch-Satterthwaite, 97%.)"""
     groups = np.asarray(groups)
     n, g = len(groups), len(np.unique(groups))

@@ -4,12 +4,15 @@ torchvision's dataset classes, so there is one source of truth for them; each mo
 from __future__ import annotations
 
 import pickle
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from memcurv.data.datasets._common import Arrays, md5
+from memcurv.data.datasets._common import Arrays, Raw, Source, md5
 
 
 def _text(value: str | bytes) -> str:
@@ -67,3 +70,36 @@ def load_batches(cls: Any, name: str, root: Path, *, download: bool = False, ver
     x_test, y_test = split(cls.test_list)
     classes = tuple(_text(c) for c in _unpickle(folder / cls.meta["filename"])[cls.meta["key"]])
     return x_train, y_train, x_test, y_test, classes
+
+
+@dataclass(frozen=True)
+class Cifar:
+    """One CIFAR dataset, for its module to declare what the catalogue reads (memcurv.data.datasets): torchvision's
+    class for it (by name: torchvision is imported only when the files are read), the dataset's config name, its
+    number of classes, title and normalisation, and whether its training ids follow CIFAR-10's official order."""
+    torchvision_class: str
+    name: str
+    num_classes: int
+    title: str
+    normalization: tuple[tuple[float, ...], tuple[float, ...]]
+    follows_cifar10_order: bool
+
+    @property
+    def constants(self) -> tuple[Any, ...]:
+        """TITLE, NORMALIZATION, DOWNLOADS, SLOW_TO_DECODE and FOLLOWS_CIFAR10_ORDER: downloaded, quick to decode."""
+        return self.title, self.normalization, True, False, self.follows_cifar10_order
+
+    def load_arrays(self, root: Path, *, download: bool = False, verify_checksums: bool = True) -> Arrays:
+        """The files in `root` as uint8 (N, 32, 32, 3), labels and the class names of the meta file."""
+        cls = getattr(importlib.import_module("torchvision.datasets"), self.torchvision_class)
+        return load_batches(cls, self.name, root, download=download, verify_checksums=verify_checksums)
+
+    def read(self, source: Source) -> Raw:
+        return Raw.from_uint8(self.load_arrays(source.folder, download=source.download,
+                                               verify_checksums=source.verify_checksums))
+
+    def input_dims(self, options: Mapping[str, Any]) -> tuple[tuple[int, int, int], int]:
+        return (3, 32, 32), self.num_classes
+
+    def train_size(self, options: Mapping[str, Any]) -> int | None:
+        return 50_000

@@ -63,6 +63,26 @@ def md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def archive_path(root: Path, name: str, title: str, expected_md5: str) -> Path:
+    """The archive `name` in `root`, or a one-line error naming the file and the fix."""
+    archive = Path(root) / name
+    if not archive.is_file():
+        raise FileNotFoundError(f"{title} archive {archive} not found; copy {name} (md5 {expected_md5}) there or "
+                                f"point dataset.root at its folder")
+    return archive
+
+
+def archive_md5(archive: Path, title: str, expected_md5: str, verify_checksums: bool) -> str:
+    """The archive's md5, checked unless `verify_checksums` is false, or a one-line error naming the file and the
+    fix."""
+    digest = md5(archive)
+    if verify_checksums and digest != expected_md5:
+        raise ValueError(f"{title} archive {archive} is damaged or another file (md5 {digest}, expected "
+                         f"{expected_md5}); replace it with an intact copy, or set dataset.verify_checksums: false "
+                         f"for an archive you built yourself")
+    return digest
+
+
 class DamagedArchive(ValueError):
     """A tar.gz that cannot be read to its end intact; the message names the file and the fix."""
 

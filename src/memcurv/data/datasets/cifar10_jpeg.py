@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from memcurv.data.datasets._common import Arrays, Raw, Source, md5, per_class_option, tar_members
+from memcurv.data.datasets._common import (Arrays, Raw, Source, archive_md5, archive_path, per_class_option,
+                                           tar_members)
 from memcurv.io import atomic_path
 
 TITLE = "CIFAR-10 (JPEG re-encoded)"
@@ -74,18 +75,10 @@ def _first_per_class(x: np.ndarray, y: np.ndarray, per_class: int | None) -> tup
 def _checked_archive(root: Path, verify_checksums: bool, per_class: dict[str, int | None]) -> tuple[Path, str]:
     """The archive and its md5, the options checked on the way, or a one-line error naming the file (or the
     option) and the fix."""
-    archive = Path(root) / ARCHIVE
-    if not archive.is_file():
-        raise FileNotFoundError(f"{TITLE} archive {archive} not found; copy {ARCHIVE} (md5 {MD5}) there or point "
-                                f"dataset.root at its folder")
+    archive = archive_path(root, ARCHIVE, TITLE, MD5)
     for split, value in per_class.items():
         per_class_option(f"{split}_per_class", value, PER_CLASS[split])
-    digest = md5(archive)
-    if verify_checksums and digest != MD5:
-        raise ValueError(f"{TITLE} archive {archive} is damaged or another file (md5 {digest}, expected {MD5}); "
-                         f"replace it with an intact copy, or set dataset.verify_checksums: false for an archive "
-                         f"you built yourself")
-    return archive, digest
+    return archive, archive_md5(archive, TITLE, MD5, verify_checksums)
 
 
 def load_arrays(root: Path, *, verify_checksums: bool = True, cache_dir: Path | None = None,

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from memcurv.data.datasets._common import Arrays, Raw, Source, md5, per_class_option, tar_members
+from memcurv.data.datasets._common import (Arrays, Raw, Source, archive_md5, archive_path, per_class_option,
+                                           tar_members)
 from memcurv.io import atomic_path
 
 TITLE = "Tiny ImageNet-200 (150 per class)"
@@ -70,16 +71,8 @@ def _check_options(classes: int | Sequence[str] | None, train_per_class: int | N
 
 def _checked_archive(root: Path, verify_checksums: bool) -> tuple[Path, str]:
     """The archive and its md5, or a one-line error naming the file and the fix."""
-    archive = Path(root) / ARCHIVE
-    if not archive.is_file():
-        raise FileNotFoundError(f"{TITLE} archive {archive} not found; copy {ARCHIVE} (md5 {MD5}) there or point "
-                                f"dataset.root at its folder")
-    digest = md5(archive)
-    if verify_checksums and digest != MD5:
-        raise ValueError(f"{TITLE} archive {archive} is damaged or another file (md5 {digest}, expected {MD5}); "
-                         f"replace it with an intact copy, or set dataset.verify_checksums: false for an archive "
-                         f"you built yourself")
-    return archive, digest
+    archive = archive_path(root, ARCHIVE, TITLE, MD5)
+    return archive, archive_md5(archive, TITLE, MD5, verify_checksums)
 
 
 def _wanted(parts: tuple[str, ...]) -> bool:
