@@ -23,7 +23,7 @@ def test_every_function_is_at_most_60_lines():
 # layer above (a subpackage is a layer; so is each top-level module, at its place in the order).
 LAYERS = (
     ("settings", "seeds"),  # typed settings, seeded random streams: the standard library only
-    ("io",),  # atomic files and provenance
+    ("io", "tables"),  # atomic files and provenance; the catalogue of the tables a study writes
     ("data",),  # the dataset registry, the in-memory Dataset, label noise
     ("estimators",),  # curvature, memorization, privacy accounting, the audit's bound
     ("training",),  # models and how they are trained

@@ -1,5 +1,6 @@
 """Table builders of memcurv.jobs on hand-made shards: what each column holds."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -79,10 +80,10 @@ def test_batch_mean_reading_divides_by_the_released_scorers_batch_sizes():
     dp = toolkit.every_reading(cfg, scores, "dp_models")
     sub = toolkit.every_reading(cfg, scores, "memorization")
     last_dp, last_sub = 1300 - 10 * 128, 1300 - 1024  # 20 and 276 examples in the last batch
-    np.testing.assert_allclose(dp["curv_trace_mean"], [6 / 128] * 1280 + [6 / last_dp] * last_dp)
-    np.testing.assert_allclose(sub["curv_trace_mean"], [6 / 1024] * 1024 + [6 / last_sub] * last_sub)
-    np.testing.assert_allclose(sub["curv_sqnorm_mean"][0], 6 / 1024**2)
-    np.testing.assert_array_equal(dp["curv_trace_sum"], scores["trace"])
+    np.testing.assert_allclose(dp["trace", "mean"], [6 / 128] * 1280 + [6 / last_dp] * last_dp)
+    np.testing.assert_allclose(sub["trace", "mean"], [6 / 1024] * 1024 + [6 / last_sub] * last_sub)
+    np.testing.assert_allclose(sub["sqnorm", "mean"][0], 6 / 1024**2)
+    np.testing.assert_array_equal(dp["trace", "sum"], scores["trace"])
 
 
 # --- dp_models_table -----------------------------------------------------------------------------------
@@ -337,3 +338,43 @@ def test_audit_tables_bound_each_arm_on_its_later_models_and_give_each_canarys_m
     assert (dp["n_in"] == masks.sum(0)).all() and (dp["n_out"] == 8 - masks.sum(0)).all()
     np.testing.assert_allclose(dp["bound"], 1 - np.exp(-1.0))
     assert (control["mem"] == 1).all() and control["bound"].isna().all() and control["epsilon"].isna().all()
+
+
+# --- The catalogue (memcurv.tables) --------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_each_tables_file_name_is_spelled_once_in_src_and_workflow_its_declaration():
+    """Everything else names a table through the catalogue, so a renamed or added table is one edit."""
+    from memcurv import tables
+
+    files = [p for p in (*(REPO / "src").rglob("*"), *(REPO / "workflow").rglob("*"), REPO / "Snakefile")
+             if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts
+             and not any(part.endswith(".egg-info") for part in p.parts)]
+    texts = {str(p.relative_to(REPO)): p.read_text(errors="replace") for p in files}
+    for name in tables.CATALOGUE:
+        places = [rel for rel, text in texts.items() for _ in re.finditer(rf"(?<![\w.]){re.escape(name)}", text)]
+        assert places == ["src/memcurv/tables.py"], (name, places)
+
+
+def test_each_table_is_written_by_the_verb_and_option_it_declares():
+    from memcurv import cli, tables
+
+    for table in tables.CATALOGUE.values():
+        assert table.verb in cli.VERBS, table.name
+        assert table.option in [flag for flag, _ in cli.VERBS[table.verb].options], table.name
+        assert table.description and table.columns, table.name
+
+
+def test_curvature_columns_follow_one_scheme():
+    from memcurv.tables import DP_MODELS, EXAMPLES, curvature_column, declared
+
+    assert curvature_column("trace") == "curv_trace"
+    assert curvature_column("gauss_newton", "sum") == "curv_gauss_newton_sum"
+    assert curvature_column("gradnorm", "mean", "in_max") == "curv_gradnorm_mean_in_max"
+    assert curvature_column("sqnorm", "sum", test=True) == "test_curv_sqnorm_sum"
+    with pytest.raises(ValueError, match="needs its loss reduction"):
+        curvature_column("trace", aggregation="out_mean")
+    assert declared(EXAMPLES, "curv_trace_sum_out_mean") and declared(EXAMPLES, "cscore")
+    assert declared(DP_MODELS, "test_curv_trace_sum") and not declared(DP_MODELS, "mem")

@@ -50,6 +50,26 @@ def test_smoke_study_builds_every_figure(smoke_run):
 
 
 @pytest.mark.slow
+def test_every_table_the_smoke_study_writes_is_declared_with_its_columns(smoke_run):
+    """The catalogue (memcurv.tables) holds every table a run writes, with the columns (or arrays) it has."""
+    from memcurv import tables
+
+    folder = smoke_run / "results" / "smoke" / "tables"
+    written = {p.name for p in folder.iterdir() if not p.name.endswith(".provenance.json")}
+    assert written == set(tables.CATALOGUE) - set(tables.names(tables.AUDIT_TABLES))  # the smoke study runs no audit
+    for name in written:
+        table = tables.CATALOGUE[name]
+        if name.endswith(".csv"):
+            columns = list(pd.read_csv(folder / name, nrows=1).columns)
+        else:
+            with np.load(folder / name) as z:
+                columns = z.files
+        assert [c for c in columns if not tables.declared(table, c)] == [], name
+        required = [c for c in table.columns if "{" not in c and not c.endswith("(optional)")]
+        assert set(required) <= set(columns), name
+
+
+@pytest.mark.slow
 def test_smoke_report_gives_a_verdict_for_every_claim(smoke_run):
     report = (smoke_run / "paper" / "smoke.md").read_text()
     numbers = json.loads((smoke_run / "paper" / "smoke.json").read_text())

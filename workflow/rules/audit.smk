@@ -57,8 +57,8 @@ rule audit_table:
         canaries=f"{RESULTS}/audit/canaries.npz",
         shards=audit_shards(),
     output:
-        bounds=f"{TABLES}/audit.csv",
-        canaries=f"{TABLES}/audit_canaries.csv",
+        bounds=table_file(AUDIT),
+        canaries=table_file(AUDIT_CANARIES),
     log:
         f"{LOGS}/audit_table.log",
     benchmark:

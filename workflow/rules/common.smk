@@ -13,6 +13,8 @@ from memcurv.figures import study_figures
 from memcurv.jobs import resources as gpu_resources
 from memcurv.jobs.archive import archived_tables
 from memcurv.report.replication import tables as report_tables
+from memcurv.tables import (AUDIT, AUDIT_CANARIES, DP_MODELS, EXAMPLES, EXTREMES, MEM_VS_EPSILON, MEM_VS_EPSILON_MODELS,
+                            SUBSET_MODELS, SUBSET_SCORES)
 
 try:
     CFG = memcurv_config.validate(config)
@@ -24,6 +26,11 @@ RESULTS = f"results/{STUDY}"
 LOGS = f"logs/{STUDY}"
 BENCH = f"logs/{STUDY}/benchmarks"
 TABLES = f"{RESULTS}/tables"
+
+
+def table_file(table) -> str:
+    """Where a study's table lives: a table of the catalogue (memcurv.tables), or its file name, in TABLES."""
+    return f"{TABLES}/{table if isinstance(table, str) else table.name}"
 
 
 def submits_to_slurm() -> bool:

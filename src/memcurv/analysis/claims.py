@@ -2,8 +2,8 @@
 (memcurv.analysis.bootstrap), and a three-way verdict. A claim holds when every interval clears its criterion, does
 not hold when an interval lies wholly on the wrong side, and is inconclusive otherwise: the run cannot tell.
 
-Link 1 and link 3 resample the models behind each example's scores, which the tables keep as
-`subset_scores.npz` and `mem_vs_epsilon_models.npz`; link 2 and the loss resample seeds within each epsilon.
+Link 1 and link 3 resample the models behind each example's scores, which the tables keep (memcurv.tables:
+SUBSET_SCORES and MEM_VS_EPSILON_MODELS); link 2 and the loss resample seeds within each epsilon.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from scipy import stats
 
 from memcurv.analysis import bootstrap, reliability, theory
 from memcurv.analysis.bootstrap import CORRELATION, R2, UNBOUNDED, Interval, interval, spearman
-from memcurv.analysis.readings import (AGGREGATION_NAMES, CORRECTED, model_curvature_column, read_dp_models,
-                                       read_examples, read_table)
+from memcurv.analysis.readings import AGGREGATION_NAMES, CORRECTED, read_dp_models, read_examples, read_table
 from memcurv.estimators.curvature import SCORES, reduce_scores
 from memcurv.estimators.memorization import resampled_membership
+from memcurv.tables import DP_MODELS, EXAMPLES, MEM_VS_EPSILON_MODELS, SUBSET_SCORES, curvature_column
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_RUN = "holds", "does not hold", "inconclusive", "not run"
 LINK1_REPLICATES = 200  # each replicate re-aggregates every example over the resampled models
@@ -92,10 +92,10 @@ def _fit_dict(fit: theory.Fit | str) -> dict[str, Any]:
 def _link1_inputs(scores_file: Path, reduction: str
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """(masks, per-model memorization scores, which models scored curvature, each score's per-model curvature of the
-    scored models under the loss `reduction`) from a study's subset_scores.npz."""
+    scored models under the loss `reduction`) from a study's subset-model scores (memcurv.tables.SUBSET_SCORES)."""
     with np.load(scores_file) as z:
         masks, score, scored = z["masks"], z["score"], z["scored"]
-        curv = {s: z[f"curv_{s}"] for s in SCORES}
+        curv = {s: z[curvature_column(s)] for s in SCORES}
         batch = int(z["released_batch_size"])
     return masks, score, scored, reduce_scores(curv, reduction, batch)
 
@@ -128,7 +128,8 @@ def link1_replicates(scores_file: Path, reduction: str, cscore: np.ndarray | Non
         for agg in AGGREGATION_NAMES:
             c = aggregates[agg][rows, idx]
             for name, (x, statistic) in references.items():
-                out[name, f"curv_{s}_{reduction}_{agg}"] = np.array([statistic(x[b], c[b]) for b in range(replicates)])
+                column = curvature_column(s, reduction, agg)
+                out[name, column] = np.array([statistic(x[b], c[b]) for b in range(replicates)])
     return out
 
 
@@ -140,7 +141,7 @@ def link1_reliability(scores_file: Path, reduction: str) -> dict[str, float]:
     out = {"mem": reliability.split_half(masks, score, "in_minus_out")}
     for s, values in curv.items():
         for agg in AGGREGATION_NAMES:
-            out[f"curv_{s}_{reduction}_{agg}"] = reliability.split_half(masks[scored], values, agg)
+            out[curvature_column(s, reduction, agg)] = reliability.split_half(masks[scored], values, agg)
     return out
 
 
@@ -173,7 +174,7 @@ def readings_of_link1(examples: pd.DataFrame, replicates: dict[tuple[str, str], 
     rows = []
     for s in SCORES:
         for agg in AGGREGATION_NAMES:
-            column = f"curv_{s}_{reduction}_{agg}"
+            column = curvature_column(s, reduction, agg)
             rho = correlation_interval(examples["mem"], examples[column], replicates["mem", column])
             row = {"score": s, "aggregation": agg, "column": column, "reliability": reliabilities[column],
                    "spearman": rho.to_dict()}
@@ -284,7 +285,7 @@ def readings_of_link2(dp: pd.DataFrame, reduction: str) -> list[dict[str, Any]]:
     """Spearman(epsilon, mean curvature) over the DP models for every curvature score, with its interval."""
     rows = []
     for s in SCORES:
-        column = model_curvature_column({"curvature_score": s, "loss_reduction": reduction})
+        column = curvature_column(s, reduction)
         (rho,) = _seed_intervals(dp, lambda t, c=column: np.array([spearman(t["epsilon"], t[c])]), (CORRELATION,))
         rows.append({"score": s, "column": column, "spearman": rho.to_dict()})
     return rows
@@ -414,8 +415,8 @@ def check_claims(tables: Path, defects: dict[str, str] | None = None) -> list[Cl
     subset models, memorization estimator, seed average; the default is all corrected), so one run's tables
     can be judged both ways."""
     d = {**CORRECTED, **(defects or {})}
-    dp_models = read_dp_models(tables / "dp_models.csv", d)
-    examples, scores_file = read_examples(tables / "examples.csv", d), tables / "subset_scores.npz"
+    dp_models = read_dp_models(tables / DP_MODELS.name, d)
+    examples, scores_file = read_examples(tables / EXAMPLES.name, d), tables / SUBSET_SCORES.name
     replicates = None
     if examples is not None and scores_file.exists():
         cscore = examples["cscore"].to_numpy() if "cscore" in examples else None
@@ -427,8 +428,8 @@ def check_claims(tables: Path, defects: dict[str, str] | None = None) -> list[Cl
         claim_curvature_bounds_memorization(examples, scores_file, d, replicates),
         *with_cscores,
         claim_epsilon_bounds_curvature(dp_models, d),
-        claim_epsilon_bounds_memorization(tables / "mem_vs_epsilon_models.npz", d["mem_estimator"], d["topk_score"]),
-        claim_loss_falls(read_table(tables / "dp_models.csv")),
+        claim_epsilon_bounds_memorization(tables / MEM_VS_EPSILON_MODELS.name, d["mem_estimator"], d["topk_score"]),
+        claim_loss_falls(read_table(tables / DP_MODELS.name)),
     ]
 
 
@@ -457,12 +458,13 @@ EXPLANATIONS = ("ε vs training-set curvature", "ε vs test-set curvature", "tra
 def explain_link2(tables: Path) -> list[dict[str, Any]]:
     """For every curvature score (sum-reduced), the Spearman correlations that tell apart explanations of how
     the DP models' curvature moves with epsilon, each with its interval over seeds resampled within epsilon."""
-    dp = read_table(tables / "dp_models.csv")
-    if not _enough_epsilons(dp) or "test_curv_trace_sum" not in dp:
+    dp = read_table(tables / DP_MODELS.name)
+    if not _enough_epsilons(dp) or curvature_column("trace", "sum", test=True) not in dp:
         return []
     rows = []
     for s in SCORES:
-        intervals = _seed_intervals(dp, lambda t, s=s: _explain_statistics(t, f"curv_{s}_sum", f"test_curv_{s}_sum"),
+        train, test = curvature_column(s, "sum"), curvature_column(s, "sum", test=True)
+        intervals = _seed_intervals(dp, lambda t, train=train, test=test: _explain_statistics(t, train, test),
                                     (CORRELATION,) * len(EXPLANATIONS))
         rows.append({"score": s, **{name: i.to_dict() for name, i in zip(EXPLANATIONS, intervals)}})
     return rows

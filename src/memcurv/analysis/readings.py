@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from memcurv.tables import curvature_column
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -69,14 +71,14 @@ def study_readings(cfg: StudyConfig) -> dict[str, dict[str, str]]:
 def model_curvature_column(defects: dict[str, str]) -> str:
     """Column of the DP models' table holding a model's mean curvature under a reading (score, loss reduction)."""
     d = {**CORRECTED, **defects}
-    return f"curv_{d['curvature_score']}_{d['loss_reduction']}"
+    return curvature_column(d["curvature_score"], d["loss_reduction"])
 
 
 def example_curvature_column(defects: dict[str, str]) -> str:
     """Column of the examples table holding an example's curvature under a reading: score, loss reduction and
     aggregation over the subset models."""
     d = {**CORRECTED, **defects}
-    return f"{model_curvature_column(d)}_{d['curvature_aggregation']}"
+    return curvature_column(d["curvature_score"], d["loss_reduction"], d["curvature_aggregation"])
 
 
 def read_table(path: Path) -> pd.DataFrame | None:

@@ -14,8 +14,9 @@ import pandas as pd
 from memcurv.analysis import claims, theory
 from memcurv.analysis.readings import describe, read_examples
 from memcurv.figures.style import PALETTE, side_by_side
+from memcurv.tables import EXAMPLES, SUBSET_SCORES
 
-TABLES = ("examples.csv", "subset_scores.npz")  # what plot() reads
+TABLES = (EXAMPLES.name, SUBSET_SCORES.name)  # what plot() reads
 
 SOURCES = {"mem": "this run's scores", "mem_published": "published FZ scores"}
 
@@ -75,8 +76,8 @@ def binned_panel(ax: Any, examples: pd.DataFrame, sources: dict[str, str], xlabe
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
-        examples = read_examples(tables["examples.csv"], reading)
-        rho = spearman_with_interval(examples, tables["subset_scores.npz"], reading)
+        examples = read_examples(tables[EXAMPLES.name], reading)
+        rho = spearman_with_interval(examples, tables[SUBSET_SCORES.name], reading)
         return binned_panel(ax, examples, SOURCES, "memorization score (bin mean)", rho, reading["eq15_fit"])
 
     return side_by_side("Curvature vs memorization", study, options, draw)

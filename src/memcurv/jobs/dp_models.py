@@ -16,6 +16,7 @@ from memcurv.estimators.curvature import SCORES
 from memcurv.jobs.toolkit import (check_spent, close_resume, dataset, dataset_curvature, device_of, every_reading,
                                   fresh_model, load_model, noise_for, open_resume, privacy_settings, write_table)
 from memcurv.settings import StudyConfig
+from memcurv.tables import curvature_column
 from memcurv.training.train import evaluate, train
 
 
@@ -59,8 +60,8 @@ def dp_models_table(cfg: StudyConfig, metrics: list[Path], curvature: list[Path]
         m = io.read_json(mf)
         with np.load(cf) as curv:
             readings = every_reading(cfg, {s: curv[s] for s in SCORES}, "dp_models")
-            means = {k: float(v.mean()) for k, v in readings.items()}
-            means.update({f"test_curv_{s}_sum": float(curv[f"test_{s}"].mean()) for s in SCORES})
+            means = {curvature_column(s, r): float(v.mean()) for (s, r), v in readings.items()}
+            means.update({curvature_column(s, "sum", test=True): float(curv[f"test_{s}"].mean()) for s in SCORES})
         rows.append({"study": cfg.study, "fidelity": cfg.fidelity, "epsilon": m["target_epsilon"],
                      "seed": m["seed"], "noise_multiplier": m["noise_multiplier"], "epsilon_spent": m["epsilon"],
                      "sample_rate": m["sample_rate"], "steps": m["steps"], "seconds": m["seconds"],

@@ -21,6 +21,7 @@ from memcurv.jobs.toolkit import (close_resume, dataset, dataset_curvature, devi
                                   load_shards, model_scores, open_resume, resumable, shard_range, write_table)
 from memcurv.seeds import model_seed
 from memcurv.settings import StudyConfig
+from memcurv.tables import curvature_column
 from memcurv.training.ensemble import train_ensemble
 from memcurv.training.models import build_model
 from memcurv.training.train import evaluate, train
@@ -55,9 +56,10 @@ def train_subset_shard(cfg: StudyConfig, masks: Path, shard: int, out: Path,
     def scores(k: int, model: torch.nn.Module) -> dict[str, np.ndarray]:
         ev = evaluate(model, ds.x_train, ds.y_train, device=device)
         if m.curvature_models is None or k < m.curvature_models:
-            curv = {f"curv_{s}": v.astype(np.float32) for s, v in dataset_curvature(cfg, model, ds, device).items()}
+            curv = {curvature_column(s): v.astype(np.float32)
+                    for s, v in dataset_curvature(cfg, model, ds, device).items()}
         else:  # not scored (memorization.curvature_models): NaN, left out of the per-example averages
-            curv = {f"curv_{s}": np.full(len(ds.y_train), np.nan, np.float32) for s in SCORES}
+            curv = {curvature_column(s): np.full(len(ds.y_train), np.nan, np.float32) for s in SCORES}
         test_acc = evaluate(model, ds.x_test, ds.y_test, device=device)["acc"]
         log.info("subset model %d: test acc %.3f", k, test_acc)
         return {"correct": ev["correct"], "prob": ev["prob"], **curv, "test_acc": np.array(test_acc)}
@@ -84,7 +86,8 @@ def examples_table(cfg: StudyConfig, shards: list[Path], out: Path, models_out: 
     (`models_out`): its training-set size, test accuracy and whether its curvature was scored; and the per-model
     scores both are computed from (`scores_out`), which the claims' bootstrap resamples."""
     ds, m = dataset(cfg), cfg.memorization
-    keys = ("models", "masks", "correct", "prob", "test_acc", *[f"curv_{s}" for s in SCORES])
+    per_model_curvature = {s: curvature_column(s) for s in SCORES}  # the shards' arrays, and the scores file's
+    keys = ("models", "masks", "correct", "prob", "test_acc", *per_model_curvature.values())
     z = load_shards(shards, keys)
     score = model_scores(cfg, z)
     mem = memorization.memorization(z["masks"], score)
@@ -92,18 +95,18 @@ def examples_table(cfg: StudyConfig, shards: list[Path], out: Path, models_out: 
     table = pd.DataFrame({"id": ds.ids.numpy(), "label": ds.y_train.numpy(), "mem": mem.mem,
                           "mem_unconditional": unc.mem, "n_in": mem.n_in, "n_out": mem.n_out,
                           "planted": _planted(ds)})
-    scored = np.isfinite(z["curv_trace"]).all(axis=1)  # the models whose curvature was scored
+    scored = np.isfinite(z[per_model_curvature["trace"]]).all(axis=1)  # the models whose curvature was scored
     write_table(pd.DataFrame({"study": cfg.study, "model": z["models"], "train_size": z["masks"].sum(1),
                              "test_acc": z["test_acc"].astype(np.float64).round(6),  # float32 noise off
                              "curvature_scored": scored}), models_out, cfg)
     io.write_npz(scores_out, masks=z["masks"], score=score.astype(np.float32), scored=scored,
                  released_batch_size=np.array(cfg.curvature.released_batch_size.memorization),
-                 **{f"curv_{s}": z[f"curv_{s}"][scored] for s in SCORES})
+                 **{name: z[name][scored] for name in per_model_curvature.values()})
     table["n_curvature_models"] = scored.sum()
-    scored_scores = {s: z[f"curv_{s}"][scored] for s in SCORES}
-    for name, per_model in every_reading(cfg, scored_scores, "memorization").items():
+    scored_scores = {s: z[name][scored] for s, name in per_model_curvature.items()}
+    for (s, r), per_model in every_reading(cfg, scored_scores, "memorization").items():
         for agg, values in memorization.aggregate_by_membership(z["masks"][scored], per_model).items():
-            table[f"{name}_{agg}"] = values
+            table[curvature_column(s, r, agg)] = values
     if m.published_scores:
         from memcurv.analysis.published import load_published_memorization
 

@@ -135,12 +135,13 @@ def scored_test_ids(cfg: StudyConfig, n_test: int) -> np.ndarray:
     return np.sort(stream(cfg.curvature.seed, n_test).choice(n_test, size=k, replace=False))
 
 
-def every_reading(cfg: StudyConfig, scores: dict[str, np.ndarray], experiment: str) -> dict[str, np.ndarray]:
-    """Per-example curvature scores (computed sum-reduced) under both loss reductions, keyed
-    curv_<score>_<reduction>: what a table needs so that any reading can pick its column.  The batch-mean
+def every_reading(cfg: StudyConfig, scores: dict[str, np.ndarray], experiment: str
+                  ) -> dict[tuple[str, str], np.ndarray]:
+    """Per-example curvature scores (computed sum-reduced) under both loss reductions, keyed (score, reduction):
+    what a table needs so that any reading can pick its column (memcurv.tables.curvature_column).  The batch-mean
     reading divides by the batch size of the released scorer of `experiment` (dp_models or memorization)."""
     bs = getattr(cfg.curvature.released_batch_size, experiment)
-    return {f"curv_{s}_{r}": v for r in REDUCTIONS for s, v in reduce_scores(scores, r, bs).items()}
+    return {(s, r): v for r in REDUCTIONS for s, v in reduce_scores(scores, r, bs).items()}
 
 
 # --- Resuming killed jobs ---------------------------------------------------------------------------

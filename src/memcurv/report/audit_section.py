@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-TABLES = ("audit.csv", "audit_canaries.csv")  # what the audit writes: the bounds, the canaries' memorization
+from memcurv.tables import AUDIT, AUDIT_CANARIES
 
 CONSISTENT = "audit consistent with the accountant"
 INCONSISTENT = "audit NOT consistent with the accountant"
@@ -46,10 +46,10 @@ def _listed(epsilons: list[float]) -> str:
 
 def report_section(tables: Path, figure: Path, control_epsilon: float) -> tuple[list[str], dict[str, Any] | None]:
     """The report's audit section (Markdown lines) and its numbers; nothing when the audit did not run."""
-    if not (tables / "audit.csv").exists():
+    if not (tables / AUDIT.name).exists():
         return [], None
-    bounds = pd.read_csv(tables / "audit.csv")
-    v = verdicts(bounds, pd.read_csv(tables / "audit_canaries.csv"), control_epsilon)
+    bounds = pd.read_csv(tables / AUDIT.name)
+    v = verdicts(bounds, pd.read_csv(tables / AUDIT_CANARIES.name), control_epsilon)
     first = bounds.iloc[0]
     rows = [f"| {f'{r.epsilon:g}' if r.private else 'non-private'} | "
             f"{f'{r.epsilon_spent:.3f}' if r.private else '-'} | {r.score} | {r.direction}, "

@@ -15,6 +15,8 @@ from memcurv.analysis.readings import AGGREGATION_NAMES, SCORE_NAMES, study_read
 from memcurv.config import dataset_title
 from memcurv.report import audit_section
 from memcurv.settings import StudyConfig
+from memcurv.tables import (AUDIT_TABLES, DP_MODELS, EXAMPLES, MEM_VS_EPSILON_MODELS, SUBSET_MODELS, SUBSET_SCORES,
+                            names)
 
 FIGURE_OF_CLAIM = {
     "curvature_memorization": "mem_vs_curvature",
@@ -165,12 +167,12 @@ def _markdown_table(df: pd.DataFrame) -> list[str]:
     return [head, rule, *("| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False))]
 
 
-TABLES = ("dp_models.csv", "examples.csv", "subset_models.csv", "subset_scores.npz", "mem_vs_epsilon_models.npz")
+TABLES = names((DP_MODELS, EXAMPLES, SUBSET_MODELS, SUBSET_SCORES, MEM_VS_EPSILON_MODELS))
 
 
 def tables(cfg: StudyConfig) -> tuple[str, ...]:
     """The tables a study's report reads: the paper's, and the audit's where the study runs it."""
-    return TABLES + (audit_section.TABLES if cfg.audit.enabled else ())
+    return TABLES + (names(AUDIT_TABLES) if cfg.audit.enabled else ())
 
 
 def _dataset(cfg: StudyConfig) -> str:
@@ -258,7 +260,7 @@ def _accuracy(tables: Path) -> dict[str, Any]:
     the non-private models and the DP models at the largest epsilon: what tells whether the models learned."""
     out: dict[str, Any] = {}
     dp, subsets = (pd.read_csv(tables / t) if (tables / t).exists() else None
-                   for t in ("dp_models.csv", "subset_models.csv"))
+                   for t in (DP_MODELS.name, SUBSET_MODELS.name))
     if dp is not None:
         out["dp_per_epsilon"] = (dp.groupby("epsilon")[["test_acc", "train_acc", "test_loss", "epsilon_spent"]]
                                  .mean().reset_index().to_dict("records"))
