@@ -1,11 +1,14 @@
 """The workflow end to end on config/smoke.yaml, its rerun behaviour, config errors and resumption."""
 
+import html
 import json
+import re
 import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -105,6 +108,32 @@ def test_archived_tables_recompute_every_figure_and_number_of_the_report(smoke_r
     cmd[cmd.index("--tables") + 1] = str(changed)
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=smoke_run, timeout=600)
     assert res.returncode == 0 and "numbers differ from paper/smoke.json" in res.stdout, res.stdout[-2000:]
+
+
+def _words(html_or_text: str) -> str:
+    """Text as a reader sees it: tags dropped, entities decoded, white space folded."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", html_or_text)).split())
+
+
+@pytest.mark.slow
+def test_html_report_shows_every_figure_with_its_caption_read_from_the_validated_config(smoke_run):
+    """`snakemake --report` on the smoke study: every figure is in the HTML with its caption, whose values come from
+    the validated config (smoke.yaml names no fidelity, no subset ratio: the schema's defaults fill them in)."""
+    import jinja2
+
+    res = snakemake(smoke_run, "--report", str(smoke_run / "report.html"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    page = (smoke_run / "report.html").read_text()
+    cfg = validate(yaml.safe_load(SMOKE.read_text())).as_dict()
+    for name in study_figures(validate(yaml.safe_load(SMOKE.read_text()))):
+        entry = re.search(rf'"figures/smoke/{name}\.png": \{{"name": "{name}\.png".*?"caption": ("(?:[^"\\]|\\.)*")',
+                          page)
+        assert entry, name
+        caption = jinja2.Template((REPO / "workflow" / "report" / f"{name}.rst").read_text()).render(
+            snakemake=SimpleNamespace(config=cfg))
+        assert _words(json.loads(entry.group(1))) == _words(caption), name
+    assert "study <strong>smoke</strong>, fidelity <strong>corrected</strong>" in page
+    assert "&quot;confidence&quot;: 0.95" in page  # the configuration shown has every default filled in
 
 
 @pytest.mark.slow

@@ -20,6 +20,9 @@ try:
     CFG = memcurv_config.validate(config)
 except memcurv_config.ConfigError as error:
     raise WorkflowError(str(error)) from None
+# Snakemake's own `config` becomes the validated one, every default filled in and every defect switch resolved: the
+# report's captions (workflow/report/*.rst) read it, and must say what the study ran, not what its file spelled out.
+config.update(CFG.as_dict())
 
 STUDY = CFG.study
 RESULTS = f"results/{STUDY}"

@@ -34,7 +34,7 @@ rule archive_tables:
         config=f"paper/{STUDY}/config.yaml",
         tables=[f"paper/{STUDY}/tables/{name}" for name in ARCHIVED_TABLES],
     params:
-        out_dir=f"paper/{STUDY}",
+        out_dir=lambda wildcards, output: os.path.dirname(output.config),
     log:
         f"{LOGS}/archive_tables.log",
     benchmark:
