@@ -1,16 +1,17 @@
 """The tables of a study, declared once: each file the workflow writes into results/<study>/tables/, the verb of
 `python -m memcurv` (and its option) that writes it, what it holds, and its columns (a CSV) or arrays (an .npz).
 
-Everything else names a table through this catalogue: the workflow's rules (their outputs and inputs), the jobs that
-write them, the figures' `TABLES`, the claims, the report and the archive.  A table's file name appears nowhere else
-in src/ or workflow/ (tests/test_tables.py checks).  Adding a table is declaring it here, writing it in its job and
-naming it as that job's rule's output (workflow/rules/); its readers take it from here.
+Everything else names a table through this catalogue: the workflow's rules (their outputs and inputs), the figures'
+`TABLES`, the claims, the report and the archive.  A table's file name appears nowhere else in src/ or workflow/
+(tests/test_tables.py checks).  Adding a table: declare it here; write it in its job (memcurv.jobs) to the path its
+verb's option gives; name it as that rule's output, `table_file(catalogue.<TABLE>)` (workflow/rules/); its readers
+name it `<TABLE>.name` (a figure's `TABLES`, the report's).
 
 The curvature columns follow one scheme, built by :func:`curvature_column` wherever a column is named:
 `curv_<score>` (a per-model array of per-example scores), `curv_<score>_<reduction>` (the DP models' mean under a
 loss reduction), `curv_<score>_<reduction>_<aggregation>` (an example's curvature aggregated over subset models) and
-`test_curv_<score>_sum` (a DP model's mean on test examples).  This module imports nothing: the workflow reads it
-while it parses.
+`test_curv_<score>_sum` (a DP model's mean on test examples).  This module imports only the standard library: the
+workflow reads it while it parses.
 """
 
 from __future__ import annotations

@@ -57,8 +57,8 @@ rule audit_table:
         canaries=f"{RESULTS}/audit/canaries.npz",
         shards=audit_shards(),
     output:
-        bounds=table_file(AUDIT),
-        canaries=table_file(AUDIT_CANARIES),
+        bounds=table_file(catalogue.AUDIT),
+        canaries=table_file(catalogue.AUDIT_CANARIES),
     log:
         f"{LOGS}/audit_table.log",
     benchmark:

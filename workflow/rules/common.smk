@@ -5,6 +5,7 @@ import sys
 import yaml
 
 from memcurv import config as memcurv_config
+from memcurv import tables as catalogue
 from memcurv.config import EXPERIMENTS, format_epsilon, num_shards
 from memcurv.data.datasets import spec as dataset_spec
 from memcurv.data.loading import needs_download
@@ -13,8 +14,6 @@ from memcurv.figures import study_figures
 from memcurv.jobs import resources as gpu_resources
 from memcurv.jobs.archive import archived_tables
 from memcurv.report.replication import tables as report_tables
-from memcurv.tables import (AUDIT, AUDIT_CANARIES, DP_MODELS, EXAMPLES, EXTREMES, MEM_VS_EPSILON, MEM_VS_EPSILON_MODELS,
-                            SUBSET_MODELS, SUBSET_SCORES)
 
 try:
     CFG = memcurv_config.validate(config)
@@ -32,7 +31,8 @@ TABLES = f"{RESULTS}/tables"
 
 
 def table_file(table) -> str:
-    """Where a study's table lives: a table of the catalogue (memcurv.tables), or its file name, in TABLES."""
+    """Where a study's table lives: a table of the catalogue (memcurv.tables, e.g. catalogue.EXAMPLES), or its file
+    name, in TABLES."""
     return f"{TABLES}/{table if isinstance(table, str) else table.name}"
 
 
