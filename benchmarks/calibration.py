@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from memcurv.privacy import ACCOUNTANTS, calibrate_noise
+from memcurv.estimators.privacy import ACCOUNTANTS, calibrate_noise
 
 LIMIT_S = 1.0
 DELTA = 1e-5
@@ -22,7 +22,7 @@ TARGETS = [0.5, 1, 2, 5, *range(10, 101, 10)]
 
 
 def main() -> int:
-    logging.getLogger("memcurv.privacy").setLevel(logging.ERROR)  # fallbacks show in the "used" column
+    logging.getLogger("memcurv.estimators.privacy").setLevel(logging.ERROR)  # fallbacks show in the "used" column
     print(f"{'setting':8} {'target':>6} {'asked':>5} {'used':>4} {'noise':>9} {'eps spent':>10} {'seconds':>8}")
     worst = 0.0
     for name, (rate, steps) in SETTINGS.items():

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
 
-from memcurv.curvature import full_fp32, probe_terms, rademacher_probes
-from memcurv.models import build_model
+from memcurv.estimators.curvature import full_fp32, probe_terms, rademacher_probes
+from memcurv.training.models import build_model
 
 
 def released_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, probes: int, h: float,

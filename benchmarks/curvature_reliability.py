@@ -7,12 +7,12 @@ Trains K subset models as config/cifar10_cpu.yaml does (cifar_cnn on 70% of 5,00
 
 - the paper's Hutchinson trace on finite differences (h = 1e-3), probe by probe, and the squared norm ||Hv||^2;
 - the Hutchinson trace on exact Hessian-vector products (double backward), probe by probe;
-- the trace by the Hessian's structure (memcurv.curvature's `trace`): the Gauss-Newton part exactly, and the
+- the trace by the Hessian's structure (memcurv.estimators.curvature's `trace`): the Gauss-Newton part exactly, and the
   residual's Hutchinson terms probe by probe; also at the earlier snapshots (curvature averaged along training, as
   Garg and Roy 2023 average over epochs).
 
 Then it prints, for the per-example mean over the models that left the example out (Thm 5.1's quantity, link 1's
-corrected aggregation): the split-half reliability (memcurv.reliability) at K models and at fewer models and
+corrected aggregation): the split-half reliability (memcurv.analysis.reliability) at K models and at fewer models and
 probes; the K a reliability of 0.6 would take (Spearman-Brown); the Spearman correlation with memorization (from
 all K models) and with 1 - C-score (Jiang et al., from thousands of models); and each estimator's CPU seconds per
 1,000 examples and model. Per-model scores are cached in --cache, so a rerun only prints.
@@ -27,16 +27,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from memcurv.bootstrap import spearman
-from memcurv.cscores import load_cscores
-from memcurv.curvature import full_fp32, gauss_newton, hvp, probe_terms, rademacher_probes
-from memcurv.data import load_dataset
-from memcurv.memorization import aggregate_by_membership, memorization, subset_masks
-from memcurv.models import build_model
-from memcurv.reliability import split_half
+from memcurv.analysis.bootstrap import spearman
+from memcurv.analysis.cscores import load_cscores
+from memcurv.analysis.reliability import split_half
+from memcurv.data.loading import load_dataset
+from memcurv.estimators.curvature import full_fp32, gauss_newton, hvp, probe_terms, rademacher_probes
+from memcurv.estimators.memorization import aggregate_by_membership, memorization, subset_masks
 from memcurv.seeds import model_seed
 from memcurv.settings import TrainSettings
-from memcurv.train import evaluate, train
+from memcurv.training.models import build_model
+from memcurv.training.train import evaluate, train
 
 SETTINGS = TrainSettings(epochs=15, batch_size=64, optimizer="adam", lr=2e-3, momentum=0.0)
 SNAPSHOTS = (5, 10)  # earlier epochs scored too; the final one is 15
@@ -66,7 +66,8 @@ def _score_batch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ids: 
 
 def _trace_terms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor, residual_probes: int,
                  timings: dict[str, float]) -> dict[str, torch.Tensor]:
-    """The exact Gauss-Newton trace and, per residual probe, vᵀHv - (Jv)ᵀA(Jv) (memcurv.curvature._trace's terms)."""
+    """The exact Gauss-Newton trace and, per residual probe, vᵀHv - (Jv)ᵀA(Jv) (the terms of
+    memcurv.estimators.curvature._trace)."""
     start = time.process_time()
     jac, a = gauss_newton(model, x)
     gn = (a * (jac @ jac.transpose(1, 2))).sum((1, 2))

@@ -3,7 +3,7 @@ model, batch and precision, for every per-example gradient mode memcurv supports
 
     python benchmarks/dp_overhead.py [--model small_cnn|resnet18] [--batch 256] [--steps 10] [--device cpu|cuda]
 
-Each mode is timed through memcurv.train.train (one epoch of `--steps` logical batches), so the numbers
+Each mode is timed through memcurv.training.train.train (one epoch of `--steps` logical batches), so the numbers
 include Poisson sampling, clipping, noise and the optimizer step, exactly as the workflow runs them.
 """
 
@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from memcurv.models import build_model
 from memcurv.settings import GRAD_SAMPLE_MODES, TrainSettings
-from memcurv.train import PrivacySettings, train
+from memcurv.training.models import build_model
+from memcurv.training.train import PrivacySettings, train
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
     print(f"{'non-private':<12}{base:10.4f}{1.0:10.2f}x")
     times = {}
     for mode in GRAD_SAMPLE_MODES:
-        times[mode] = t = step_time(PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode))
+        times[mode] = t = step_time(PrivacySettings(noise_multiplier=1.0, accountant="rdp", grad_sample_mode=mode))
         print(f"{mode:<12}{t:10.4f}{t / base:10.2f}x")
     fastest = min(times, key=times.get)
     print(f"fastest private mode: {fastest} ({times[fastest]:.4f} s/step, {times[fastest] / base:.2f}x non-private)")

@@ -19,12 +19,12 @@ import time
 import numpy as np
 import torch
 
-from memcurv.data import load_dataset
-from memcurv.ensemble import train_ensemble
-from memcurv.memorization import subset_masks
-from memcurv.models import build_model
+from memcurv.data.loading import load_dataset
+from memcurv.estimators.memorization import subset_masks
 from memcurv.settings import TrainSettings
-from memcurv.train import train
+from memcurv.training.ensemble import train_ensemble
+from memcurv.training.models import build_model
+from memcurv.training.train import train
 
 
 def main() -> None:

@@ -26,8 +26,8 @@ from simulated_reruns import (CIFAR, DIGITS, LINK2, coverage, draw_subset_models
                               link1_estimate, link1_replicates, link2_runs, mean_runs, mean_width, old_interval,
                               topk_replicates, topk_truth)
 
-from memcurv import bootstrap  # noqa: E402
-from memcurv.bootstrap import CORRELATION  # noqa: E402
+from memcurv.analysis import bootstrap  # noqa: E402
+from memcurv.analysis.bootstrap import CORRELATION  # noqa: E402
 
 HEADER = (f"{'design':<32} {'scenario':<20} {'statistic':<26} {'truth':>8} {'cov old':>7} {'cov new':>7} "
           f"{'width old':>9} {'width new':>9} {'oracle':>9}")

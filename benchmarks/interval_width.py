@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from memcurv import claims
-from memcurv.curvature import SCORES
-from memcurv.memorization import aggregate_by_membership, memorization
-from memcurv.readings import CORRECTED, read_dp_models, read_examples
+from memcurv.analysis import claims
+from memcurv.analysis.readings import CORRECTED, read_dp_models, read_examples
+from memcurv.estimators.curvature import SCORES
+from memcurv.estimators.memorization import aggregate_by_membership, memorization
 
 
 def _line(what: str, condition: dict) -> str:

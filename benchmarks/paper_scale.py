@@ -5,7 +5,7 @@ the config's rules take, before and after issue 13 (training arithmetic, subset 
                                      [--tiny]
 
 Timed on random images of the config's input shape, each after a warm-up: a DP training step (the
-config's logical and physical batch and grad_sample_mode, through memcurv.train.train) and a non-private
+config's logical and physical batch and grad_sample_mode, through memcurv.training.train.train) and a non-private
 step (memorization.train's batch), each in IEEE fp32 and in precision auto; curvature of one batch
 (curvature.batch_size x probes, always IEEE fp32); evaluation of one batch of 1024.  The rules then
 cost, per model:
@@ -35,12 +35,12 @@ from typing import Any
 import torch
 
 from memcurv import config as memcurv_config
-from memcurv.curvature import curvature_scores
-from memcurv.models import build_model
-from memcurv.pipeline import experiment_train_size
-from memcurv.resources import input_dims
+from memcurv.estimators.curvature import curvature_scores
+from memcurv.jobs.resources import input_dims
+from memcurv.jobs.toolkit import experiment_train_size
 from memcurv.settings import TrainSettings
-from memcurv.train import PrivacySettings, dp_schedule, evaluate, train, training_precision
+from memcurv.training.models import build_model
+from memcurv.training.train import PrivacySettings, dp_schedule, evaluate, train, training_precision
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def _timed(fn: Callable[[], Any], device: torch.device) -> float:
 
 def _training_step(model: Callable[[], torch.nn.Module], shape: tuple[int, ...], settings: TrainSettings,
                    privacy: PrivacySettings | None, steps: int, device: torch.device) -> float:
-    """Seconds per logical step of memcurv.train.train on random data, after a two-step warm-up: the time of
+    """Seconds per logical step of memcurv.training.train.train on random data, after a two-step warm-up: the time of
     its epoch loop, which leaves out setting up Opacus and accounting for the epsilon spent."""
     g = torch.Generator().manual_seed(0)
     n = settings.batch_size * steps
@@ -93,7 +93,7 @@ def time_steps(cfg: dict[str, Any], model_name: str, shape: tuple[int, int, int]
         return build_model(model_name, shape, classes)
 
     dp, plain = {}, {}
-    privacy = PrivacySettings(noise_multiplier=1.0, max_grad_norm=cfg.privacy.max_grad_norm,
+    privacy = PrivacySettings(noise_multiplier=1.0, max_grad_norm=cfg.privacy.max_grad_norm, accountant="rdp",
                               grad_sample_mode=cfg.privacy.grad_sample_mode)
     for precision in ("fp32", "auto"):
         common = {"epochs": 1, "optimizer": cfg.train.optimizer, "lr": 1e-4, "precision": precision}

@@ -7,7 +7,7 @@ Each variant is compared with IEEE fp32 in NCHW memory on the same model, batch 
 - per-example gradients (torch.func, the quantity DP-SGD clips): the median and largest relative error
   ||g - g_fp32|| / ||g_fp32|| over the batch;
 - finite-difference curvature (trace, h = 1e-3): Spearman against fp32 and the median relative error;
-- a DP training step of memcurv.train.train under each train.precision (bf16 under Opacus hooks, since
+- a DP training step of memcurv.training.train.train under each train.precision (bf16 under Opacus hooks, since
   autocast fails under ew).
 
 Variants: channels_last; bf16 autocast; on a GPU also tf32 convolutions (PyTorch's default there). The
@@ -28,10 +28,10 @@ from scipy.stats import spearmanr
 from torch.func import functional_call, grad, vmap
 
 # probe_terms is the estimator without curvature_scores' fp32 guard: what the guard prevents is measured here.
-from memcurv.curvature import full_fp32, probe_terms, rademacher_probes
-from memcurv.models import build_model
+from memcurv.estimators.curvature import full_fp32, probe_terms, rademacher_probes
 from memcurv.settings import TrainSettings
-from memcurv.train import PrivacySettings, train
+from memcurv.training.models import build_model
+from memcurv.training.train import PrivacySettings, train
 
 
 @contextmanager
@@ -111,7 +111,7 @@ def main() -> None:
     def step_time(precision: str, channels_last: bool, mode: str) -> float:
         """Seconds per DP step of memcurv's training loop, which sets its own arithmetic (train.precision)."""
         s = TrainSettings(epochs=1, batch_size=args.batch, lr=0.1, channels_last=channels_last, precision=precision)
-        privacy = PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode)
+        privacy = PrivacySettings(noise_multiplier=1.0, accountant="rdp", grad_sample_mode=mode)
         for data in ((xt[: 2 * args.batch], yt[: 2 * args.batch]), (xt, yt)):  # warm-up, then timed
             torch.manual_seed(0)
             start = time.perf_counter()
@@ -126,7 +126,7 @@ def main() -> None:
              "fp32 hooks": ("fp32", False, "hooks"), "bf16 hooks": ("bf16", False, "hooks")}
     if dev == "cuda":
         steps["tf32 ew"] = ("tf32", False, "ew")
-    print("DP step time (memcurv.train, train.precision) relative to fp32 under ew:")
+    print("DP step time (memcurv.training.train, train.precision) relative to fp32 under ew:")
     base = step_time(*steps["fp32 ew"])
     for name, setting in steps.items():
         t = base if name == "fp32 ew" else step_time(*setting)

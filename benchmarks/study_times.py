@@ -4,7 +4,7 @@
 
 Reads logs/<study>/benchmarks/ (one TSV per job, `benchmark:` in every rule) and prints each rule's jobs and total
 seconds, largest first. With --wall (the run's wall-clock seconds, e.g. from `time snakemake ...`) and --out, it
-writes both to a JSON that docs/results.md shows beside the study's numbers (python -m memcurv.summary).
+writes both to a JSON that docs/results.md shows beside the study's numbers (python -m memcurv.report.summary).
 """
 
 from __future__ import annotations

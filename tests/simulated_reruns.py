@@ -5,7 +5,7 @@ Each design draws many runs shaped like a study (its epsilons, seeds, models, ex
 scale of paper/digits.json and paper/cifar10_cpu.json at a2f6c85), computes the statistic with the replicates
 the claims would draw, and the truth as the statistic's average over many more runs. The statistics of link 2
 and the loss are vectorised over replicates (the claims fit each replicate with scipy, too slow for thousands of
-runs); `test_coverage` checks that they agree with memcurv.claims.
+runs); `test_coverage` checks that they agree with memcurv.analysis.claims.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from memcurv import bootstrap
-from memcurv.bootstrap import CORRELATION, R2, UNBOUNDED, Interval
-from memcurv.memorization import resampled_membership
+from memcurv.analysis import bootstrap
+from memcurv.analysis.bootstrap import CORRELATION, R2, UNBOUNDED, Interval
+from memcurv.estimators.memorization import resampled_membership
 
 
 def old_interval(estimate: float, replicates: np.ndarray, limits: tuple[float, float] = UNBOUNDED) -> Interval:

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from memcurv import config, io, pipeline
-from memcurv.curvature import SCORES
+from memcurv import config, io
+from memcurv.estimators.curvature import SCORES
+from memcurv.jobs import subset_models
 
 EPS = [0.5, 1.0, 2.0, 5.0, 10.0, 50.0, 100.0]
 
@@ -49,7 +50,7 @@ def write_examples(out: Path, slope: float, n: int = 400, models: int = 32, flip
     shard = out / "shard0.npz"
     io.write_npz(shard, models=np.arange(models), masks=masks, correct=correct, prob=correct.astype(np.float32),
                  test_acc=np.full(models, 0.5), **{f"curv_{s}": v for s, v in curv.items()})
-    pipeline.examples_table(_cfg(n, models), [shard], out / "examples.csv", out / "subset_models.csv",
+    subset_models.examples_table(_cfg(n, models), [shard], out / "examples.csv", out / "subset_models.csv",
                             out / "subset_scores.npz")
     shard.unlink()
     if flipped:

@@ -8,31 +8,36 @@ import pandas as pd
 import pytest
 import torch
 
-from memcurv import audit, config, pipeline, report
+from memcurv import config
+from memcurv.estimators import audit_bound
+from memcurv.jobs import audit
+from memcurv.jobs.study import calibrate
+from memcurv.report import audit_section, replication
 from memcurv.settings import TrainSettings
-from memcurv.train import PrivacySettings, train
+from memcurv.training.train import PrivacySettings, train
 
 
 def test_clopper_pearson_lower_matches_known_values():
-    assert audit.clopper_pearson_lower(0, 10, 0.05) == 0.0
-    assert audit.clopper_pearson_lower(10, 10, 0.05) == pytest.approx(0.05 ** 0.1)  # alpha^(1/n)
-    assert audit.clopper_pearson_lower(5, 10, 0.025) == pytest.approx(0.187086, abs=1e-6)  # 95% two-sided interval
-    assert audit.clopper_pearson_lower(50, 100, 0.025) == pytest.approx(0.398321, abs=1e-6)
+    assert audit_bound.clopper_pearson_lower(0, 10, 0.05) == 0.0
+    assert audit_bound.clopper_pearson_lower(10, 10, 0.05) == pytest.approx(0.05 ** 0.1)  # alpha^(1/n)
+    # a 95% two-sided interval's lower end
+    assert audit_bound.clopper_pearson_lower(5, 10, 0.025) == pytest.approx(0.187086, abs=1e-6)
+    assert audit_bound.clopper_pearson_lower(50, 100, 0.025) == pytest.approx(0.398321, abs=1e-6)
 
 
 def test_bound_of_perfect_guesses_is_the_logit_of_alpha_to_the_one_over_r():
     for r in (20, 100, 400):
         p = 0.05 ** (1 / r)
-        assert audit.epsilon_lower_bound(r, r, 10 * r, 0.0, 0.95) == pytest.approx(math.log(p / (1 - p)))
-    assert audit.epsilon_lower_bound(100, 100, 1000, 0.0, 0.95) == pytest.approx(3.49297, abs=1e-5)
+        assert audit_bound.epsilon_lower_bound(r, r, 10 * r, 0.0, 0.95) == pytest.approx(math.log(p / (1 - p)))
+    assert audit_bound.epsilon_lower_bound(100, 100, 1000, 0.0, 0.95) == pytest.approx(3.49297, abs=1e-5)
 
 
 def test_delta_term_only_lowers_the_bound_and_vanishes_with_delta():
-    no_delta = audit.epsilon_lower_bound(400, 330, 2000, 0.0, 0.95)
-    assert audit.epsilon_lower_bound(400, 330, 2000, 1e-12, 0.95) == pytest.approx(no_delta, abs=1e-6)
-    assert audit.epsilon_lower_bound(400, 330, 2000, 1e-5, 0.95) < no_delta
-    assert audit.p_value(1.0, 400, 330, 2000, 1e-5) > audit.p_value(1.0, 400, 330, 2000, 0.0)
-    assert audit.epsilon_lower_bound(100, 50, 200, 1e-5, 0.95) == 0.0  # a coin's accuracy certifies nothing
+    no_delta = audit_bound.epsilon_lower_bound(400, 330, 2000, 0.0, 0.95)
+    assert audit_bound.epsilon_lower_bound(400, 330, 2000, 1e-12, 0.95) == pytest.approx(no_delta, abs=1e-6)
+    assert audit_bound.epsilon_lower_bound(400, 330, 2000, 1e-5, 0.95) < no_delta
+    assert audit_bound.p_value(1.0, 400, 330, 2000, 1e-5) > audit_bound.p_value(1.0, 400, 330, 2000, 0.0)
+    assert audit_bound.epsilon_lower_bound(100, 50, 200, 1e-5, 0.95) == 0.0  # a coin's accuracy certifies nothing
 
 
 def test_bound_is_valid_and_nearly_tight_on_randomized_response():
@@ -43,43 +48,45 @@ def test_bound_is_valid_and_nearly_tight_on_randomized_response():
     bounds = []
     for _ in range(200):
         correct = int((rng.random(slots) < keep).sum())  # every slot guessed: the released bit
-        bounds.append(audit.epsilon_lower_bound(slots, correct, slots, 1e-5, 0.95))
+        bounds.append(audit_bound.epsilon_lower_bound(slots, correct, slots, 1e-5, 0.95))
     assert np.mean(np.array(bounds) > eps) <= 0.05
-    assert audit.epsilon_lower_bound(20_000, round(keep * 20_000), 20_000, 0.0, 0.95) > 0.9
+    assert audit_bound.epsilon_lower_bound(20_000, round(keep * 20_000), 20_000, 0.0, 0.95) > 0.9
 
 
 def test_guesses_take_the_extremes_and_break_ties_without_the_inclusions():
     score = np.array([0.0, 5.0, 1.0, 1.0, 3.0])
     tiebreak = np.array([0.1, 0.2, 0.9, 0.3, 0.5])
-    assert audit.guess(score, tiebreak, 2, 1).tolist() == [-1, 1, 0, 0, 1]
-    assert audit.guess(score, tiebreak, 0, 2).tolist() == [-1, 0, 0, -1, 0]  # of the tied 1.0s, the lower tiebreak
+    assert audit_bound.guess(score, tiebreak, 2, 1).tolist() == [-1, 1, 0, 0, 1]
+    # of the tied 1.0s, the lower tiebreak
+    assert audit_bound.guess(score, tiebreak, 0, 2).tolist() == [-1, 0, 0, -1, 0]
     with pytest.raises(ValueError):
-        audit.guess(score, tiebreak, 3, 3)
+        audit_bound.guess(score, tiebreak, 3, 3)
 
 
 def test_attack_chosen_on_held_out_models_certifies_nothing_from_noise():
     rng = np.random.default_rng(1)
     included = rng.random((16, 50)) < 0.5
     cfg = config.validate({"audit": {}}).audit
-    result = audit.audit_score(rng.normal(size=(16, 50)), included, rng.random((16, 50)), 8, cfg, 1e-5)
+    result = audit_bound.audit_score(rng.normal(size=(16, 50)), included, rng.random((16, 50)), 8, cfg, 1e-5)
     assert result["eps_lb"] == 0.0 and result["slots"] == 400 and result["models_evaluation"] == 8
-    assert result["eps_lb_max"] == audit.largest_certifiable(400, 1e-5, 0.95)
+    assert result["eps_lb_max"] == audit_bound.largest_certifiable(400, 1e-5, 0.95)
 
 
 def test_an_audit_can_certify_only_so_much_whatever_the_guesses():
     """Every guess right on 3,200 slots certifies about 6.9 (the review's figure): above it an audit has no power;
     more slots certify more, and no count of right guesses on those slots certifies more than all of them."""
-    most = audit.largest_certifiable(3200, 1e-5, 0.95)
+    most = audit_bound.largest_certifiable(3200, 1e-5, 0.95)
     assert 6.5 < most < 7.3
-    assert audit.largest_certifiable(400, 1e-5, 0.95) < most < audit.largest_certifiable(32_000, 1e-5, 0.95)
-    assert all(audit.epsilon_lower_bound(r, v, 3200, 1e-5, 0.95) <= most for r, v in ((3200, 3100), (1000, 1000)))
+    assert audit_bound.largest_certifiable(400, 1e-5, 0.95) < most < audit_bound.largest_certifiable(32_000, 1e-5, 0.95)
+    assert all(audit_bound.epsilon_lower_bound(r, v, 3200, 1e-5, 0.95) <= most for r, v in ((3200, 3100), (1000, 1000)))
 
 
 def test_a_fixed_schedule_sets_the_poisson_rate_and_steps_whatever_the_data_size():
     x, y = torch.randn(40, 1, 8, 8), torch.randint(0, 2, (40,))
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
     _, metrics = train(model, x, y, TrainSettings(epochs=2, batch_size=10), seed=0, schedule=(0.2, 6),
-                       privacy_settings=PrivacySettings(noise_multiplier=1.0))
+                       privacy_settings=PrivacySettings(noise_multiplier=1.0, accountant="rdp",
+                                                         grad_sample_mode="hooks"))
     assert metrics["sample_rate"] == 0.2 and metrics["steps"] == 6
 
 
@@ -94,7 +101,7 @@ def tiny_audit(tmp_path_factory):
         "privacy": {"accountant": "prv"},
         "audit": {"enabled": True, "epsilons": [1], "canaries": 50, "num_models": 8, "models_per_job": 8}})
     torch.set_num_threads(1)
-    pipeline.calibrate(cfg, "audit", [1], out / "noise.json")
+    calibrate(cfg, "audit", [1], out / "noise.json")
     audit.write_canaries(cfg, out / "canaries.npz")
     shards = [out / f"{arm}.npz" for arm in audit.arms(cfg)]
     for arm, shard in zip(audit.arms(cfg), shards):
@@ -121,7 +128,8 @@ def test_canary_memorization_and_the_report_section(tiny_audit, tmp_path):
     assert (dp["label"] != dp["canary_label"]).all() and (dp["n_in"] + dp["n_out"] == 8).all()
     assert dp["bound"].iloc[0] == pytest.approx(1 - math.exp(-1))
     assert canaries.loc[canaries["arm"] == "nonprivate", "mem"].mean() > dp["mem"].mean()
-    lines, numbers = audit.report_section(tables, tmp_path / "audit.png", cfg.audit.control_epsilon)
-    assert numbers["verdict"] == audit.CONSISTENT and numbers["control_verdict"] == audit.CONTROL_DETECTED
-    assert any(audit.CONSISTENT in line for line in lines)
-    assert report.audit is audit  # the study report adds this section when the audit's tables exist
+    lines, numbers = audit_section.report_section(tables, tmp_path / "audit.png", cfg.audit.control_epsilon)
+    assert numbers["verdict"] == audit_section.CONSISTENT
+    assert numbers["control_verdict"] == audit_section.CONTROL_DETECTED
+    assert any(audit_section.CONSISTENT in line for line in lines)
+    assert replication.audit_section is audit_section  # the study report adds it when the audit's tables exist

@@ -12,11 +12,10 @@ from PIL import Image
 from shared_data import archive_or_skip
 
 from memcurv import cli
-from memcurv.data import load_dataset
-from memcurv.datasets import catalogue, cifar10_jpeg
-from memcurv.datasets.cifar10_jpeg import ARCHIVE as CIFAR10_JPEG_ARCHIVE
-from memcurv.datasets.cifar10_jpeg import CLASSES as CIFAR10_CLASSES
-
+from memcurv.data.datasets import catalogue, cifar10_jpeg
+from memcurv.data.datasets.cifar10_jpeg import ARCHIVE as CIFAR10_JPEG_ARCHIVE
+from memcurv.data.datasets.cifar10_jpeg import CLASSES as CIFAR10_CLASSES
+from memcurv.data.loading import load_dataset
 
 
 @pytest.fixture(scope="module")

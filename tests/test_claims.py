@@ -4,13 +4,14 @@ every reading side by side, and label noise found by memorization."""
 import numpy as np
 import pandas as pd
 import pytest
-
-from memcurv import bootstrap, claims, memorization, theory
-from memcurv.bootstrap import CORRELATION, UNBOUNDED, Interval, spearman
-from memcurv.curvature import SCORES
-from memcurv.data import load_dataset
-from memcurv.label_noise import flip_labels
 from synthetic_tables import write_dp_models, write_examples, write_mem_vs_epsilon
+
+from memcurv.analysis import bootstrap, claims, theory
+from memcurv.analysis.bootstrap import CORRELATION, UNBOUNDED, Interval, spearman
+from memcurv.data.label_noise import flip_labels
+from memcurv.data.loading import load_dataset
+from memcurv.estimators import memorization
+from memcurv.estimators.curvature import SCORES
 
 
 def _coverage(draw, truth, statistic, n, simulations, replicates, groups=None, limits=UNBOUNDED) -> float:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from synthetic_tables import write_dp_models
 
-from memcurv import cli, pipeline
+from memcurv import cli
 from memcurv.figures import catalogue
+from memcurv.jobs import subset_models
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
@@ -52,7 +53,7 @@ def test_a_failure_inside_a_job_prints_its_traceback_and_exits_1(tmp_path, capsy
     def out_of_memory(cfg, out):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(pipeline, "write_subset_masks", out_of_memory)
+    monkeypatch.setattr(subset_models, "write_subset_masks", out_of_memory)
     assert cli.main(["masks", "--config", str(SMOKE), "--out", str(tmp_path / "m.npz")]) == cli.JOB_FAILED
     assert cli.JOB_FAILED != cli.BAD_INPUT == 2
     err = capsys.readouterr().err

@@ -12,8 +12,9 @@ from simulated_reruns import (CIFAR, DIGITS, LINK2, LINK2_LIMITS, coverage, draw
                               draw_topk, link1_replicates, link2_intervals, link2_runs, link2_statistics, mean_runs,
                               topk_replicates, topk_truth)
 
-from memcurv import bootstrap, claims, io, theory
-from memcurv.curvature import SCORES
+from memcurv import io
+from memcurv.analysis import bootstrap, claims, theory
+from memcurv.estimators.curvature import SCORES
 
 BAR = 0.93
 TOP_K = 50

@@ -1,15 +1,14 @@
 """C-scores (Jiang et al., ICML 2021) mapped to the project's example ids: the md5, the labels, the within-class
 rank mapping, and one-line errors for a missing or wrong file."""
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import archive_or_skip
 
-from memcurv import cli, cscores
-
-ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"  # the project's shared/ beside the checkout
+from memcurv import cli
+from memcurv.analysis import cscores
 
 
 def _fabricated(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -56,11 +55,7 @@ def test_a_missing_or_wrong_file_stops_with_one_line_naming_it(tmp_path, problem
 
 
 def test_the_real_file_has_its_md5_and_cifar10s_labels():
-    path = ROOT / cscores.FILE
-    if not path.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI has shared/ beside the checkout, but {path} is missing")
-        pytest.skip(f"{path} is not on this machine")
+    path = archive_or_skip(cscores.FILE)
     ours = np.repeat(np.arange(10), 500)  # cifar10_cpu's first 500 images of each class
     got = cscores.load_cscores(path, ours)
     assert got.shape == (5000,) and ((got >= 0) & (got <= 1)).all() and 0.5 < got.mean() < 1

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memcurv.curvature import batch_sizes, curvature_scores, full_fp32, rademacher_probes, reduce_scores
+from memcurv.estimators.curvature import batch_sizes, curvature_scores, full_fp32, rademacher_probes, reduce_scores
 
 
 def _tiny_model(d: int = 6, k: int = 3) -> torch.nn.Module:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from memcurv.data import load_dataset
+from memcurv.data.loading import load_dataset
 
 
 def test_digits_split_is_stratified_deterministic_and_normalised():

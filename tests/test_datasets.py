@@ -11,9 +11,11 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from memcurv import config, datasets, resources
-from memcurv.data import load_dataset
-from memcurv.datasets import FIELDS, catalogue
+from memcurv import config
+from memcurv.data import datasets
+from memcurv.data.datasets import FIELDS, catalogue
+from memcurv.data.loading import load_dataset
+from memcurv.jobs import resources
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
@@ -29,7 +31,7 @@ def test_the_catalogue_holds_every_dataset_and_each_declares_every_field():
     specs = catalogue()
     assert tuple(specs) == NAMES
     for name, spec in specs.items():
-        module = sys.modules[f"memcurv.datasets.{name}"]
+        module = sys.modules[f"memcurv.data.datasets.{name}"]
         assert all(hasattr(module, f) for f in FIELDS), name
         assert isinstance(module.TITLE, str) and module.TITLE, name
         for flag in ("DOWNLOADS", "SLOW_TO_DECODE", "FOLLOWS_CIFAR10_ORDER"):
@@ -45,8 +47,8 @@ def test_the_catalogue_holds_every_dataset_and_each_declares_every_field():
 
 
 def test_a_module_that_misses_a_field_is_refused_naming_it():
-    module = SimpleNamespace(__name__="memcurv.datasets.half", TITLE="Half", read=lambda source: None)
-    with pytest.raises(TypeError, match=r"memcurv.datasets.half does not declare \['NORMALIZATION', 'input_dims'"):
+    module = SimpleNamespace(__name__="memcurv.data.datasets.half", TITLE="Half", read=lambda source: None)
+    with pytest.raises(TypeError, match=r"memcurv.data.datasets.half does not declare \['NORMALIZATION', 'input_dims'"):
         datasets._spec("half", module)
 
 
@@ -101,7 +103,7 @@ def test_nothing_outside_a_datasets_module_names_it():
     for path in files:
         rel, text = str(path.relative_to(REPO)), path.read_text()
         for name in NAMES:
-            own = rel == f"src/memcurv/datasets/{name}.py"
+            own = rel == f"src/memcurv/data/datasets/{name}.py"
             if not own and rel not in NAMED_ELSEWHERE and _names_a_dataset(text, name):
                 found.append(f"{rel}: {name}")
     assert not found, found
@@ -114,7 +116,7 @@ THROWAWAY = '''"""A throwaway dataset: two classes of 4x4 colour squares, bright
 
 import numpy as np
 
-from memcurv.datasets._common import Raw, Source
+from memcurv.data.datasets._common import Raw, Source
 
 TITLE = "Throwaway squares (a test dataset)"
 NORMALIZATION = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
@@ -154,7 +156,7 @@ def test_a_new_dataset_needs_only_its_module(tmp_path):
     for part in ("Snakefile", "workflow", "config", "environment.yml"):
         copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy
         copy(REPO / part, repo / part)
-    (src / "memcurv" / "datasets" / "throwaway.py").write_text(THROWAWAY)
+    (src / "memcurv" / "data" / "datasets" / "throwaway.py").write_text(THROWAWAY)
     study = yaml.safe_load(SMOKE.read_text())
     study.update(study="throwaway", dataset={"name": "throwaway", "options": {"n_train": 200}})
     study["dp_models"]["seeds"] = [0]

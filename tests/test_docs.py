@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from memcurv import summary
+from memcurv.report import summary
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -24,7 +24,7 @@ def test_readme_is_a_front_door_with_exactly_two_setup_commands():
 
 
 def test_committed_results_pages_are_generated_from_the_reports():
-    """The README's results block and docs/results.md are what `python -m memcurv.summary` writes from
+    """The README's results block and docs/results.md are what `python -m memcurv.report.summary` writes from
     paper/*.json: a number edited by hand, or a report regenerated without them, fails here."""
     reports = summary.studies(REPO / "paper")
     assert len(reports) >= 2

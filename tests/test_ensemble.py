@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from memcurv.ensemble import train_ensemble
 from memcurv.settings import TrainSettings
-from memcurv.train import train
+from memcurv.training.ensemble import train_ensemble
+from memcurv.training.train import train
 
 
 def _build() -> torch.nn.Module:

@@ -3,11 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from memcurv import claims
-from memcurv.figures import catalogue, render
 from synthetic_tables import write_dp_models, write_examples, write_mem_vs_epsilon
 
+from memcurv.analysis import claims
+from memcurv.figures import catalogue, render
 
 FIGURES = tuple(catalogue())
 
@@ -69,7 +68,7 @@ def test_mem_vs_curvature_draws_published_scores_beside_the_runs(tables, tmp_pat
 
 @pytest.mark.parametrize("name", ["curvature_vs_epsilon", "mem_vs_curvature", "memorization_vs_epsilon"])
 def test_readings_are_drawn_side_by_side_each_from_its_own_columns(tables, tmp_path, name):
-    from memcurv.readings import DEFECTS, READABLE
+    from memcurv.analysis.readings import DEFECTS, READABLE
 
     dp, examples = pd.read_csv(tables / "dp_models.csv"), pd.read_csv(tables / "examples.csv")
     # the faithful columns made to fall where the corrected ones rise
@@ -122,7 +121,7 @@ def test_axis_labels_and_legends_are_words_not_column_names(tables, name):
 
 
 def test_columns_are_described_in_words():
-    from memcurv.readings import describe
+    from memcurv.analysis.readings import describe
 
     assert describe("curv_gauss_newton_sum_out_mean") == ("Gauss-Newton part tr JᵀAJ, per-example loss, "
                                                           "mean over models without it")

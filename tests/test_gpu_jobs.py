@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memcurv import resources
-from memcurv.data import load_dataset
-from memcurv.models import MODELS, build_model
+from memcurv.data.loading import load_dataset
+from memcurv.jobs import resources
+from memcurv.training.models import MODELS, build_model
 
 REPO = Path(__file__).resolve().parents[1]
 GPU_RULES = ("train_dp_model", "dp_model_curvature", "train_subset_models", "train_dp_subset_models")
@@ -148,7 +148,7 @@ def _paper_scale():
 
 def test_paper_scale_counts_each_rules_steps():
     from memcurv.config import load
-    from memcurv.train import dp_schedule
+    from memcurv.training.train import dp_schedule
 
     ps = _paper_scale()
     cfg = load(REPO / "config" / "cifar10.yaml")

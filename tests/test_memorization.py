@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from memcurv.memorization import (
+from memcurv.estimators.memorization import (
     aggregate_by_membership,
     memorization,
     subset_masks,
@@ -73,11 +73,11 @@ def test_subset_models_find_the_planted_atypical_and_mislabeled_examples():
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from memcurv.data import load_dataset
-    from memcurv.ensemble import train_ensemble
-    from memcurv.models import build_model
+    from memcurv.data.loading import load_dataset
     from memcurv.settings import TrainSettings
-    from memcurv.train import evaluate
+    from memcurv.training.ensemble import train_ensemble
+    from memcurv.training.models import build_model
+    from memcurv.training.train import evaluate
 
     ds = load_dataset("synthetic", n_train=400, atypical_fraction=0.04, mislabeled_fraction=0.04)
     masks = subset_masks(len(ds.y_train), range(24), 0.7, seed=0)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from opacus.validators import ModuleValidator
 
-from memcurv.models import build_model
+from memcurv.training.models import build_model
 
 
 @pytest.mark.parametrize("name, shape", [("small_cnn", (1, 8, 8)), ("small_cnn", (3, 32, 32)),
@@ -43,9 +43,10 @@ def test_unknown_model_is_an_error():
 @pytest.mark.parametrize("mode", ["hooks", "ew", "ghost"])
 def test_resnets_train_privately_with_every_grad_sample_mode(name, mode):
     from memcurv.settings import TrainSettings
-    from memcurv.train import PrivacySettings, train
+    from memcurv.training.train import PrivacySettings, train
 
     x, y = torch.randn(8, 3, 32, 32), torch.arange(8) % 3
     model, metrics = train(build_model(name, (3, 32, 32), 3), x, y, TrainSettings(epochs=1, batch_size=4), seed=0,
-                           privacy_settings=PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode))
+                           privacy_settings=PrivacySettings(noise_multiplier=1.0, accountant="rdp",
+                                                            grad_sample_mode=mode))
     assert metrics["steps"] == 2 and all(torch.isfinite(p).all() for p in model.parameters())

@@ -10,7 +10,7 @@ from dp_accounting.pld import PLDAccountant
 from dp_accounting.rdp import RdpAccountant
 from opacus.accountants import PRVAccountant, RDPAccountant
 
-from memcurv.privacy import ACCOUNTANTS, PRV_EPS_ERROR, calibrate_noise, epsilon_spent
+from memcurv.estimators.privacy import ACCOUNTANTS, PRV_EPS_ERROR, calibrate_noise, epsilon_spent
 
 DIGITS = (256 / 1437, 6 * 30)  # (sample rate, steps): 1437 training digits, 6 steps x 30 epochs
 CIFAR = (256 / 50000, 3907)  # 20 epochs of CIFAR at batch 256
@@ -119,7 +119,7 @@ def test_prv_falls_back_to_rdp_where_it_raises(caplog):
     """At delta 1e-15 Opacus's PRV refuses (float error would dominate delta); RDP handles it."""
     with pytest.raises(ValueError, match="Floating point"):
         epsilon_spent(5.0, *DIGITS, 1e-15, "prv")
-    with caplog.at_level(logging.WARNING, logger="memcurv.privacy"):
+    with caplog.at_level(logging.WARNING, logger="memcurv.estimators.privacy"):
         cal = calibrate_noise(2.0, 1e-15, *DIGITS, "prv")
     assert cal.accountant == "rdp" and "Floating point" in cal.warnings[0]
     assert any("fell back to RDP" in r.getMessage() for r in caplog.records)
@@ -177,7 +177,7 @@ def test_budgets_below_rdps_default_orders_reach_are_calibrated():
     larger orders can, and PRV then spends the budget (memorization vs epsilon asks for 0.1)."""
     from opacus.accountants import RDPAccountant
 
-    from memcurv import privacy
+    from memcurv.estimators import privacy
 
     huge = RDPAccountant()
     huge.history = [(1e6, 256 / 1030, 60)]

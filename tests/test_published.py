@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from memcurv.published import load_published_memorization
+from memcurv.analysis.published import load_published_memorization
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_topk_follows_the_published_scores_when_asked(tmp_path):
 
     from memcurv.config import validate
     from memcurv.io import read_json
-    from memcurv.pipeline import write_topk
+    from memcurv.jobs.subset_models import write_topk
 
     examples = tmp_path / "examples.csv"
     pd.DataFrame({"id": range(4), "label": [0, 1, 0, 1], "mem": [0.9, 0.8, 0.1, 0.0],

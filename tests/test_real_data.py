@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from memcurv.data import load_dataset
-from memcurv.datasets import cifar10, cifar100, imagenet
+from memcurv.data.datasets import cifar10, cifar100, imagenet
+from memcurv.data.loading import load_dataset
 
 PER_BATCH = 4
 

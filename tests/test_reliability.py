@@ -3,7 +3,7 @@ noise the Spearman-Brown value its variances predict."""
 
 import numpy as np
 
-from memcurv import reliability
+from memcurv.analysis import reliability
 
 
 def _masks(models: int, n: int) -> np.ndarray:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from memcurv import config
-from memcurv.readings import resolve_defects
+from memcurv.analysis.readings import resolve_defects
 from memcurv.settings import StudyConfig, TrainSettings
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml"))
@@ -52,3 +52,22 @@ def test_a_schema_key_without_a_setting_is_an_error():
 def test_settings_that_only_work_together_are_checked_once_with_the_key(section, key):
     with pytest.raises(config.ConfigError, match=f"^config key {key}"):
         config.validate(section)
+
+
+def _dataclass_defaults(cls: type) -> dict:
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
+def _schema_defaults(section: dict) -> dict:
+    return {key: tuple(v) if isinstance(v := sub.get("default"), list) else v
+            for key, sub in section["properties"].items() if "default" in sub}
+
+
+def test_the_settings_classes_default_to_what_the_schema_defaults_to():
+    """Configs are validated with the schema's defaults; direct Python callers (tests, benchmarks) get the
+    dataclasses' own: they must be the same values, so a default has one meaning whichever way a model is trained."""
+    from memcurv.training.train import PrivacySettings
+
+    sch = config.schema()
+    assert _dataclass_defaults(TrainSettings) == _schema_defaults(sch["$defs"]["train"])
+    assert _dataclass_defaults(PrivacySettings) == _schema_defaults(sch["properties"]["privacy"])

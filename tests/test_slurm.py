@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from memcurv.config import validate
-from memcurv.data import fetch, needs_download
+from memcurv.data.loading import fetch, needs_download
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"

@@ -1,13 +1,16 @@
-"""Table builders of memcurv.pipeline on hand-made shards: what each column holds."""
+"""Table builders of memcurv.jobs on hand-made shards: what each column holds."""
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from memcurv import config, io, memorization, pipeline
-from memcurv.curvature import SCORES
+from memcurv import config, io
+from memcurv.estimators import memorization
+from memcurv.estimators.curvature import SCORES
+from memcurv.jobs import dp_models, extremes, mem_vs_epsilon, subset_models, toolkit
 
 # --- Helpers of the builders' unit tests ---------------------------------------------------------------
 
@@ -45,7 +48,7 @@ def test_examples_table_averages_curvature_over_the_scored_models_only(tmp_path)
     shard = tmp_path / "shard0.npz"
     io.write_npz(shard, models=np.arange(k), masks=masks, correct=correct, prob=correct.astype(np.float32),
                  test_acc=np.array([0.5, 0.6, 0.7, 0.8]), **{f"curv_{s}": v for s, v in curv.items()})
-    pipeline.examples_table(cfg, [shard], tmp_path / "examples.csv", tmp_path / "subset_models.csv",
+    subset_models.examples_table(cfg, [shard], tmp_path / "examples.csv", tmp_path / "subset_models.csv",
                             tmp_path / "subset_scores.npz")
 
     table = pd.read_csv(tmp_path / "examples.csv")
@@ -74,13 +77,13 @@ def test_batch_mean_reading_divides_by_the_released_scorers_batch_sizes():
     the faithful reading of 1,300 examples divides by those batches' sizes, the last one ragged."""
     cfg, n = _cfg(None), 1300
     scores = {s: np.full(n, 6.0) for s in SCORES}
-    dp = pipeline.every_reading(cfg, scores, "dp_models")
-    sub = pipeline.every_reading(cfg, scores, "memorization")
+    dp = toolkit.every_reading(cfg, scores, "dp_models")
+    sub = toolkit.every_reading(cfg, scores, "memorization")
     last_dp, last_sub = 1300 - 10 * 128, 1300 - 1024  # 20 and 276 examples in the last batch
-    np.testing.assert_allclose(dp["curv_trace_mean"], [6 / 128] * 1280 + [6 / last_dp] * last_dp)
-    np.testing.assert_allclose(sub["curv_trace_mean"], [6 / 1024] * 1024 + [6 / last_sub] * last_sub)
-    np.testing.assert_allclose(sub["curv_sqnorm_mean"][0], 6 / 1024**2)
-    np.testing.assert_array_equal(dp["curv_trace_sum"], scores["trace"])
+    np.testing.assert_allclose(dp["trace", "mean"], [6 / 128] * 1280 + [6 / last_dp] * last_dp)
+    np.testing.assert_allclose(sub["trace", "mean"], [6 / 1024] * 1024 + [6 / last_sub] * last_sub)
+    np.testing.assert_allclose(sub["sqnorm", "mean"][0], 6 / 1024**2)
+    np.testing.assert_array_equal(dp["trace", "sum"], scores["trace"])
 
 
 # --- dp_models_table -----------------------------------------------------------------------------------
@@ -104,7 +107,7 @@ def _dp_models_table(tmp_path, fidelity: str) -> tuple[pd.DataFrame, dict, dict]
         io.write_npz(curvature_files[-1], **curv)
         metrics[eps, seed], curvature[eps, seed] = m, {k: v.astype(np.float64) for k, v in curv.items()}
     cfg = config.validate(_raw(fidelity=fidelity, curvature={"released_batch_size": {"dp_models": DP_BATCH}}))
-    pipeline.dp_models_table(cfg, metrics_files, curvature_files, tmp_path / "dp_models.csv")
+    dp_models.dp_models_table(cfg, metrics_files, curvature_files, tmp_path / "dp_models.csv")
     return pd.read_csv(tmp_path / "dp_models.csv"), metrics, curvature
 
 
@@ -143,7 +146,7 @@ def test_dp_models_table_refuses_metrics_without_their_curvature(tmp_path):
     _dp_models_table(tmp_path, "corrected")
     files = sorted(tmp_path.glob("m*/metrics.json")), sorted(tmp_path.glob("m*/curvature.npz"))
     with pytest.raises(ValueError):
-        pipeline.dp_models_table(_cfg(None), files[0], files[1][:3], tmp_path / "short.csv")
+        dp_models.dp_models_table(_cfg(None), files[0], files[1][:3], tmp_path / "short.csv")
 
 
 # --- mem_vs_epsilon_table ------------------------------------------------------------------------------
@@ -181,7 +184,7 @@ def test_mem_vs_epsilon_table_memorization_of_the_topk_per_epsilon(tmp_path, sco
                                      EPS1_PROB[2:])]
     raw = _raw()
     raw["memorization"]["score"] = score
-    pipeline.mem_vs_epsilon_table(config.validate(raw), tmp_path / "examples.csv", shards,
+    mem_vs_epsilon.mem_vs_epsilon_table(config.validate(raw), tmp_path / "examples.csv", shards,
                                   tmp_path / "mem_vs_epsilon.csv", tmp_path / "models.npz")
 
     table = pd.read_csv(tmp_path / "mem_vs_epsilon.csv")
@@ -215,7 +218,7 @@ def test_topk_picks_the_most_memorized_ids_skipping_nan_and_breaking_ties_by_low
                               ("published", {"ids": [5, 1, 7], "source": "mem_published", "mem": [0.95, 0.8, 0.4],
                                              "labels": [0, 1, 2]})):
         cfg = config.validate(_raw(memorization=published, mem_vs_epsilon={"top_k": 3, "topk_source": topk_source}))
-        pipeline.write_topk(cfg, examples, tmp_path / "topk.json")
+        subset_models.write_topk(cfg, examples, tmp_path / "topk.json")
         assert io.read_json(tmp_path / "topk.json") == want, topk_source
 
 
@@ -224,7 +227,7 @@ def test_topk_picks_the_most_memorized_ids_skipping_nan_and_breaking_ties_by_low
 def test_extremes_are_each_class_lowest_and_highest_curvature_and_the_most_memorized_without_nan(tmp_path):
     figures = {"extremes_classes": 2, "extremes_per_class": 2, "most_memorized": 3}
     cfg = config.validate(_raw(figures=figures))
-    ds = pipeline.dataset(cfg)
+    ds = toolkit.dataset(cfg)
     rng = np.random.default_rng(3)
     labels, curv, mem = ds.y_train.numpy(), rng.permutation(N_TRAIN).astype(float), rng.permutation(N_TRAIN) / N_TRAIN
     dropped = [int(np.flatnonzero(labels == 0)[np.argmin(curv[labels == 0])]), int(np.argmax(mem))]
@@ -232,7 +235,7 @@ def test_extremes_are_each_class_lowest_and_highest_curvature_and_the_most_memor
     table = pd.DataFrame({"id": range(N_TRAIN), "label": labels, "mem": mem, "curvature": curv,
                           "curvature_column": "curv_trace_sum_out_mean"})
     table.to_csv(tmp_path / "examples.csv", index=False)
-    pipeline.write_extremes(cfg, tmp_path / "examples.csv", tmp_path / "extremes.npz")
+    extremes.write_extremes(cfg, tmp_path / "examples.csv", tmp_path / "extremes.npz")
 
     kept = np.isfinite(curv)
     with np.load(tmp_path / "extremes.npz") as z:
@@ -258,7 +261,7 @@ def _subset_masks(tmp_path, num_models: int, seed: int) -> np.ndarray:
     memorization_section = {"num_models": num_models, "models_per_job": 5, "subset_ratio": 0.33, "seed": seed,
                             "train": {"batch_size": 8}}
     out = tmp_path / f"masks_{num_models}_{seed}.npz"
-    pipeline.write_subset_masks(config.validate(_raw(memorization=memorization_section)), out)
+    subset_models.write_subset_masks(config.validate(_raw(memorization=memorization_section)), out)
     with np.load(out) as z:
         return z["masks"]
 
@@ -273,7 +276,7 @@ def test_subset_masks_hold_round_ratio_n_examples_each_and_are_reproducible(tmp_
     assert not np.array_equal(_subset_masks(tmp_path, 5, 4), masks)
 
 
-# --- audit.audit_tables --------------------------------------------------------------------------------
+# --- jobs.audit.audit_tables -----------------------------------------------------------------------------
 
 CANARIES, AUDIT_MODELS = 10, 8
 
@@ -291,7 +294,8 @@ def _audit_shard(path, arm: str, models: range, masks: np.ndarray, loss: np.ndar
 
 def test_audit_tables_bound_each_arm_on_its_later_models_and_give_each_canarys_memorization(tmp_path):
     """Shards of an arm put in model order (selection = models 0-3); bounds, canary memorization and its bound."""
-    from memcurv import audit
+    from memcurv.estimators import audit_bound
+    from memcurv.jobs import audit
 
     rng = np.random.default_rng(11)
     masks = np.stack([rng.permutation(CANARIES) < CANARIES // 2 for _ in range(AUDIT_MODELS)])  # 5 IN per model
@@ -324,7 +328,7 @@ def test_audit_tables_bound_each_arm_on_its_later_models_and_give_each_canarys_m
     perfect = bounds.loc[("nonprivate", "memorization")]  # correct exactly when included
     assert perfect["direction"] == "higher is IN" and perfect["correct"] == perfect["guesses"] == 40
     assert perfect["precision"] == 1 and perfect["eps_lb"] == pytest.approx(
-        audit.epsilon_lower_bound(40, 40, 40, 1e-5, 0.95)) and perfect["eps_lb"] > 2
+        audit_bound.epsilon_lower_bound(40, 40, 40, 1e-5, 0.95)) and perfect["eps_lb"] > 2
 
     canaries = pd.read_csv(tmp_path / "audit_canaries.csv")
     dp, control = canaries[canaries["arm"] == "eps1"], canaries[canaries["arm"] == "nonprivate"]
@@ -334,3 +338,43 @@ def test_audit_tables_bound_each_arm_on_its_later_models_and_give_each_canarys_m
     assert (dp["n_in"] == masks.sum(0)).all() and (dp["n_out"] == 8 - masks.sum(0)).all()
     np.testing.assert_allclose(dp["bound"], 1 - np.exp(-1.0))
     assert (control["mem"] == 1).all() and control["bound"].isna().all() and control["epsilon"].isna().all()
+
+
+# --- The catalogue (memcurv.tables) --------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_each_tables_file_name_is_spelled_once_in_src_and_workflow_its_declaration():
+    """Everything else names a table through the catalogue, so a renamed or added table is one edit."""
+    from memcurv import tables
+
+    files = [p for p in (*(REPO / "src").rglob("*"), *(REPO / "workflow").rglob("*"), REPO / "Snakefile")
+             if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts
+             and not any(part.endswith(".egg-info") for part in p.parts)]
+    texts = {str(p.relative_to(REPO)): p.read_text(errors="replace") for p in files}
+    for name in tables.CATALOGUE:
+        places = [rel for rel, text in texts.items() for _ in re.finditer(rf"(?<![\w.]){re.escape(name)}", text)]
+        assert places == ["src/memcurv/tables.py"], (name, places)
+
+
+def test_each_table_is_written_by_the_verb_and_option_it_declares():
+    from memcurv import cli, tables
+
+    for table in tables.CATALOGUE.values():
+        assert table.verb in cli.VERBS, table.name
+        assert table.option in [flag for flag, _ in cli.VERBS[table.verb].options], table.name
+        assert table.description and table.columns, table.name
+
+
+def test_curvature_columns_follow_one_scheme():
+    from memcurv.tables import DP_MODELS, EXAMPLES, curvature_column, declared
+
+    assert curvature_column("trace") == "curv_trace"
+    assert curvature_column("gauss_newton", "sum") == "curv_gauss_newton_sum"
+    assert curvature_column("gradnorm", "mean", "in_max") == "curv_gradnorm_mean_in_max"
+    assert curvature_column("sqnorm", "sum", test=True) == "test_curv_sqnorm_sum"
+    with pytest.raises(ValueError, match="needs its loss reduction"):
+        curvature_column("trace", aggregation="out_mean")
+    assert declared(EXAMPLES, "curv_trace_sum_out_mean") and declared(EXAMPLES, "cscore")
+    assert declared(DP_MODELS, "test_curv_trace_sum") and not declared(DP_MODELS, "mem")

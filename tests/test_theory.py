@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memcurv import theory
+from memcurv.analysis import theory
 
 EPS = np.array([0.5, 1, 2, 5, 10, 20, 50, 100], dtype=float)
 

@@ -13,9 +13,9 @@ from PIL import Image
 from shared_data import archive_or_skip
 
 from memcurv import cli
-from memcurv.data import load_dataset
-from memcurv.datasets import tiny_imagenet
-from memcurv.datasets.tiny_imagenet import ARCHIVE, TOP
+from memcurv.data.datasets import tiny_imagenet
+from memcurv.data.datasets.tiny_imagenet import ARCHIVE, TOP
+from memcurv.data.loading import load_dataset
 
 # Ten classes, listed out of order; n02788148's training image _2 and n01698640's val_1234 are greyscale JPEGs.
 CLASSES = ["n02788148", "n01443537", "n01698640", "n02124075", "n12267677", "n01629819", "n03404251", "n07747607",

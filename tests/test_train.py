@@ -5,12 +5,12 @@ import pytest
 import torch
 from test_curvature import MemoryLimited
 
-from memcurv.data import load_dataset
-from memcurv.models import build_model
-from memcurv.privacy import calibrate_noise
+from memcurv.data.loading import load_dataset
+from memcurv.estimators.privacy import calibrate_noise
 from memcurv.settings import BF16_MODES, CHANNELS_LAST_MODES, TrainSettings
-from memcurv.train import (PrivacySettings, dp_schedule, evaluate, lr_scheduler, make_optimizer, train,
-                           training_precision)
+from memcurv.training.models import build_model
+from memcurv.training.train import (PrivacySettings, dp_schedule, evaluate, lr_scheduler, make_optimizer, train,
+                                    training_precision)
 
 DP = TrainSettings(epochs=8, batch_size=128, optimizer="sgd", lr=2.0, momentum=0.0)
 
@@ -28,8 +28,8 @@ def _model(ds, seed=0):
 def _dp_train(ds, eps, seed=0, settings=DP, mode="hooks", **kw):
     rate, steps = dp_schedule(len(ds.y_train), settings.batch_size, settings.epochs)
     noise = calibrate_noise(eps, 1e-5, rate, steps, "rdp").noise_multiplier
-    return train(_model(ds, seed), ds.x_train, ds.y_train, settings,
-                 privacy_settings=PrivacySettings(noise_multiplier=noise, grad_sample_mode=mode), seed=seed, **kw)
+    privacy = PrivacySettings(noise_multiplier=noise, accountant="rdp", grad_sample_mode=mode)
+    return train(_model(ds, seed), ds.x_train, ds.y_train, settings, privacy_settings=privacy, seed=seed, **kw)
 
 
 def test_non_private_digits_cnn_reaches_95_percent(digits):
@@ -73,7 +73,7 @@ def test_grad_sample_modes_agree_with_hooks(digits, mode):
     runs = {}
     for m in ("hooks", mode):
         runs[m], _ = train(_model(digits), digits.x_train, digits.y_train, s, seed=0,
-                           privacy_settings=PrivacySettings(noise_multiplier=1.0, grad_sample_mode=m))
+                           privacy_settings=PrivacySettings(noise_multiplier=1.0, accountant="rdp", grad_sample_mode=m))
     for va, vb in zip(runs["hooks"].state_dict().values(), runs[mode].state_dict().values()):
         torch.testing.assert_close(va, vb, rtol=1e-3, atol=2e-4)  # float summation order differs
 
@@ -83,7 +83,7 @@ def test_channels_last_trains_the_same_model(digits, mode):
     s = TrainSettings(epochs=1, batch_size=128, lr=2.0, momentum=0)
     runs = {}
     for layout in (False, True):
-        p = PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode) if mode else None
+        p = PrivacySettings(noise_multiplier=1.0, accountant="rdp", grad_sample_mode=mode) if mode else None
         runs[layout], _ = train(_model(digits), digits.x_train, digits.y_train,
                                 TrainSettings(**{**s.__dict__, "channels_last": layout}), privacy_settings=p, seed=0)
     for va, vb in zip(runs[False].state_dict().values(), runs[True].state_dict().values()):
@@ -95,7 +95,7 @@ def test_channels_last_is_refused_where_opacus_gets_per_example_gradients_wrong(
     s = TrainSettings(epochs=1, batch_size=128, channels_last=True)
     with pytest.raises(ValueError, match="channels_last.*wrong per-example gradients"):
         train(_model(digits), digits.x_train, digits.y_train, s,
-              privacy_settings=PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode))
+              privacy_settings=PrivacySettings(noise_multiplier=1.0, accountant="rdp", grad_sample_mode=mode))
 
 
 def test_opacus_conv_grad_sampler_is_still_wrong_on_channels_last():
@@ -132,7 +132,7 @@ def test_zero_noise_is_an_error_not_a_silent_non_private_run():
 
 
 def test_deterministic_kernels_train_and_match_the_default_path(digits):
-    from memcurv.pipeline import configure_torch
+    from memcurv.jobs.toolkit import configure_torch
 
     quick = TrainSettings(epochs=1, batch_size=128, lr=2.0, momentum=0.0)
     plain, _ = _dp_train(digits, 5.0, settings=quick)
@@ -149,7 +149,7 @@ def test_deterministic_kernels_train_and_match_the_default_path(digits):
 @pytest.mark.parametrize("mode", [None, *BF16_MODES])
 def test_bf16_trains_with_a_bf16_forward_pass_and_records_it(digits, mode):
     s = TrainSettings(epochs=2, batch_size=128, lr=2.0 if mode else 0.05, momentum=0.0 if mode else 0.9)
-    p = PrivacySettings(noise_multiplier=1.0, grad_sample_mode=mode) if mode else None
+    p = PrivacySettings(noise_multiplier=1.0, accountant="rdp", grad_sample_mode=mode) if mode else None
     accs = {}
     for precision in ("fp32", "bf16"):
         model, dtypes = _model(digits), set()
@@ -185,7 +185,7 @@ def test_precision_auto_is_tf32_on_a_gpu_and_fp32_on_a_cpu():
 def test_bf16_is_refused_where_expanded_weights_fail_under_autocast(digits):
     with pytest.raises(ValueError, match="bf16 needs privacy.grad_sample_mode .* not 'ew'"):
         train(_model(digits), digits.x_train, digits.y_train, TrainSettings(epochs=1, precision="bf16"),
-              privacy_settings=PrivacySettings(noise_multiplier=1.0, grad_sample_mode="ew"))
+              privacy_settings=PrivacySettings(noise_multiplier=1.0, accountant="rdp", grad_sample_mode="ew"))
 
 
 def test_evaluation_out_of_memory_halves_the_batch_with_the_same_results(digits):
@@ -215,7 +215,8 @@ def test_loading_a_checkpoint_runs_no_code_it_holds_and_a_resume_still_works(dig
     to a user, or left in a shared results folder, cannot run code; an honest one resumes as before."""
     import pickle
 
-    from memcurv import config, pipeline
+    from memcurv import config
+    from memcurv.jobs import toolkit
 
     monkeypatch.chdir(tmp_path)
     x, y = digits.x_train[:64], digits.y_train[:64]
@@ -233,5 +234,5 @@ def test_loading_a_checkpoint_runs_no_code_it_holds_and_a_resume_still_works(dig
     evil = tmp_path / "model.pt"
     torch.save({"state_dict": first.state_dict(), "config": _RunsCode()}, evil)
     with pytest.raises(pickle.UnpicklingError):
-        pipeline.load_model(cfg, digits, evil, torch.device("cpu"))
+        toolkit.load_model(cfg, digits, evil, torch.device("cpu"))
     assert not (tmp_path / "pwned").exists()

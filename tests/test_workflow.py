@@ -1,11 +1,14 @@
 """The workflow end to end on config/smoke.yaml, its rerun behaviour, config errors and resumption."""
 
+import html
 import json
+import re
 import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -50,6 +53,26 @@ def test_smoke_study_builds_every_figure(smoke_run):
 
 
 @pytest.mark.slow
+def test_every_table_the_smoke_study_writes_is_declared_with_its_columns(smoke_run):
+    """The catalogue (memcurv.tables) holds every table a run writes, with the columns (or arrays) it has."""
+    from memcurv import tables
+
+    folder = smoke_run / "results" / "smoke" / "tables"
+    written = {p.name for p in folder.iterdir() if not p.name.endswith(".provenance.json")}
+    assert written == set(tables.CATALOGUE) - set(tables.names(tables.AUDIT_TABLES))  # the smoke study runs no audit
+    for name in written:
+        table = tables.CATALOGUE[name]
+        if name.endswith(".csv"):
+            columns = list(pd.read_csv(folder / name, nrows=1).columns)
+        else:
+            with np.load(folder / name) as z:
+                columns = z.files
+        assert [c for c in columns if not tables.declared(table, c)] == [], name
+        required = [c for c in table.columns if "{" not in c and not c.endswith("(optional)")]
+        assert set(required) <= set(columns), name
+
+
+@pytest.mark.slow
 def test_smoke_report_gives_a_verdict_for_every_claim(smoke_run):
     report = (smoke_run / "paper" / "smoke.md").read_text()
     numbers = json.loads((smoke_run / "paper" / "smoke.json").read_text())
@@ -85,6 +108,32 @@ def test_archived_tables_recompute_every_figure_and_number_of_the_report(smoke_r
     cmd[cmd.index("--tables") + 1] = str(changed)
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=smoke_run, timeout=600)
     assert res.returncode == 0 and "numbers differ from paper/smoke.json" in res.stdout, res.stdout[-2000:]
+
+
+def _words(html_or_text: str) -> str:
+    """Text as a reader sees it: tags dropped, entities decoded, white space folded."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", html_or_text)).split())
+
+
+@pytest.mark.slow
+def test_html_report_shows_every_figure_with_its_caption_read_from_the_validated_config(smoke_run):
+    """`snakemake --report` on the smoke study: every figure is in the HTML with its caption, whose values come from
+    the validated config (smoke.yaml names no fidelity, no subset ratio: the schema's defaults fill them in)."""
+    import jinja2
+
+    res = snakemake(smoke_run, "--report", str(smoke_run / "report.html"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    page = (smoke_run / "report.html").read_text()
+    cfg = validate(yaml.safe_load(SMOKE.read_text())).as_dict()
+    for name in study_figures(validate(yaml.safe_load(SMOKE.read_text()))):
+        entry = re.search(rf'"figures/smoke/{name}\.png": \{{"name": "{name}\.png".*?"caption": ("(?:[^"\\]|\\.)*")',
+                          page)
+        assert entry, name
+        caption = jinja2.Template((REPO / "workflow" / "report" / f"{name}.rst").read_text()).render(
+            snakemake=SimpleNamespace(config=cfg))
+        assert _words(json.loads(entry.group(1))) == _words(caption), name
+    assert "study <strong>smoke</strong>, fidelity <strong>corrected</strong>" in page
+    assert "&quot;confidence&quot;: 0.95" in page  # the configuration shown has every default filled in
 
 
 @pytest.mark.slow
@@ -167,12 +216,12 @@ def _shard_config():
 
 
 def test_killed_shard_job_keeps_its_finished_models_and_matches_an_uninterrupted_run(tmp_path, monkeypatch):
-    from memcurv import pipeline
+    from memcurv.jobs import subset_models
 
     cfg, masks = _shard_config(), tmp_path / "masks.npz"
-    pipeline.write_subset_masks(cfg, masks)
-    pipeline.train_subset_shard(cfg, masks, 0, tmp_path / "full.npz")
-    real_train, trained = pipeline.train, []
+    subset_models.write_subset_masks(cfg, masks)
+    subset_models.train_subset_shard(cfg, masks, 0, tmp_path / "full.npz")
+    real_train, trained = subset_models.train, []
 
     def train(*args, **kwargs):
         trained.append(kwargs["desc"])
@@ -180,13 +229,13 @@ def test_killed_shard_job_keeps_its_finished_models_and_matches_an_uninterrupted
             raise RuntimeError("killed while training the second model")
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "train", train)
+    monkeypatch.setattr(subset_models, "train", train)
     resume = tmp_path / "progress"
     with pytest.raises(RuntimeError, match="killed"):
-        pipeline.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
+        subset_models.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
     assert (resume / "model0.npz").exists() and not (tmp_path / "killed.npz").exists()
     trained.clear()
-    pipeline.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
+    subset_models.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
     assert trained == ["subset model 1", "subset model 2"]  # model 0 was not trained again
     assert not resume.exists()
     with np.load(tmp_path / "full.npz") as full, np.load(tmp_path / "killed.npz") as resumed:
@@ -196,14 +245,14 @@ def test_killed_shard_job_keeps_its_finished_models_and_matches_an_uninterrupted
 
 
 def test_progress_made_under_another_config_is_dropped(tmp_path, caplog):
-    from memcurv import pipeline
+    from memcurv.jobs import toolkit
 
     cfg = _shard_config()
     other = replace(cfg, memorization=replace(cfg.memorization, train=replace(cfg.memorization.train, lr=0.1)))
-    (pipeline.open_resume(tmp_path / "progress", cfg) / "model0.npz").write_text("a finished model")
-    assert (pipeline.open_resume(tmp_path / "progress", cfg) / "model0.npz").exists()  # same config: kept
-    with caplog.at_level("WARNING", logger="memcurv.pipeline"):
-        pipeline.open_resume(tmp_path / "progress", other)
+    (toolkit.open_resume(tmp_path / "progress", cfg) / "model0.npz").write_text("a finished model")
+    assert (toolkit.open_resume(tmp_path / "progress", cfg) / "model0.npz").exists()  # same config: kept
+    with caplog.at_level("WARNING", logger="memcurv.jobs.toolkit"):
+        toolkit.open_resume(tmp_path / "progress", other)
     assert not (tmp_path / "progress" / "model0.npz").exists() and "another configuration" in caplog.text
 
 

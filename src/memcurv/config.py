@@ -16,8 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from memcurv import datasets
-from memcurv.readings import resolve_defects
+from memcurv.analysis.readings import resolve_defects
+from memcurv.data import datasets
 from memcurv.settings import DatasetConfig, StudyConfig, check_arithmetic
 
 # The experiments that train DP models, each a config section with its target epsilons.
@@ -44,7 +44,7 @@ class ConfigError(ValueError):
 
 
 def schema() -> dict[str, Any]:
-    """The schema, with the dataset names it accepts filled in from the modules of memcurv.datasets."""
+    """The schema, with the dataset names it accepts filled in from the modules of memcurv.data.datasets."""
     sch = yaml.safe_load(resources.files("memcurv").joinpath("config.schema.yaml").read_text())
     sch["properties"]["dataset"]["properties"]["name"]["enum"] = list(datasets.catalogue())
     return sch

@@ -68,14 +68,14 @@ def check_arithmetic(settings: TrainSettings, grad_sample_mode: str | None) -> N
 
 @dataclass(frozen=True)
 class LabelNoise:
-    """A seeded fraction of the training labels flipped to another class (memcurv.label_noise)."""
+    """A seeded fraction of the training labels flipped to another class (memcurv.data.label_noise)."""
     fraction: float
     seed: int
 
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """Which dataset (a module of memcurv.datasets), where it lives, and its own options."""
+    """Which dataset (a module of memcurv.data.datasets), where it lives, and its own options."""
     name: str
     options: Mapping[str, Any]
     label_noise: LabelNoise
@@ -103,7 +103,8 @@ class ReleasedBatchSize:
 
 @dataclass(frozen=True)
 class CurvatureConfig:
-    """Probes of the input loss curvature (memcurv.curvature), and the test examples each DP model is scored on."""
+    """Probes of the input loss curvature (memcurv.estimators.curvature), and the test examples each DP model is
+    scored on."""
     probes: int
     residual_probes: int
     split_trace: bool

@@ -1,5 +1,5 @@
 # Empirical DP audit (beyond the paper): canaries drawn into a seeded half of the models, DP models at each
-# epsilon and a non-private negative control, and the empirical epsilon lower bounds (memcurv.audit).
+# epsilon and a non-private negative control, and the empirical epsilon lower bounds (memcurv.jobs.audit).
 # The noise of the audit's epsilons comes from calibrate_noise (experiment "audit").
 
 rule audit_canaries:
@@ -57,8 +57,8 @@ rule audit_table:
         canaries=f"{RESULTS}/audit/canaries.npz",
         shards=audit_shards(),
     output:
-        bounds=f"{TABLES}/audit.csv",
-        canaries=f"{TABLES}/audit_canaries.csv",
+        bounds=table_file(catalogue.AUDIT),
+        canaries=table_file(catalogue.AUDIT_CANARIES),
     log:
         f"{LOGS}/audit_table.log",
     benchmark:

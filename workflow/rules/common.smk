@@ -5,25 +5,35 @@ import sys
 import yaml
 
 from memcurv import config as memcurv_config
-from memcurv import resources as gpu_resources
+from memcurv import tables as catalogue
 from memcurv.config import EXPERIMENTS, format_epsilon, num_shards
-from memcurv.data import needs_download
-from memcurv.datasets import spec as dataset_spec
+from memcurv.data.datasets import spec as dataset_spec
+from memcurv.data.loading import needs_download
 from memcurv.figures import OUTPUTS as FIGURE_OUTPUTS
 from memcurv.figures import study_figures
-from memcurv.archive import archived_tables
-from memcurv.report import tables as report_tables
+from memcurv.jobs import resources as gpu_resources
+from memcurv.jobs.archive import archived_tables
+from memcurv.report.replication import tables as report_tables
 
 try:
     CFG = memcurv_config.validate(config)
 except memcurv_config.ConfigError as error:
     raise WorkflowError(str(error)) from None
+# Snakemake's own `config` becomes the validated one, every default filled in and every defect switch resolved: the
+# report's captions (workflow/report/*.rst) read it, and must say what the study ran, not what its file spelled out.
+config.update(CFG.as_dict())
 
 STUDY = CFG.study
 RESULTS = f"results/{STUDY}"
 LOGS = f"logs/{STUDY}"
 BENCH = f"logs/{STUDY}/benchmarks"
 TABLES = f"{RESULTS}/tables"
+
+
+def table_file(table) -> str:
+    """Where a study's table lives: a table of the catalogue (memcurv.tables, e.g. catalogue.EXAMPLES), or its file
+    name, in TABLES."""
+    return f"{TABLES}/{table if isinstance(table, str) else table.name}"
 
 
 def submits_to_slurm() -> bool:
@@ -73,7 +83,7 @@ SUBSET_SHARDS = range(num_shards(CFG.memorization.num_models, CFG.memorization.m
 AUDIT_SHARDS = range(num_shards(CFG.audit.num_models, CFG.audit.models_per_job))
 DP_SUBSET_SHARDS = range(num_shards(CFG.mem_vs_epsilon.num_models, CFG.mem_vs_epsilon.models_per_job))
 # The figures this study draws and the tables each reads, and the tables the report reads: from their modules
-# (memcurv.figures, memcurv.report), so that a new figure needs only its module and its caption.
+# (memcurv.figures, memcurv.report.replication), so that a new figure needs only its module and its caption.
 FIGURES = study_figures(CFG)
 REPORT_TABLES = report_tables(CFG)
 ARCHIVED_TABLES = archived_tables(CFG)  # the tables behind the report and figures, committed beside the report
@@ -101,7 +111,7 @@ DATASET_READY = [ancient(f"{RESULTS}/data/download.json")] if needs_download(CFG
 
 # Light jobs run where Snakemake runs, not on the cluster: the download (it needs the internet), tables that
 # read small files, figures and the report; and, unless the dataset is slow to decode (its module's
-# SLOW_TO_DECODE, memcurv.datasets: thousands of JPEG files), noise calibration and subset masks, which only load
+# SLOW_TO_DECODE, memcurv.data.datasets: thousands of JPEG files), noise calibration and subset masks, which only load
 # the dataset to count it. The heavy tables (examples_table, reading every subset model's scores; extremes) and
 # every training and scoring job are submitted.
 LOCAL_RULES = ["download_data"] if DATASET_READY else []
@@ -118,7 +128,7 @@ def by_attempt(minutes: int):
     return lambda wildcards, attempt: minutes * attempt
 
 
-# GPU memory: each GPU rule declares gpu_mem_mb (memcurv.resources), and a local run on a GPU machine starts
+# GPU memory: each GPU rule declares gpu_mem_mb (memcurv.jobs.resources), and a local run on a GPU machine starts
 # GPU jobs together only while their sum fits the GPU, instead of every job at once (which ran out of memory).
 
 

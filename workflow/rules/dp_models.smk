@@ -82,7 +82,7 @@ rule dp_models_table:
         metrics=dp_metrics(),
         curvature=dp_curvatures(),
     output:
-        f"{TABLES}/dp_models.csv",
+        table_file(catalogue.DP_MODELS),
     log:
         f"{LOGS}/dp_models_table.log",
     benchmark:

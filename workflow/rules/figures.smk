@@ -7,7 +7,7 @@ for _figure in FIGURES:
             f"figure_{_figure}"
         input:
             config=RESOLVED_CONFIG,
-            tables=[f"{TABLES}/{name}" for name in FIGURES[_figure].tables],
+            tables=[table_file(name) for name in FIGURES[_figure].tables],
         output:
             pdf=f"figures/{STUDY}/{_figure}.pdf",
             png=report(f"figures/{STUDY}/{_figure}.png", caption=f"../report/{_figure}.rst", category="Figures"),

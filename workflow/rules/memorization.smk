@@ -54,9 +54,9 @@ rule examples_table:
         shards=subset_shards(),
         published=published_inputs(),
     output:
-        examples=f"{TABLES}/examples.csv",
-        models=f"{TABLES}/subset_models.csv",
-        scores=f"{TABLES}/subset_scores.npz",
+        examples=table_file(catalogue.EXAMPLES),
+        models=table_file(catalogue.SUBSET_MODELS),
+        scores=table_file(catalogue.SUBSET_SCORES),
     log:
         f"{LOGS}/examples_table.log",
     benchmark:
@@ -76,7 +76,7 @@ rule examples_table:
 rule top_k:
     input:
         config=RESOLVED_CONFIG,
-        examples=f"{TABLES}/examples.csv",
+        examples=table_file(catalogue.EXAMPLES),
     output:
         f"{RESULTS}/mem_vs_epsilon/topk.json",
     log:
@@ -151,11 +151,11 @@ rule train_topk_control_models:
 rule mem_vs_epsilon_table:
     input:
         config=RESOLVED_CONFIG,
-        examples=f"{TABLES}/examples.csv",
+        examples=table_file(catalogue.EXAMPLES),
         shards=dp_subset_shards(),
     output:
-        table=f"{TABLES}/mem_vs_epsilon.csv",
-        models=f"{TABLES}/mem_vs_epsilon_models.npz",
+        table=table_file(catalogue.MEM_VS_EPSILON),
+        models=table_file(catalogue.MEM_VS_EPSILON_MODELS),
     log:
         f"{LOGS}/mem_vs_epsilon_table.log",
     benchmark:
@@ -174,9 +174,9 @@ rule mem_vs_epsilon_table:
 rule extremes:
     input:
         config=RESOLVED_CONFIG,
-        examples=f"{TABLES}/examples.csv",
+        examples=table_file(catalogue.EXAMPLES),
     output:
-        f"{TABLES}/extremes.npz",
+        table_file(catalogue.EXTREMES),
     log:
         f"{LOGS}/extremes.log",
     benchmark:

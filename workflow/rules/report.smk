@@ -4,7 +4,7 @@
 rule report:
     input:
         config=RESOLVED_CONFIG,
-        tables=[f"{TABLES}/{name}" for name in REPORT_TABLES],
+        tables=[table_file(name) for name in REPORT_TABLES],
     output:
         md=f"paper/{STUDY}.md",
         json=f"paper/{STUDY}.json",
@@ -29,12 +29,12 @@ rule report:
 rule archive_tables:
     input:
         config=RESOLVED_CONFIG,
-        tables=[f"{TABLES}/{name}" for name in ARCHIVED_TABLES],
+        tables=[table_file(name) for name in ARCHIVED_TABLES],
     output:
         config=f"paper/{STUDY}/config.yaml",
         tables=[f"paper/{STUDY}/tables/{name}" for name in ARCHIVED_TABLES],
     params:
-        out_dir=f"paper/{STUDY}",
+        out_dir=lambda wildcards, output: os.path.dirname(output.config),
     log:
         f"{LOGS}/archive_tables.log",
     benchmark:

@@ -1,9 +1,9 @@
 """The figures: one module per figure, and the catalogue of them that the command line, the workflow's rules and
 the tests all read.
 
-A figure module declares `TABLES`, the names of the tables it reads, and `plot(tables, study, options) ->
-(Figure, DataFrame)`: a pure function of those tables (a mapping from each name to its file) that returns the
-figure and the data it draws, saved beside it as CSV.  It may declare `drawn(cfg) -> bool` where only some
+A figure module declares `TABLES`, the names of the tables it reads (from memcurv.tables), and `plot(tables,
+study, options) -> (Figure, DataFrame)`: a pure function of those tables (a mapping from each name to its file) that
+returns the figure and the data it draws, saved beside it as CSV.  It may declare `drawn(cfg) -> bool` where only some
 studies draw it.  Adding a figure is adding its module here and its caption (workflow/report/<name>.rst).
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from memcurv import io
+from memcurv.analysis.readings import study_readings
 from memcurv.config import dataset_title
-from memcurv.readings import study_readings
 from memcurv.settings import StudyConfig
 
 OUTPUTS = ("pdf", "png", "csv")

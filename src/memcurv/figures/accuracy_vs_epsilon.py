@@ -8,14 +8,15 @@ from typing import Any
 
 import pandas as pd
 
-from memcurv import theory
+from memcurv.analysis import theory
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, new_figure, title
+from memcurv.tables import DP_MODELS
 
-TABLES = ("dp_models.csv",)  # what plot() reads
+TABLES = (DP_MODELS.name,)  # what plot() reads
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    dp = pd.read_csv(tables["dp_models.csv"])
+    dp = pd.read_csv(tables[DP_MODELS.name])
     fig, ax = new_figure()
     frames = []
     for color, split in zip(PALETTE, ("train", "test")):

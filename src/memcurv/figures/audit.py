@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import theory
+from memcurv.analysis import theory
 from memcurv.figures.style import COLUMN_WIDTH, PALETTE, epsilon_axis, new_figure, title
 from memcurv.settings import StudyConfig
+from memcurv.tables import AUDIT, AUDIT_CANARIES
 
-TABLES = ("audit.csv", "audit_canaries.csv")  # what plot() reads
+TABLES = (AUDIT.name, AUDIT_CANARIES.name)  # what plot() reads
 
 
 def drawn(cfg: StudyConfig) -> bool:
@@ -77,8 +78,8 @@ def _memorization(ax: Any, canaries: pd.DataFrame, seed: int = 0) -> pd.DataFram
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    bounds = pd.read_csv(tables["audit.csv"])
-    canaries = pd.read_csv(tables["audit_canaries.csv"])
+    bounds = pd.read_csv(tables[AUDIT.name])
+    canaries = pd.read_csv(tables[AUDIT_CANARIES.name])
     fig, (left, right) = new_figure(width=2 * COLUMN_WIDTH, height=3.4, ncols=2)
     title(left, "Empirical DP audit: epsilon lower bounds", study, options)
     title(right, "Canary memorization vs privacy budget", study, options)

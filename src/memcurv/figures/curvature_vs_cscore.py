@@ -10,12 +10,13 @@ from typing import Any
 
 import pandas as pd
 
+from memcurv.analysis.readings import read_examples
 from memcurv.figures.mem_vs_curvature import binned_panel, spearman_with_interval
 from memcurv.figures.style import side_by_side
-from memcurv.readings import read_examples
 from memcurv.settings import StudyConfig
+from memcurv.tables import EXAMPLES, SUBSET_SCORES
 
-TABLES = ("examples.csv", "subset_scores.npz")  # what plot() reads
+TABLES = (EXAMPLES.name, SUBSET_SCORES.name)  # what plot() reads
 SOURCES = {"one_minus_cscore": "1 - C-score"}
 
 
@@ -25,9 +26,9 @@ def drawn(cfg: StudyConfig) -> bool:
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
-        examples = read_examples(tables["examples.csv"], reading)
+        examples = read_examples(tables[EXAMPLES.name], reading)
         examples["one_minus_cscore"] = 1 - examples["cscore"]
-        rho = spearman_with_interval(examples, tables["subset_scores.npz"], reading, target="cscore")
+        rho = spearman_with_interval(examples, tables[SUBSET_SCORES.name], reading, target="cscore")
         return binned_panel(ax, examples, SOURCES, "1 - C-score (bin mean)", rho, reading["eq15_fit"])
 
     return side_by_side("Curvature vs 1 - C-score", study, options, draw)

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import theory
+from memcurv.analysis import theory
+from memcurv.analysis.readings import describe, read_dp_models
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, seeds, side_by_side
-from memcurv.readings import describe, read_dp_models
+from memcurv.tables import DP_MODELS
 
-TABLES = ("dp_models.csv",)  # what plot() reads
+TABLES = (DP_MODELS.name,)  # what plot() reads
 
 
 def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
@@ -40,6 +41,6 @@ def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
-        return _panel(ax, read_dp_models(tables["dp_models.csv"], reading), reading["seed_average"])
+        return _panel(ax, read_dp_models(tables[DP_MODELS.name], reading), reading["seed_average"])
 
     return side_by_side("Curvature vs privacy budget", study, options, draw)

@@ -11,18 +11,19 @@ from typing import Any
 import matplotlib.colors as mcolors
 import pandas as pd
 
-from memcurv import theory
+from memcurv.analysis import theory
+from memcurv.analysis.readings import describe
 from memcurv.figures.style import (COLUMN_WIDTH, PALETTE, epsilon_axis, interval_errorbar, new_figure, panel_readings,
                                    seeds, title)
-from memcurv.readings import describe, model_curvature_column
+from memcurv.tables import DP_MODELS, curvature_column
 
-TABLES = ("dp_models.csv",)  # what plot() reads
+TABLES = (DP_MODELS.name,)  # what plot() reads
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    dp = pd.read_csv(tables["dp_models.csv"])
+    dp = pd.read_csv(tables[DP_MODELS.name])
     score = next(iter(panel_readings(options).values()))["curvature_score"]  # the run's own reading
-    train, test = model_curvature_column({"curvature_score": score, "loss_reduction": "sum"}), f"test_curv_{score}_sum"
+    train, test = curvature_column(score, "sum"), curvature_column(score, "sum", test=True)
     fig, (left, right) = new_figure(width=2 * COLUMN_WIDTH, ncols=2)
     norm = mcolors.LogNorm(dp["epsilon"].min(), dp["epsilon"].max())
     points = left.scatter(dp["train_loss"], dp[train], c=dp["epsilon"], norm=norm, cmap="viridis", s=14)

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from memcurv.analysis.readings import describe
 from memcurv.figures.style import new_figure, source
-from memcurv.readings import describe
+from memcurv.tables import EXTREMES
 
-TABLES = ("extremes.npz",)  # what plot() reads
+TABLES = (EXTREMES.name,)  # what plot() reads
 
 
 def _class(name: str) -> str:
@@ -29,7 +30,7 @@ def _show(ax: Any, image: np.ndarray, caption: str) -> None:
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    with np.load(tables["extremes.npz"], allow_pickle=False) as z:
+    with np.load(tables[EXTREMES.name], allow_pickle=False) as z:
         data = {k: z[k] for k in z.files}
     names = data["class_names"]
     table = pd.DataFrame({"kind": data["kind"], "id": data["ids"], "label": data["labels"],

@@ -9,14 +9,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import theory
+from memcurv.analysis import theory
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, new_figure, seeds, title
+from memcurv.tables import DP_MODELS
 
-TABLES = ("dp_models.csv",)  # what plot() reads
+TABLES = (DP_MODELS.name,)  # what plot() reads
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    loss = theory.per_epsilon(pd.read_csv(tables["dp_models.csv"]), "test_loss", intervals=True)
+    loss = theory.per_epsilon(pd.read_csv(tables[DP_MODELS.name]), "test_loss", intervals=True)
     fig, ax = new_figure()
     interval_errorbar(ax, loss, fmt="o", color=PALETTE[0],
                       label=f"DP models ({CI_LABEL}\nover {seeds(loss['n'])} per ε)")

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import claims, theory
+from memcurv.analysis import claims, theory
+from memcurv.analysis.readings import describe, read_examples
 from memcurv.figures.style import PALETTE, side_by_side
-from memcurv.readings import describe, read_examples
+from memcurv.tables import EXAMPLES, SUBSET_SCORES
 
-TABLES = ("examples.csv", "subset_scores.npz")  # what plot() reads
+TABLES = (EXAMPLES.name, SUBSET_SCORES.name)  # what plot() reads
 
 SOURCES = {"mem": "this run's scores", "mem_published": "published FZ scores"}
 
@@ -36,7 +37,7 @@ def _binned(examples: pd.DataFrame, column: str, label: str, eq15: str) -> pd.Da
 def spearman_with_interval(examples: pd.DataFrame, scores_file: Path, reading: dict[str, str],
                            target: str = "mem") -> dict[str, float]:
     """This run's Spearman of the reading's curvature with memorization (`target` mem) or with 1 - C-score
-    (`cscore`), with its bootstrap interval (memcurv.claims, link 1)."""
+    (`cscore`), with its bootstrap interval (memcurv.analysis.claims, link 1)."""
     column = examples["curvature_column"].iloc[0]
     cscore = examples["cscore"].to_numpy() if target == "cscore" else None
     replicates = claims.link1_replicates(scores_file, reading["loss_reduction"], cscore,
@@ -75,8 +76,8 @@ def binned_panel(ax: Any, examples: pd.DataFrame, sources: dict[str, str], xlabe
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
-        examples = read_examples(tables["examples.csv"], reading)
-        rho = spearman_with_interval(examples, tables["subset_scores.npz"], reading)
+        examples = read_examples(tables[EXAMPLES.name], reading)
+        rho = spearman_with_interval(examples, tables[SUBSET_SCORES.name], reading)
         return binned_panel(ax, examples, SOURCES, "memorization score (bin mean)", rho, reading["eq15_fit"])
 
     return side_by_side("Curvature vs memorization", study, options, draw)

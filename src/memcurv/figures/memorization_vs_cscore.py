@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import claims
+from memcurv.analysis import claims
+from memcurv.analysis.theory import BIN_WIDTH
 from memcurv.figures.style import PALETTE, new_figure, source
 from memcurv.settings import StudyConfig
-from memcurv.theory import BIN_WIDTH
+from memcurv.tables import EXAMPLES, SUBSET_SCORES
 
-TABLES = ("examples.csv", "subset_scores.npz")  # what plot() reads
+TABLES = (EXAMPLES.name, SUBSET_SCORES.name)  # what plot() reads
 
 
 def drawn(cfg: StudyConfig) -> bool:
@@ -24,9 +25,9 @@ def drawn(cfg: StudyConfig) -> bool:
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    examples = pd.read_csv(tables["examples.csv"])
+    examples = pd.read_csv(tables[EXAMPLES.name])
     x, mem = 1 - examples["cscore"], examples["mem"]
-    replicates = claims.link1_replicates(tables["subset_scores.npz"], "sum", examples["cscore"].to_numpy(), scores=())
+    replicates = claims.link1_replicates(tables[SUBSET_SCORES.name], "sum", examples["cscore"].to_numpy(), scores=())
     rho = claims.correlation_interval(x, mem, replicates["cscore", "mem"])
     ok = np.isfinite(x) & np.isfinite(mem)
     bins = pd.DataFrame({"x": x[ok], "mem": mem[ok], "bin": np.floor(x[ok] / BIN_WIDTH).astype(int)})

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv import claims, theory
+from memcurv.analysis import claims, theory
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, side_by_side
+from memcurv.tables import MEM_VS_EPSILON_MODELS
 
-TABLES = ("mem_vs_epsilon_models.npz",)  # what plot() reads
+TABLES = (MEM_VS_EPSILON_MODELS.name,)  # what plot() reads
 
 
 def _control(ax: Any, per: pd.DataFrame, grid: np.ndarray) -> None:
@@ -52,4 +53,4 @@ def _panel(ax: Any, models_file: Path, reading: dict[str, str]) -> pd.DataFrame:
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     return side_by_side("Memorization vs privacy budget", study, options,
-                        lambda ax, reading: _panel(ax, tables["mem_vs_epsilon_models.npz"], reading))
+                        lambda ax, reading: _panel(ax, tables[MEM_VS_EPSILON_MODELS.name], reading))

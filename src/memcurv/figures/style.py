@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from memcurv.readings import CORRECTED
+from memcurv.analysis.readings import CORRECTED
 
 COLUMN_WIDTH = 3.4  # inches, one column of a two-column paper
 PALETTE = sns.color_palette("colorblind")
@@ -34,8 +34,8 @@ def source(study: str, options: dict[str, Any]) -> str:
 
 
 def panel_readings(options: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The readings of the tables to draw side by side (memcurv.readings.study_readings), each with every switch
-    filled in; without any, the corrected one."""
+    """The readings of the tables to draw side by side (memcurv.analysis.readings.study_readings), each with every
+    switch filled in; without any, the corrected one."""
     return {name: {**CORRECTED, **d} for name, d in (options.get("readings") or {"corrected": {}}).items()}
 
 

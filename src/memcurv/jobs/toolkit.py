@@ -1,0 +1,217 @@
+"""What every job uses: the study's dataset and device, fresh and saved models, DP settings from a calibration,
+curvature with the study's settings, resumable training, shards, and tables written with their provenance.  No job
+lives here: the jobs are the other modules of memcurv.jobs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from memcurv import io
+from memcurv.config import ConfigError, dataset_title, format_epsilon, num_shards
+from memcurv.data.label_noise import flip_labels
+from memcurv.data.loading import Dataset, load_dataset
+from memcurv.estimators.curvature import REDUCTIONS, curvature_scores, reduce_scores
+from memcurv.seeds import stream
+from memcurv.settings import StudyConfig
+from memcurv.training.models import build_model
+from memcurv.training.train import PrivacySettings
+
+log = logging.getLogger(__name__)
+
+DATA_CACHE = Path("resources/cache")  # decoded images of compressed datasets, shared by a study's jobs
+
+
+def configure_torch(threads: int | None, deterministic: bool) -> None:
+    """Thread count for CPU jobs; deterministic kernels when the config asks for bit-for-bit GPU reruns."""
+    if threads:
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def device_of(cfg: StudyConfig) -> torch.device:
+    want = cfg.device
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("config key device = cuda, but no GPU is visible; use device: auto or cpu")
+    return torch.device("cuda" if want in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
+
+
+def dataset(cfg: StudyConfig, label_noise: bool = True) -> Dataset:
+    """The study's dataset, with its labels flipped where the config asks for label noise (unless `label_noise` is
+    false: the original labels)."""
+    d = cfg.dataset
+    ds = load_dataset(d.name, root=d.root, download=d.download, verify_checksums=d.verify_checksums,
+                      seed=d.seed, cache_dir=DATA_CACHE, **d.options)
+    return flip_labels(ds, d.label_noise.fraction, d.label_noise.seed) if label_noise else ds
+
+
+def fresh_model(cfg: StudyConfig, ds: Dataset, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(cfg.model, ds.input_shape, ds.num_classes)
+
+
+def load_model(cfg: StudyConfig, ds: Dataset, checkpoint: Path, device: torch.device) -> torch.nn.Module:
+    saved = torch.load(checkpoint, map_location=device, weights_only=True)  # tensors and plain data only
+    model = build_model(cfg.model, ds.input_shape, ds.num_classes)
+    model.load_state_dict(saved["state_dict"])
+    return model.to(device)
+
+
+# --- Privacy: the calibration of an epsilon, and the check on what a model spent ---------------------
+
+def experiment_train_size(cfg: StudyConfig, experiment: str, n: int) -> int:
+    """Training-set size of one model of an experiment (the subset size for memorization vs epsilon)."""
+    if experiment == "dp_models":
+        return n
+    if experiment == "audit":  # nominal: the canaries' originals left out, half the canaries (expected) drawn in
+        canaries = cfg.audit.canaries
+        return n - canaries + canaries // 2
+    m = cfg.mem_vs_epsilon
+    k = m.top_k
+    return round(m.subset_ratio * (n - k)) + k // 2
+
+
+def noise_for(noise_file: Path, epsilon: float) -> dict[str, Any]:
+    """The calibration of one epsilon from the experiment's noise file."""
+    cals = io.read_json(noise_file)["calibrations"]
+    if format_epsilon(epsilon) not in cals:
+        raise ValueError(f"epsilon {epsilon} is not calibrated in {noise_file}; rerun `calibrate` with it")
+    return cals[format_epsilon(epsilon)]
+
+
+def privacy_settings(cfg: StudyConfig, noise: dict[str, Any]) -> PrivacySettings:
+    p = cfg.privacy
+    return PrivacySettings(noise_multiplier=noise["noise_multiplier"], max_grad_norm=p.max_grad_norm,
+                           delta=p.delta, accountant=noise["accountant"], grad_sample_mode=p.grad_sample_mode)
+
+
+def check_spent(spent: float, epsilon: float) -> None:
+    """Refuse to write a model that spent more privacy than its target (calibration promised otherwise)."""
+    if spent > epsilon * (1 + 1e-9):
+        raise RuntimeError(f"spent epsilon {spent:.4f} exceeds the target {epsilon}")
+
+
+# --- Curvature with the study's settings ----------------------------------------------------------
+
+def dataset_curvature(cfg: StudyConfig, model: torch.nn.Module, ds: Dataset, device: torch.device,
+               progress: bool = False, split: str = "train") -> dict[str, np.ndarray]:
+    """Per-example curvature of the training examples, or of the scored test examples (`scored_test_ids`); test
+    examples get probe ids after the training ids, so no test probe repeats a training one."""
+    if split == "train":
+        x, y, ids = ds.x_train, ds.y_train, ds.ids
+    else:
+        test = torch.from_numpy(scored_test_ids(cfg, len(ds.y_test)))
+        x, y, ids = ds.x_test[test], ds.y_test[test], test + len(ds.y_train)
+    return score_curvature(cfg, model, x, y, ids, device, progress)
+
+
+def score_curvature(cfg: StudyConfig, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor,
+                    device: torch.device, progress: bool = False) -> dict[str, np.ndarray]:
+    """Per-example curvature scores of (x, y) (probes fixed by `ids`) with the study's curvature settings."""
+    c = cfg.curvature
+    return curvature_scores(model, x, y, ids=ids, probes=c.probes, residual_probes=c.residual_probes,
+                            split_trace=c.split_trace, h=c.h, method=c.method, batch_size=c.batch_size, seed=c.seed,
+                            device=device, progress=progress)
+
+
+def scored_test_ids(cfg: StudyConfig, n_test: int) -> np.ndarray:
+    """The test examples whose curvature DP models are scored on: all, or `curvature.test_examples` of them drawn
+    once by the curvature seed (sorted), the same for every model."""
+    k = cfg.curvature.test_examples
+    if k is None or k >= n_test:
+        return np.arange(n_test)
+    return np.sort(stream(cfg.curvature.seed, n_test).choice(n_test, size=k, replace=False))
+
+
+def every_reading(cfg: StudyConfig, scores: dict[str, np.ndarray], experiment: str
+                  ) -> dict[tuple[str, str], np.ndarray]:
+    """Per-example curvature scores (computed sum-reduced) under both loss reductions, keyed (score, reduction):
+    what a table needs so that any reading can pick its column (memcurv.tables.curvature_column).  The batch-mean
+    reading divides by the batch size of the released scorer of `experiment` (dp_models or memorization)."""
+    bs = getattr(cfg.curvature.released_batch_size, experiment)
+    return {(s, r): v for r in REDUCTIONS for s, v in reduce_scores(scores, r, bs).items()}
+
+
+# --- Resuming killed jobs ---------------------------------------------------------------------------
+# A training job keeps its progress in a folder of its own (not a declared output: Snakemake deletes the
+# outputs of failed jobs): each epoch's checkpoint and, in shard jobs, every finished model's results.
+
+def open_resume(resume: Path | None, cfg: StudyConfig) -> Path | None:
+    """The job's resume folder, emptied first if a run under another configuration left it: a rerun after
+    a config change must not continue a model trained under the old settings."""
+    if resume is None:
+        return None
+    stamp, want = resume / "config_hash", io.config_hash(cfg)
+    if resume.exists() and (not stamp.exists() or stamp.read_text() != want):
+        log.warning("%s holds progress made under another configuration: starting afresh", resume)
+        shutil.rmtree(resume)
+    resume.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(want)
+    return resume
+
+
+def close_resume(resume: Path | None) -> None:
+    """Drop the job's progress once its outputs are written."""
+    if resume is not None:
+        shutil.rmtree(resume, ignore_errors=True)
+
+
+def resumable(resume: Path | None, k: int,
+               run: Callable[[Path | None], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Model k's results: read back if an earlier, killed run of the job finished it, else computed by
+    run(epoch checkpoint path) and kept until the job's outputs are written."""
+    if resume is None:
+        return run(None)
+    done = resume / f"model{k}.npz"
+    if done.exists():
+        log.info("model %d: results kept from an interrupted run", k)
+        with np.load(done) as z:
+            return {key: z[key] for key in z.files}
+    result = run(resume / f"model{k}.pt")
+    io.write_npz(done, **result)
+    (resume / f"model{k}.pt").unlink(missing_ok=True)
+    return result
+
+
+# --- Shards of models, and tables -----------------------------------------------------------------
+
+def shard_range(total: int, per_job: int, shard: int) -> range:
+    start = shard * per_job
+    if not 0 <= start < total:
+        raise ValueError(f"shard {shard} is outside the {num_shards(total, per_job)} shards of {total} models")
+    return range(start, min(total, start + per_job))
+
+
+def load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for f in files:
+        with np.load(f) as z:
+            for k in keys:
+                parts[k].append(z[k])
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def model_scores(cfg: StudyConfig, shards: dict[str, np.ndarray]) -> np.ndarray:
+    """The per-model score memorization is computed from: 0/1 correctness or true-label probability."""
+    return shards["correct"] if cfg.memorization.score == "correctness" else shards["prob"]
+
+
+def write_table(df: pd.DataFrame, out: Path, cfg: StudyConfig) -> None:
+    """A table and, beside it, the provenance that makes its numbers citable."""
+    with io.atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False)
+    io.write_json(io.provenance_path(out), {**io.provenance(cfg), "dataset": dataset_title(cfg),
+                                            "fidelity": cfg.fidelity, "resolved_defects": cfg.resolved_defects,
+                                            "rows": len(df)})

@@ -1,0 +1,310 @@
+"""The replication report of one study: each claim of the paper with its figure, numbers, criterion and
+verdict, generated from the run's tables only (and a JSON twin of every number, for citing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from memcurv import io
+from memcurv.analysis import bootstrap, claims
+from memcurv.analysis.readings import AGGREGATION_NAMES, SCORE_NAMES, study_readings
+from memcurv.config import dataset_title
+from memcurv.report import audit_section
+from memcurv.settings import StudyConfig
+from memcurv.tables import (AUDIT_TABLES, DP_MODELS, EXAMPLES, MEM_VS_EPSILON_MODELS, SUBSET_MODELS, SUBSET_SCORES,
+                            names)
+
+FIGURE_OF_CLAIM = {
+    "curvature_memorization": "mem_vs_curvature",
+    "curvature_cscore": "curvature_vs_cscore",
+    "epsilon_curvature": "curvature_vs_epsilon",
+    "epsilon_memorization": "memorization_vs_epsilon",
+    "loss_epsilon": "loss_vs_epsilon",
+}
+
+
+INTERVALS = (
+    "Verdicts are three-way. A claim **holds** when the 95% bootstrap interval of every statistic in its criterion "
+    "clears the threshold, **does not hold** when one interval lies wholly on the wrong side of it, and is "
+    "**inconclusive** when an interval straddles it: this run cannot tell. The intervals resample what changes "
+    "when the study is run again: the DP models' seeds within each epsilon (link 2 and the loss), the subset models "
+    f"and the examples (link 1; {claims.LINK1_REPLICATES} replicates), and the DP subset models and the top-k "
+    f"examples (link 3); {bootstrap.REPLICATES} replicates elsewhere. Each interval is the run's value ± a t "
+    "quantile times the replicates' standard deviation, on the atanh scale for a correlation or an R²; over a few "
+    "seeds per epsilon the variance is scaled by n/(n − 1) for resampling n values and the t quantile takes the "
+    "seeds' degrees of freedom (Welch–Satterthwaite's for a fitted parameter), so that on simulated reruns at the "
+    "studies' sizes it covers what a rerun gives on average about 95% of the time. A rerun on another machine "
+    "trains different models, since DP training amplifies floating-point differences, so its point values move "
+    "within these intervals (memcurv.analysis.claims, memcurv.analysis.bootstrap; benchmarks/interval_coverage.py).")
+LINK1_READINGS = (
+    "Thm 5.1 bounds an example's memorization by the input curvature of models trained *without* it, and its "
+    "curvature is the Hessian's trace: the corrected reading is the trace averaged over the subset models that "
+    "left the example out. The released code plots the largest gradient-difference norm over the models that "
+    "trained on it. Every combination on this run's tables, with its split-half reliability (the scored models "
+    "split in two, each half's per-example values correlated, Spearman-Brown corrected to all of them: a reading "
+    "near 0 is noise, and its correlations say nothing; memcurv.analysis.reliability):")
+CURVATURE_SCORES = (
+    "The trace is computed by the Hessian's structure: its Gauss-Newton part JᵀAJ exactly (one backward pass per "
+    "class) plus the rest, the network's own curvature, by Hutchinson with exact Hessian-vector products. The "
+    "paper's estimator (Hutchinson on finite differences at h = 1e-3) is listed as the Hutchinson trace: on a ReLU "
+    "network its step crosses activation kinks, whose gradient jumps divided by h swamp the Hessian, so it and the "
+    "two norms (also finite differences) measure how much the gradient jumps (memcurv.estimators.curvature).")
+NOISE = ("AUROC: how well each score ranks the examples whose training labels the study flipped "
+         "(`dataset.label_noise`) above the others; 0.5 is chance. Feldman and Zhang's mislabeled examples are the "
+         "textbook case of memorization.")
+
+NOT_RUN_REASON = "- not run: its table is missing (or, for the epsilon claims, has fewer than 4 epsilons)"
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    return str(x)
+
+
+def _fit_line(name: str, fit: dict[str, Any]) -> str:
+    if "error" in fit:
+        return f"- {name}: fit failed ({fit['error']})"
+    params = ", ".join(f"{k} = {_fmt(v)} ± {_fmt(fit['stderr'][k])}" for k, v in fit["params"].items())
+    return f"- {name}: `{fit['formula']}` with {params}; R² = {_fmt(fit['r2'])} over {fit['n']} points"
+
+
+def _interval(i: dict[str, Any]) -> str:
+    return f"{_fmt(i['estimate'])} [{_fmt(i['low'])}, {_fmt(i['high'])}]"
+
+
+def _conditions(claim: claims.Claim) -> list[str]:
+    rows = [f"| {c['name']} | {_interval(c)} | {c['side']} {_fmt(c['threshold'])} | "
+            f"{'yes' if c['passes'] else 'no'} |"
+            for c in claim.numbers["conditions"]]
+    return ["| statistic | value [95% CI] | holds when the CI is | CI clears it |", "|---|---|---|---|", *rows]
+
+
+def _link1_readings(rows: list[dict[str, Any]]) -> list[str]:
+    noise = any("auroc_flipped" in r for r in rows)
+    cscore = any("spearman_cscore" in r for r in rows)
+    head = ("| curvature score | aggregation over subset models | reliability | Spearman ρ with memorization [95% CI] |"
+            + (" Spearman ρ with 1 - C-score [95% CI] |" if cscore else "")
+            + (" AUROC for flipped labels [95% CI] |" if noise else ""))
+    lines = ["", LINK1_READINGS, "", head, "|---|---|---|---|" + "---|" * (cscore + noise)]
+    for r in rows:
+        cells = [SCORE_NAMES.get(r["score"], r["score"]), AGGREGATION_NAMES.get(r["aggregation"], r["aggregation"]),
+                 _fmt(r.get("reliability", "-")), _interval(r["spearman"]) if "spearman" in r else "-"]
+        cells += [_interval(r["spearman_cscore"]) if "spearman_cscore" in r else "-"] if cscore else []
+        cells += [_interval(r["auroc_flipped"]) if "auroc_flipped" in r else "-"] if noise else []
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + ["", CURVATURE_SCORES] + (["", NOISE] if noise else [])
+
+
+LINK3_POWER = (
+    "Where the check can fail: memorization is at most 1, so a bound 1 - e^-ε near 1 passes whatever the run. The "
+    "non-private control (the same subsets and top-k, trained without privacy) shows what a violation would look "
+    "like: the check can fail at an ε whose bound lies below that control's interval. The last column is the "
+    "share of the top-k whose own memorization interval (the ε's models resampled) lies above the bound.")
+
+
+def _link3_table(per: list[dict[str, Any]]) -> list[str]:
+    """Link 3 per epsilon: the bound, the DP top-k's memorization, whether the check can fail there (beside the
+    non-private control's memorization), and the share of examples above the bound."""
+    control = "nonprivate_mean" in per[0]
+    lines = ["", f"Top-{per[0]['n']} examples, {per[0]['models']} DP subset models per epsilon. {LINK3_POWER}", "",
+             "| ε | bound 1 - e^-ε | mean top-k memorization [95% CI] |"
+             + (" without privacy [95% CI] | can fail here |" if control else "") + " share of top-k above the bound |",
+             "|---|---|---|" + ("---|---|" if control else "") + "---|"]
+    for r in per:
+        cells = [_fmt(r["epsilon"]), _fmt(r["bound"]), _interval({"estimate": r["mean"], "low": r["ci_low"],
+                                                                     "high": r["ci_high"]})]
+        if control:
+            cells += [_interval({"estimate": r["nonprivate_mean"], "low": r["nonprivate_ci_low"],
+                                 "high": r["nonprivate_ci_high"]}), "yes" if r["can_fail"] else "no"]
+        lines.append("| " + " | ".join(cells + [_fmt(r["share_above_bound"])]) + " |")
+    return lines
+
+
+def _link2_readings(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["", "Every curvature score of link 2 on this run:", "",
+             "| curvature score | Spearman ρ(ε, mean curvature) [95% CI] |", "|---|---|"]
+    return lines + [f"| {SCORE_NAMES[r['score']]} | {_interval(r['spearman'])} |" for r in rows]
+
+
+def _numbers(claim: claims.Claim) -> list[str]:
+    n = claim.numbers
+    lines = _conditions(claim) + [""]
+    for key, name in (("linear_fit", "linear fit"), ("subpopulation_fit", "eq. 15 fit"), ("eq16_fit", "eq. 16 fit"),
+                      ("fit", "loss fit")):
+        if key in n:
+            lines.append(_fit_line(name, n[key]))
+    if "curvature_column" in n:
+        lines.append(f"- curvature column: `{n['curvature_column']}` over {n['examples']} examples in {n['bins']} bins")
+    if "reliability" in n:
+        lines.append(f"- split-half reliability over the scored subset models: {_fmt(n['reliability'])} for this "
+                     f"reading, {_fmt(n['mem_reliability'])} for memorization (over all subset models)")
+    if "examples_to_decide" in n:
+        lines.append(f"- cost to decide: at this estimate and reliability, an interval excluding 0 would take about "
+                     f"{n['examples_to_decide']:,.0f} examples (this run: {n['examples']:,}), the interval narrowing "
+                     f"like 1/sqrt(examples); benchmarks/curvature_reliability.py gives the subset models a "
+                     f"reliability would take")
+    if "memorization_vs_cscore" in n:
+        lines.append(f"- this run's memorization against 1 - C-score: Spearman ρ "
+                     f"{_interval(n['memorization_vs_cscore'])} (how well a few subset models agree with a reference "
+                     f"from thousands)")
+    if "fraction_below_bound" in n:
+        lines += _link3_table(n["per_epsilon"])
+    if claim.key == "curvature_memorization":
+        lines += _link1_readings(n["readings"])
+    if claim.key == "epsilon_curvature":
+        lines += _link2_readings(n["readings"])
+    return lines
+
+
+def _markdown_table(df: pd.DataFrame) -> list[str]:
+    head = "| " + " | ".join(df.columns) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    return [head, rule, *("| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False))]
+
+
+TABLES = names((DP_MODELS, EXAMPLES, SUBSET_MODELS, SUBSET_SCORES, MEM_VS_EPSILON_MODELS))
+
+
+def tables(cfg: StudyConfig) -> tuple[str, ...]:
+    """The tables a study's report reads: the paper's, and the audit's where the study runs it."""
+    return TABLES + (names(AUDIT_TABLES) if cfg.audit.enabled else ())
+
+
+def _dataset(cfg: StudyConfig) -> str:
+    """The dataset as the report names it: its config name, and its title where that says more."""
+    name, title = cfg.dataset.name, dataset_title(cfg)
+    return f"`{name}`" if title == name else f"{title} (`{name}`)"
+
+
+def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[str, Any]:
+    """Markdown report of the study at `out`, from the tables in `tables_dir`, and its numbers as JSON beside it;
+    returns the numbers."""
+    study, fidelity, resolved = cfg.study, cfg.fidelity, cfg.resolved_defects
+    (own, own_reading), (other, other_reading) = study_readings(cfg).items()
+    judged = claims.check_claims(tables_dir, own_reading)
+    other_claims = claims.check_claims(tables_dir, other_reading)
+    rel = Path("..") / figures  # the report lives in paper/, figures in figures/<study>/
+    lines = [
+        f"## Study `{study}`",
+        "",
+        f"Dataset {_dataset(cfg)}, model `{cfg.model}`, fidelity **{fidelity}** "
+        f"(defect settings: {', '.join(f'{k}={v}' for k, v in resolved.items())}). "
+        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by memcurv from `{tables_dir}` only.",
+        "",
+        f"| claim | verdict ({own}) | verdict, same tables {other} |",
+        "|---|---|---|",
+        *(f"| {c.title} | **{c.verdict}** | {o.verdict} |" for c, o in zip(judged, other_claims)),
+        "",
+        f"The second column re-reads this run's tables with "
+        f"{', '.join(f'{k}={v}' for k, v in other_reading.items())} (defects 1-5, 8 and 9; the figures draw both "
+        f"readings side by side); the index mapping of published scores (defect 6) and the seeding of the "
+        f"memorization-vs-epsilon subsets (defect 7) change what is trained and need a run of their own.",
+        "",
+        INTERVALS,
+    ]
+    for claim in judged:
+        figure = FIGURE_OF_CLAIM[claim.key]
+        image = (rel / f"{figure}.png").as_posix()
+        lines += ["", f"### {claim.title}", "", claim.statement, "", f"![{figure}]({image})", "",
+                  f"*Criterion:* {claim.criterion}", "", f"*Verdict:* **{claim.verdict}**", ""]
+        lines += _numbers(claim) if claim.verdict != claims.NOT_RUN else [NOT_RUN_REASON]
+    explained = claims.explain_link2(tables_dir)
+    lines += _explained_lines(explained, rel)
+    accuracy = _accuracy(tables_dir)
+    lines += _accuracy_lines(accuracy)
+    audit_lines, audit_numbers = audit_section.report_section(tables_dir, rel / "audit.png", cfg.audit.control_epsilon)
+    lines += audit_lines
+    lines += ["", "### Provenance", "", *_provenance_lines(tables_dir)]
+    with io.atomic_path(out) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    numbers = {"study": study, "dataset": dataset_title(cfg), "model": cfg.model, "fidelity": fidelity,
+               "resolved_defects": resolved, "claims": [vars(c) for c in judged],
+               f"claims_{other.replace(' ', '_')}": [vars(c) for c in other_claims], "link2_explained": explained,
+               "accuracy": accuracy, "audit": audit_numbers, "provenance": io.provenance(cfg)}
+    io.write_json(out.with_suffix(".json"), numbers)
+    return numbers
+
+
+def _side(i: dict[str, Any]) -> str:
+    """Where an interval lies with respect to 0, in words."""
+    return "above 0" if i["low"] > 0 else "below 0" if i["high"] < 0 else "straddling 0"
+
+
+def _explained_lines(rows: list[dict[str, Any]], rel: Path) -> list[str]:
+    """Link 2's explanations tested on this run: each correlation with its interval, and what it says."""
+    if not rows:
+        return []
+    names = claims.EXPLANATIONS
+    table = [f"| {SCORE_NAMES[r['score']]} | " + " | ".join(_interval(r[n]) for n in names) + " |" for r in rows]
+    lines = ["", "### Link 2 explained: what the DP models' curvature follows", "",
+             f"![curvature_vs_loss]({(rel / 'curvature_vs_loss.png').as_posix()})", "",
+             "Spearman correlations over the DP models (summed loss), 95% intervals over seeds resampled within each "
+             "epsilon. A trend of curvature with ε can come from privacy itself, or from the less private models "
+             "simply fitting better: the last column removes the training loss from both (partial Spearman of the "
+             "ranks), and the second asks whether the trend is the training set's or any input's.", "",
+             "| curvature score | " + " | ".join(names) + " |", "|---|" + "---|" * len(names), *table, ""]
+    for r in rows:
+        lines.append(f"- {SCORE_NAMES[r['score']]}: curvature vs ε {_side(r[names[0]])} on the training set and "
+                     f"{_side(r[names[1]])} on the test set; vs the training loss {_side(r[names[2]])}; at matched "
+                     f"training loss, vs ε {_side(r[names[3]])}.")
+    return lines
+
+
+def _accuracy(tables: Path) -> dict[str, Any]:
+    """Test accuracy of the DP models per epsilon and of the non-private subset models, and the gap between
+    the non-private models and the DP models at the largest epsilon: what tells whether the models learned."""
+    out: dict[str, Any] = {}
+    dp, subsets = (pd.read_csv(tables / t) if (tables / t).exists() else None
+                   for t in (DP_MODELS.name, SUBSET_MODELS.name))
+    if dp is not None:
+        out["dp_per_epsilon"] = (dp.groupby("epsilon")[["test_acc", "train_acc", "test_loss", "epsilon_spent"]]
+                                 .mean().reset_index().to_dict("records"))
+    if subsets is not None:
+        acc = subsets["test_acc"]
+        out["subset_models"] = {"models": len(subsets), "train_size": int(subsets["train_size"].iloc[0]),
+                                "curvature_scored": int(subsets["curvature_scored"].sum()),
+                                "test_acc_mean": float(acc.mean()), "test_acc_min": float(acc.min()),
+                                "test_acc_max": float(acc.max())}
+    if dp is not None and subsets is not None:
+        largest = out["dp_per_epsilon"][-1]
+        out["gap_at_largest_epsilon"] = {"epsilon": largest["epsilon"],
+                                         "points": 100 * (out["subset_models"]["test_acc_mean"] - largest["test_acc"])}
+    return out
+
+
+def _accuracy_lines(accuracy: dict[str, Any]) -> list[str]:
+    lines = []
+    if "dp_per_epsilon" in accuracy:
+        table = pd.DataFrame(accuracy["dp_per_epsilon"]).round(4)
+        lines += ["", "### Accuracy per epsilon (DP models, mean over seeds)", "", *_markdown_table(table)]
+    if "subset_models" in accuracy:
+        s = accuracy["subset_models"]
+        lines += ["", "### Accuracy of the non-private subset models", "",
+                  f"Test accuracy {s['test_acc_mean']:.4f} on average (min {s['test_acc_min']:.4f}, max "
+                  f"{s['test_acc_max']:.4f}) over {s['models']} models, each trained on {s['train_size']} examples; "
+                  f"input curvature scored under {s['curvature_scored']} of them."]
+    if "gap_at_largest_epsilon" in accuracy:
+        g = accuracy["gap_at_largest_epsilon"]
+        lines += ["", f"DP models at the largest epsilon ({_fmt(g['epsilon'])}) reach a test accuracy "
+                      f"{g['points']:.1f} points below the non-private subset models' mean (a negative number: above "
+                      f"it; the DP models see the whole training set, the subset models a fraction of it)."]
+    return lines
+
+
+def _provenance_lines(tables: Path) -> list[str]:
+    rows = []
+    for path in sorted(tables.glob("*.provenance.json")):
+        p = io.read_json(path)
+        git = p["git"]
+        rows.append(f"| `{path.name.removesuffix('.provenance.json')}` | `{git['commit'][:12]}`"
+                    f"{' (dirty)' if git['dirty'] else ''} | `{p['config_hash']}` | {p['host']} |")
+    if not rows:
+        return ["No provenance files found beside the tables."]
+    versions = io.read_json(sorted(tables.glob("*.provenance.json"))[0])["versions"]
+    return ["| table | git commit | config hash | host |", "|---|---|---|---|", *rows, "",
+            "Package versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."]
