@@ -33,7 +33,7 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
     bins = pd.DataFrame({"x": x[ok], "mem": mem[ok], "bin": np.floor(x[ok] / BIN_WIDTH).astype(int)})
     data = bins.groupby("bin").agg(one_minus_cscore=("x", "mean"), mem=("mem", "mean"), count=("mem", "size"))
     fig, ax = new_figure(height=2.8)
-    ax.hexbin(x[ok], mem[ok], gridsize=30, cmap="Greys", mincnt=1, linewidths=0)
+    ax.hexbin(x[ok], mem[ok], gridsize=30, cmap="Greys", mincnt=1, linewidths=0, bins="log")
     ax.plot(data["one_minus_cscore"], data["mem"], "o-", color=PALETTE[0], ms=3,
             label=f"mean memorization per bin of width {BIN_WIDTH:g}")
     ax.set_xlabel("1 - C-score (Jiang et al., thousands of models)")
@@ -41,7 +41,7 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, title_fontsize=6, loc="upper left",
               title=f"Spearman ρ = {rho.estimate:.2f}, 95% CI [{rho.low:.2f}, {rho.high:.2f}]\n"
-                    f"{int(ok.sum())} examples (shading: their count)")
+                    f"{int(ok.sum())} examples (shading: their count, log scale)")
     ax.set_title(f"Memorization vs 1 - C-score\n{source(study, options)}", fontsize=8)
     return fig, data.reset_index(drop=True).assign(spearman_rho=rho.estimate, spearman_ci_low=rho.low,
                                                    spearman_ci_high=rho.high)
