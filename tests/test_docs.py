@@ -65,3 +65,16 @@ def test_the_docs_snakemake_commands_dry_run(page, command, tmp_path):
     cmd = [sys.executable, "-m", *command, "--dry-run", "--quiet", "rules"]
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, f"{page}: {' '.join(command)}\n{res.stderr[-2000:]}"
+
+
+def test_numbers_quoted_from_benchmarks_are_in_their_committed_outputs():
+    """docs quote a benchmark's output in a ```text <file> block: each quoted line must be in that file verbatim, so
+    a number in the docs is one a committed run printed."""
+    quoted = 0
+    for page in PAGES:
+        for source, block in re.findall(r"```text (\S+)\n(.*?)```", page.read_text(), re.S):
+            output = (REPO / source).read_text()
+            for line in block.splitlines():
+                assert line in output, f"{page.name} quotes {line!r}, which {source} does not print"
+                quoted += 1
+    assert quoted > 0
