@@ -126,3 +126,13 @@ def test_columns_are_described_in_words():
     assert describe("curv_gauss_newton_sum_out_mean") == ("Gauss-Newton part tr JᵀAJ, per-example loss, "
                                                           "mean over models without it")
     assert describe("test_curv_trace_sum").endswith("(test set)") and describe("mem") == "mem"
+
+
+def test_extremes_row_labels_are_wrapped_to_a_row_and_digits_named_as_classes():
+    from memcurv.figures.extremes import _class
+
+    assert _class("3") == "class 3"
+    assert _class("goldfish") == "goldfish"
+    wrapped = _class("European fire salamander")
+    assert wrapped.replace("\n", " ") == "European fire salamander"
+    assert max(len(line) for line in wrapped.splitlines()) <= 14

@@ -3,6 +3,7 @@ memorized examples with their labels and scores."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ TABLES = (EXTREMES.name,)  # what plot() reads
 
 
 def _class(name: str) -> str:
-    return f"class {name}" if name.isdigit() else name
+    """A row's label: a digit says it is a class; a long name ("European fire salamander") is wrapped to the
+    row's height, so that neighbouring rows' labels do not run into each other."""
+    return f"class {name}" if name.isdigit() else textwrap.fill(name, 14)
 
 
 def _show(ax: Any, image: np.ndarray, caption: str) -> None:
