@@ -8,7 +8,7 @@ Link 2's scenarios: "theory/pooled" (the study's fitted curves, its seeds' noise
 tests/test_coverage.py asserts on), "theory/per-epsilon" and "table/per-epsilon" (the table's means and per-epsilon
 noise: the noise of 3 seeds taken as the truth, an overstated heteroscedasticity).
 
-    python benchmarks/interval_coverage.py    # 2 to 3 minutes on one core; its output: benchmarks/results/interval_coverage.txt
+    python benchmarks/interval_coverage.py    # 2 to 3 minutes on one core; output: benchmarks/results/
 """
 
 from __future__ import annotations
