@@ -264,10 +264,10 @@ def test_progress_made_under_another_config_is_dropped(tmp_path, caplog):
                   "train_dp_subset_models": 24}),
     ("imagenet", {"train_dp_model": 210, "dp_model_curvature": 210, "train_subset_models": 10,
                   "train_dp_subset_models": 24}),
-    # real images in an hour on a CPU or a GPU: 6 epsilons x 3 seeds, 40 or 64 subset models, 6 or 3 epsilons of DP
+    # real images in an hour on a CPU or a GPU: 6 epsilons x 3 seeds, 40 or 64 subset models, 5 or 3 epsilons of DP
     # subsets and their non-private control
     ("cifar10_cpu", {"train_dp_model": 18, "dp_model_curvature": 18, "train_subset_models": 10,
-                     "train_dp_subset_models": 12, "train_topk_control_models": 2}),
+                     "train_dp_subset_models": 10, "train_topk_control_models": 2}),
     ("cifar10_gpu", {"train_dp_model": 18, "dp_model_curvature": 18, "train_subset_models": 8,
                      "train_dp_subset_models": 6}),
     # Tiny ImageNet on a CPU (20 classes at 32x32) and a GPU (200 classes at 64x64)
