@@ -7,8 +7,8 @@ products v . grad diff it records beside the norms, each copied to the CPU.  Its
 (drawn for the whole batch at once, the same work as ours), so the scores can be compared: its
 gradient norms and v . grad diff, rescaled to undo the mean reduction and h, against ours.  Ours: the
 unperturbed gradient once per batch, all probes of a batch in one forward and one backward pass,
-per-example (sum) losses (memcurv.curvature.probe_terms, as curvature_scores runs it; the trace score, which the
-released code does not compute, is timed by benchmarks/curvature_reliability.py).
+per-example (sum) losses (memcurv.estimators.curvature.probe_terms, as curvature_scores runs it; the trace
+score, which the released code does not compute, is timed by benchmarks/curvature_reliability.py).
 
     python benchmarks/curvature.py [--model small_cnn|resnet18] [--n 512] [--probes 10] [--device cpu|cuda]
                                    [--threads 1 --clock cpu]
@@ -64,7 +64,7 @@ def released_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, pro
 
 def memcurv_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, probes: int, h: float,
                   batch_size: int, seed: int) -> dict[str, np.ndarray]:
-    """The probe scores as memcurv.curvature.curvature_scores computes them, batch by batch."""
+    """The probe scores as memcurv.estimators.curvature.curvature_scores computes them, batch by batch."""
     model.eval()
     out: dict[str, list[np.ndarray]] = {"gradnorm": [], "hutchinson": []}
     with full_fp32():

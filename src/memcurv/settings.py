@@ -154,7 +154,7 @@ class MemVsEpsilonConfig:
 
 @dataclass(frozen=True)
 class AuditConfig:
-    """The empirical DP audit with canaries (memcurv.audit), beyond the paper."""
+    """The empirical DP audit with canaries (memcurv.jobs.audit), beyond the paper."""
     enabled: bool
     epsilons: tuple[float, ...]
     canaries: int

@@ -1,6 +1,6 @@
 """The committed results in one place, generated from the reports' numbers (paper/<study>.json) and nothing else:
 the README's results table and docs/results.md. Every number a reader sees there is a report's, so none can drift
-from the run that made it; tests/test_summary.py fails when the committed pages differ from what this generates.
+from the run that made it; tests/test_docs.py fails when the committed pages differ from what this generates.
 
     python -m memcurv.report.summary     # rewrite both from paper/*.json
 """
