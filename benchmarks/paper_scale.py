@@ -10,8 +10,8 @@ step (memorization.train's batch), each in IEEE fp32 and in precision auto; curv
 (curvature.batch_size x probes, always IEEE fp32); evaluation of one batch of 1024.  The rules then
 cost, per model:
 
-- train_dp_model: dp_schedule's steps of DP training, and evaluation of the training and test sets;
-- dp_model_curvature: curvature of every training example;
+- train_dp_models: dp_schedule's steps of DP training, evaluation of the training and test sets, and curvature
+  of every training example;
 - train_subset_models: non-private training on its subset, evaluation of the training and test sets,
   and curvature of every training example under the models that are scored;
 - train_dp_subset_models: DP training on its subset, and evaluation of the top-k.
@@ -142,8 +142,9 @@ def device_hours(cfg: dict[str, Any], t: StepTimes, sizes: Sizes, n_train: int, 
     dp_subsets = len(e.epsilons) * e.num_models
     dp_subset = experiment_train_size(cfg, "mem_vs_epsilon", n_train)
     seconds = {
-        "train_dp_model": (dp_models, dp_models * (dp_training(n_train) + evaluate_all)),
-        "dp_model_curvature": (dp_models, dp_models * curvature_all),
+        "train_dp_models": (len(cfg.dp_models.epsilons) * memcurv_config.num_shards(len(cfg.dp_models.seeds),
+                                                                                    cfg.dp_models.models_per_job),
+                            dp_models * (dp_training(n_train) + evaluate_all + curvature_all)),
         "train_subset_models": (memcurv_config.num_shards(k, m.models_per_job),
                                 k * (subset_training + evaluate_all) + scored * curvature_all),
         "train_dp_subset_models": (len(e.epsilons) * memcurv_config.num_shards(e.num_models, e.models_per_job),

@@ -99,3 +99,10 @@ def test_a_new_figure_needs_only_its_module_and_its_caption(tmp_path):
                            check=False, capture_output=True, text=True, env=env, timeout=300)
     assert drawn.returncode == 0, drawn.stderr[-3000:]
     assert all(p.stat().st_size > 0 for p in outs) and "test_acc" in outs[2].read_text()
+
+
+def test_a_figure_job_does_not_import_torch():
+    """Figures read tables: their jobs skip torch's import (seconds a job, seven jobs a study)."""
+    script = ("import sys; from memcurv import cli; cli._job(cli.VERBS['figure']); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

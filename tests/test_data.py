@@ -1,5 +1,8 @@
 """Built-in datasets: shapes, determinism, normalisation, planted ground truth, errors."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -44,3 +47,27 @@ def test_unknown_dataset_and_option_errors_name_them():
         load_dataset("digits", bogus=1)
     with pytest.raises(ValueError, match="test_fraction"):
         load_dataset("digits", test_fraction=1.5)
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.05, 0.25, 1 / 3, 0.5, 0.77])
+def test_digits_train_size_is_what_the_split_keeps(fraction):
+    from memcurv.data.datasets import digits
+
+    assert digits.train_size({"test_fraction": fraction}) == len(digits._split(0, fraction).y_train)
+
+
+def test_digits_split_read_from_its_cache_is_the_split_and_skips_sklearn(tmp_path):
+    fresh = load_dataset("digits", seed=3)
+    cached = load_dataset("digits", seed=3, cache_dir=tmp_path)  # drawn, and kept
+    assert len(list(tmp_path.glob("digits-seed3-*.npz"))) == 1
+    script = ("import sys; from memcurv.data.loading import load_dataset; "
+              f"ds = load_dataset('digits', seed=3, cache_dir={str(tmp_path)!r}); "
+              "import torch; torch.save((ds.x_train, ds.y_train, ds.x_test, ds.y_test), sys.argv[1]); "
+              "print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "read.pt")], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
+    for ds in (cached, torch.load(tmp_path / "read.pt", weights_only=True)):
+        tensors = ds if isinstance(ds, tuple) else (ds.x_train, ds.y_train, ds.x_test, ds.y_test)
+        for a, b in zip(tensors, (fresh.x_train, fresh.y_train, fresh.x_test, fresh.y_test), strict=True):
+            assert torch.equal(a, b)

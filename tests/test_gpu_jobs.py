@@ -15,7 +15,7 @@ from memcurv.jobs import resources
 from memcurv.training.models import MODELS, build_model
 
 REPO = Path(__file__).resolve().parents[1]
-GPU_RULES = ("train_dp_model", "dp_model_curvature", "train_subset_models", "train_dp_subset_models")
+GPU_RULES = ("train_dp_models", "train_subset_models", "train_dp_subset_models")
 
 
 def _saved_mb_per_input(model: torch.nn.Module, shape: tuple[int, int, int]) -> float:
@@ -63,12 +63,14 @@ def test_job_estimates_follow_batches_privacy_and_curvature():
 
     cfg = load(REPO / "config" / "cifar10.yaml")
     n = 50_000
-    dp = resources.job_gpu_mem_mb(cfg, "train_dp_model", n)
+    curvature = resources.curvature_mb("resnet18", (3, 32, 32), 10, 256, 10)
+    dp = resources.job_gpu_mem_mb(cfg, "train_dp_subset_models", n)
+    assert resources.job_gpu_mem_mb(cfg, "train_dp_models", n) == max(dp, curvature)  # trains, then scores
     # whole Poisson batches: about 256 + 3 sqrt(256) per pass
     cfg = replace(cfg, train=replace(cfg.train, physical_batch_size=None))
-    assert resources.job_gpu_mem_mb(cfg, "train_dp_model", n) > 3 * dp
+    assert resources.job_gpu_mem_mb(cfg, "train_dp_subset_models", n) > 3 * dp
     scored = resources.job_gpu_mem_mb(cfg, "train_subset_models", n)
-    assert scored == resources.job_gpu_mem_mb(cfg, "dp_model_curvature", n)  # curvature needs more than training
+    assert scored == curvature  # curvature needs more than training
     assert resources.job_gpu_mem_mb(cfg, "train_subset_models", n, scores_curvature=False) < scored / 4
     with pytest.raises(ValueError, match="no GPU memory estimate for job 'report'"):
         resources.job_gpu_mem_mb(cfg, "report", n)
@@ -121,10 +123,9 @@ def test_a_gpu_study_declares_gpu_memory_per_rule(tmp_path):
     curvature_models = tmp_path / "k.yaml"
     curvature_models.write_text("memorization: {curvature_models: 100}\n")  # shards 0 and 1 (50 models each) score
     found, _ = _dry_run(tmp_path, [REPO / "config" / "cifar10.yaml", curvature_models], {"CUDA_VISIBLE_DEVICES": ""})
-    assert found["dp_model_curvature"] == {(1, resources.curvature_mb("resnet18", (3, 32, 32), 10, 256, 10))}
+    assert found["train_dp_models"] == {(1, resources.curvature_mb("resnet18", (3, 32, 32), 10, 256, 10))}
     assert {gpu for rule in GPU_RULES for gpu, _ in found[rule]} == {1}
     assert len(found["train_subset_models"]) == 2  # scoring shards need more than the others
-    assert min(found["train_dp_model"])[1] > 1000
 
 
 def test_device_auto_asks_for_a_gpu_only_where_one_is_visible_and_caps_the_sum(tmp_path):
@@ -160,8 +161,7 @@ def test_paper_scale_counts_each_rules_steps():
     evaluation = 60_000 / 1024 * 0.1  # training and test sets, a model
     curvature = 50_000 / 256 * 0.5  # every training example, a scored model
     dp_training = dp_schedule(50_000, 256, 20)[1] * 0.3  # steps of 256 examples on average
-    assert before["train_dp_model"] == (210, pytest.approx(210 * (dp_training + evaluation) / 3600))
-    assert before["dp_model_curvature"] == after["dp_model_curvature"] == (210, pytest.approx(210 * curvature / 3600))
+    assert before["train_dp_models"] == (210, pytest.approx(210 * (dp_training + evaluation + curvature) / 3600))
     subset_training = 20 * 35_000 / 256 * 0.02  # 35,000 examples a subset model and epoch
     assert after["train_subset_models"] == (20, pytest.approx((1000 * (subset_training + evaluation)
                                                                 + 100 * curvature) / 3600))

@@ -82,19 +82,19 @@ def test_auto_asks_for_a_gpu_on_the_gpu_partition_and_light_rules_stay_on_cpus(t
     res = dry_run(tmp_path, "--configfile", str(SMOKE), "--config", "device=auto", env=env, profile=True)
     assert res.returncode == 0, res.stderr[-3000:]
     listed = jobs(res.stdout)
-    for rule in ("train_dp_model", "dp_model_curvature", "train_subset_models", "train_dp_subset_models",
+    for rule in ("train_dp_models", "train_subset_models", "train_dp_subset_models",
                  "train_topk_control_models"):
         assert all("slurm_partition=gpu" in r and "gpu=1" in r and "slurm_account=lab" in r for r in listed[rule]), rule
     for rule in ("examples_table", "extremes", "calibrate_noise", "report"):
         assert all("slurm_partition=cpu" in r and "gpu=" not in r for r in listed[rule]), rule
-    assert "runtime=120" in listed["train_dp_model"][0]  # first attempt; the next gets 240
+    assert "runtime=180" in listed["train_dp_models"][0]  # 3 h a model, one a job; the next attempt gets 360
 
 
 def test_cpu_only_cluster_runs_auto_on_cpus_and_stops_cuda_or_a_cpu_study_on_gpus(tmp_path, cluster_env):
     env = {**cluster_env, "MEMCURV_SLURM_PARTITION": "cpu"}
     res = dry_run(tmp_path, "--configfile", str(SMOKE), "--config", "device=auto", env=env, profile=True)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert all("slurm_partition=cpu" in r and "gpu=0" in r for r in jobs(res.stdout)["train_dp_model"])
+    assert all("slurm_partition=cpu" in r and "gpu=0" in r for r in jobs(res.stdout)["train_dp_models"])
     res = dry_run(tmp_path, "--configfile", str(SMOKE), "--config", "device=cuda", env=env, profile=True)
     needs_gpus = "device = cuda on SLURM needs GPUs: set MEMCURV_SLURM_GPU_PARTITION"
     assert res.returncode != 0 and needs_gpus in res.stdout + res.stderr

@@ -174,36 +174,60 @@ def test_bad_config_stops_before_any_job_with_one_line_naming_the_key(tmp_path, 
 
 
 def test_killed_training_job_resumes_and_matches_uninterrupted_run(tmp_path):
+    """A DP shard of two seeds killed while training its second: the rerun keeps the first seed's model and
+    resumes the second from its epoch checkpoint, and writes what an uninterrupted run writes."""
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("study: resume\ndataset: {name: digits}\ndevice: cpu\n"
-                   "train: {epochs: 30, batch_size: 128, lr: 2.0, momentum: 0.5}\nprivacy: {accountant: rdp}\n")
+    cfg.write_text("study: resume\ndataset: {name: digits}\ndevice: cpu\ncurvature: {probes: 2}\n"
+                   "train: {epochs: 30, batch_size: 128, lr: 2.0, momentum: 0.5}\nprivacy: {accountant: rdp}\n"
+                   "dp_models: {seeds: [0, 1], models_per_job: 2}\n")
     cli = [sys.executable, "-m", "memcurv"]
     noise = tmp_path / "noise.json"
     subprocess.run([*cli, "calibrate", "--config", cfg, "--experiment", "dp_models", "--epsilons", "5", "--out", noise],
                    check=True, capture_output=True)
 
     def train(out: Path, resume: Path) -> subprocess.Popen:
-        return subprocess.Popen([*cli, "train-dp", "--config", cfg, "--epsilon", "5", "--seed", "0", "--noise", noise,
+        return subprocess.Popen([*cli, "train-dp", "--config", cfg, "--epsilon", "5", "--shard", "0", "--noise", noise,
                                  "--out-dir", out, "--resume", resume, "--threads", "1"],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     assert train(tmp_path / "full", tmp_path / "full-progress").wait(timeout=300) == 0
     resume = tmp_path / "killed-progress"
     proc = train(tmp_path / "killed", resume)
-    while not (resume / "checkpoint.pt").exists():
-        assert proc.poll() is None, "training ended before its first epoch checkpoint"
+    while not (resume / "seed1_epoch.pt").exists():
+        assert proc.poll() is None, "the shard ended before its second model's first epoch checkpoint"
         time.sleep(0.01)
     proc.kill()
     proc.wait()
-    assert not (tmp_path / "killed" / "metrics.json").exists()
+    assert (resume / "seed0.pt").exists() and not (tmp_path / "killed" / "metrics.json").exists()
     rerun = train(tmp_path / "killed", resume)
     log, _ = rerun.communicate(timeout=300)
-    assert rerun.returncode == 0 and "resumed from" in log
-    assert not resume.exists()  # removed once the model is written
+    assert rerun.returncode == 0 and "seed 0: kept from an interrupted run" in log and "resumed from" in log
+    assert not resume.exists()  # removed once the shard is written
     full = json.loads((tmp_path / "full" / "metrics.json").read_text())
     resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
-    for key in ("train_loss", "train_acc", "test_loss", "test_acc", "epsilon", "steps"):
-        assert resumed[key] == full[key], key
+    for key in ("seed", "train_loss", "train_acc", "test_loss", "test_acc", "epsilon", "steps"):
+        assert [m[key] for m in resumed] == [m[key] for m in full], key
+    with np.load(tmp_path / "full" / "curvature.npz") as a, np.load(tmp_path / "killed" / "curvature.npz") as b:
+        assert sorted(a.files) == sorted(b.files) and a["trace"].shape[0] == 2
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        _scored_as_saved(cfg, tmp_path / "full" / "models.pt", a)
+
+
+def _scored_as_saved(cfg: Path, models: Path, curvature) -> None:
+    """Each model of a DP shard's models.pt, loaded alone, gives the curvature its job wrote."""
+    import torch
+
+    from memcurv import config
+    from memcurv.jobs import toolkit
+
+    study = config.load(cfg)
+    ds = toolkit.dataset(study)
+    saved = torch.load(models, weights_only=True)
+    for i, seed in enumerate(curvature["seeds"]):
+        model = toolkit.model_from_state(study, ds, saved["state_dicts"][int(seed)], torch.device("cpu"))
+        for score, values in toolkit.dataset_curvature(study, model, ds, torch.device("cpu")).items():
+            np.testing.assert_array_equal(values, curvature[score][i], err_msg=f"seed {seed} {score}")
 
 
 def _shard_config():
@@ -257,23 +281,23 @@ def test_progress_made_under_another_config_is_dropped(tmp_path, caplog):
 
 
 @pytest.mark.parametrize("study, jobs", [
-    # 21 epsilons x 10 seeds of DP models (+ their curvature), subset models in shards, 6 epsilons of DP subsets
-    ("cifar10", {"train_dp_model": 210, "dp_model_curvature": 210, "train_subset_models": 20,
+    # 21 epsilons x 10 seeds of DP models (each scored in its job), subset models in shards, 6 epsilons of DP subsets
+    ("cifar10", {"train_dp_models": 210, "train_subset_models": 20,
                  "train_dp_subset_models": 24}),
-    ("cifar100", {"train_dp_model": 210, "dp_model_curvature": 210, "train_subset_models": 20,
+    ("cifar100", {"train_dp_models": 210, "train_subset_models": 20,
                   "train_dp_subset_models": 24}),
-    ("imagenet", {"train_dp_model": 210, "dp_model_curvature": 210, "train_subset_models": 10,
+    ("imagenet", {"train_dp_models": 210, "train_subset_models": 10,
                   "train_dp_subset_models": 24}),
-    # real images in an hour on a CPU or a GPU: 6 epsilons x 3 seeds, 40 or 64 subset models, 5 or 3 epsilons of DP
-    # subsets and their non-private control
-    ("cifar10_cpu", {"train_dp_model": 18, "dp_model_curvature": 18, "train_subset_models": 10,
+    # real images in an hour on a CPU or a GPU: 6 epsilons x 3 seeds (a job per epsilon on the CPU), 40 or 64 subset
+    # models, 5 or 3 epsilons of DP subsets and their non-private control
+    ("cifar10_cpu", {"train_dp_models": 6, "train_subset_models": 10,
                      "train_dp_subset_models": 10, "train_topk_control_models": 2}),
-    ("cifar10_gpu", {"train_dp_model": 18, "dp_model_curvature": 18, "train_subset_models": 8,
+    ("cifar10_gpu", {"train_dp_models": 18, "train_subset_models": 8,
                      "train_dp_subset_models": 6}),
     # Tiny ImageNet on a CPU (20 classes at 32x32) and a GPU (200 classes at 64x64)
-    ("imagenet_cpu", {"train_dp_model": 18, "dp_model_curvature": 18, "train_subset_models": 10,
+    ("imagenet_cpu", {"train_dp_models": 6, "train_subset_models": 10,
                       "train_dp_subset_models": 10, "train_topk_control_models": 2, "figure_extremes": 1}),
-    ("imagenet_gpu", {"train_dp_model": 8, "dp_model_curvature": 8, "train_subset_models": 4,
+    ("imagenet_gpu", {"train_dp_models": 8, "train_subset_models": 4,
                       "train_dp_subset_models": 4, "train_topk_control_models": 2}),
 ])
 def test_paper_configs_validate_and_dry_run_to_the_paper_grids(tmp_path, study, jobs):
@@ -310,7 +334,7 @@ mem_vs_epsilon: {{epsilons: [10], num_models: 2, models_per_job: 2, top_k: 10}}
            "--configfile", str(REPO / "config" / "cifar10.yaml"), str(tiny)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-4000:]
-    metrics = json.loads((tmp_path / "results/cifar10/dp/eps1/seed10655/metrics.json").read_text())
+    [metrics] = json.loads((tmp_path / "results/cifar10/dp/eps1/shard0/metrics.json").read_text())
     assert metrics["epsilon"] <= 1 and metrics["steps"] == 2  # 100 images, logical batch 50, one epoch
     assert (tmp_path / "figures/cifar10/curvature_vs_epsilon.png").stat().st_size > 0
     assert (tmp_path / "paper/cifar10.md").exists()
@@ -318,5 +342,5 @@ mem_vs_epsilon: {{epsilons: [10], num_models: 2, models_per_job: 2, top_k: 10}}
 
 def test_cli_help_lists_the_verbs():
     out = subprocess.run([sys.executable, "-m", "memcurv", "--help"], capture_output=True, text=True, check=True).stdout
-    for verb in ("calibrate", "train-dp", "curvature", "train-subsets", "examples", "figure"):
+    for verb in ("calibrate", "train-dp", "train-subsets", "examples", "figure"):
         assert verb in out

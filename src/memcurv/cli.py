@@ -54,14 +54,13 @@ VERBS = {
                       "memcurv.jobs.study:calibrate",
                       (("--experiment", {"choices": config_mod.EXPERIMENTS, "required": True}),
                        ("--epsilons", {"type": float, "nargs": "+", "required": True}), OUT)),
-    "train-dp": Verb("Train one DP model on the full training set.", "memcurv.jobs.dp_models:train_dp_model",
-                     (EPSILON, ("--seed", {"type": int, "required": True}),
-                      _path("--noise", "calibration JSON from `calibrate`"), _path("--out-dir"), RESUME)),
-    "curvature": Verb("Input loss curvature of every training example under a checkpoint.",
-                      "memcurv.jobs.dp_models:model_curvature", (_path("--checkpoint"), OUT)),
+    "train-dp": Verb("Train one shard of DP models (seeds at one epsilon) on the full training set; score their "
+                     "curvature.", "memcurv.jobs.dp_models:train_dp_shard",
+                     (EPSILON, SHARD, _path("--noise", "calibration JSON from `calibrate`"), _path("--out-dir"),
+                      RESUME)),
     "dp-table": Verb("Table of the DP models: accuracy, loss, epsilon spent, mean curvature.",
-                     "memcurv.jobs.dp_models:dp_models_table",
-                     (_path("--metrics", many=True), _path("--curvature", many=True), OUT)),
+                     "memcurv.jobs.dp_models:dp_models_table", (_path("--shards", "the DP shard folders", many=True),
+                                                                 OUT)),
     "masks": Verb("Seeded subset masks of the non-private subset models.",
                   "memcurv.jobs.subset_models:write_subset_masks", (OUT,)),
     "train-subsets": Verb("Train one shard of non-private subset models; score every training example.",
@@ -137,10 +136,12 @@ def main(argv: list[str] | None = None) -> int:
                         force=True)  # Opacus configures the root logger on import
     try:
         cfg = config_mod.load(config_path)
-        from memcurv.jobs.toolkit import configure_torch
+        job = _job(VERBS[name])
+        if "torch" in sys.modules:  # a job that computes with torch; the others (figures) never pay for its import
+            from memcurv.jobs.toolkit import configure_torch
 
-        configure_torch(threads, cfg.deterministic)
-        _job(VERBS[name])(cfg, **args)
+            configure_torch(threads, cfg.deterministic)
+        job(cfg, **args)
     except BAD_INPUT_ERRORS as e:
         print(f"memcurv {name}: error: {e}", file=sys.stderr)
         return BAD_INPUT

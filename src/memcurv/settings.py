@@ -121,6 +121,7 @@ class DpModelsConfig:
     """The DP models on the full training set: one per epsilon and seed (links 2 and the loss claim)."""
     epsilons: tuple[float, ...]
     seeds: tuple[int, ...]
+    models_per_job: int
 
 
 @dataclass(frozen=True)

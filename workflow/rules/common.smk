@@ -72,13 +72,13 @@ GPU_MEM_CAP = None if SLURM else gpu_resources.gpu_memory_cap(GPU_MEMORY)  # clu
 TRAIN_SIZE = memcurv_config.train_size(CFG.dataset) if GPU else None  # training sets are held on the GPU
 CONDA_ENV = "../../environment.yml"  # jobs run in the active environment unless --sdm conda
 DP_EPS = [format_epsilon(e) for e in CFG.dp_models.epsilons]
-DP_SEEDS = CFG.dp_models.seeds
 MEM_EPS = [format_epsilon(e) for e in CFG.mem_vs_epsilon.epsilons]
 AUDIT_EPS = [format_epsilon(e) for e in CFG.audit.epsilons]
 AUDIT_ARMS = [f"eps{eps}" for eps in AUDIT_EPS] + ["nonprivate"]
 # The chain subset models -> memorization -> top-k -> DP subset models is a study's longest path: when jobs
 # wait for cores, its jobs go first, so the DP models fill the cores around it instead of delaying it.
 MEMORIZATION_PRIORITY = 10
+DP_SHARDS = range(num_shards(len(CFG.dp_models.seeds), CFG.dp_models.models_per_job))
 SUBSET_SHARDS = range(num_shards(CFG.memorization.num_models, CFG.memorization.models_per_job))
 AUDIT_SHARDS = range(num_shards(CFG.audit.num_models, CFG.audit.models_per_job))
 DP_SUBSET_SHARDS = range(num_shards(CFG.mem_vs_epsilon.num_models, CFG.mem_vs_epsilon.models_per_job))
@@ -163,7 +163,6 @@ pack_gpu_jobs()
 
 wildcard_constraints:
     eps=r"[0-9.e+-]+",
-    seed=r"-?\d+",
     shard=r"\d+",
 
 
@@ -178,12 +177,10 @@ def experiment_epsilons(wildcards) -> str:
     return " ".join(format_epsilon(e) for e in getattr(CFG, wildcards.experiment).epsilons)
 
 
-def dp_metrics() -> list[str]:
-    return expand(f"{RESULTS}/dp/eps{{eps}}/seed{{seed}}/metrics.json", eps=DP_EPS, seed=DP_SEEDS)
-
-
-def dp_curvatures() -> list[str]:
-    return expand(f"{RESULTS}/dp/eps{{eps}}/seed{{seed}}/curvature.npz", eps=DP_EPS, seed=DP_SEEDS)
+def dp_shards(file: str = "") -> list[str]:
+    """The DP models' shard folders (or a file in each): models_per_job seeds at each epsilon."""
+    folders = expand(f"{RESULTS}/dp/eps{{eps}}/shard{{shard}}", eps=DP_EPS, shard=DP_SHARDS)
+    return [os.path.join(folder, file) if file else folder for folder in folders]
 
 
 def published_inputs() -> list[str]:

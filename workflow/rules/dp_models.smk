@@ -1,4 +1,4 @@
-# DP models (epsilon x seed): noise calibration, training, training-set curvature, one table.
+# DP models (epsilon x seed): noise calibration, training and curvature in shards of seeds, one table.
 
 
 rule calibrate_noise:
@@ -26,63 +26,43 @@ rule calibrate_noise:
         " --epsilons {params.epsilons} --out {output} --threads {threads} > {log} 2>&1"
 
 
-rule train_dp_model:
+rule train_dp_models:
     input:
         config=RESOLVED_CONFIG,
         noise=f"{RESULTS}/noise/dp_models.json",
     output:
-        model=f"{RESULTS}/dp/eps{{eps}}/seed{{seed}}/model.pt",
-        metrics=f"{RESULTS}/dp/eps{{eps}}/seed{{seed}}/metrics.json",
+        models=f"{RESULTS}/dp/eps{{eps}}/shard{{shard}}/models.pt",
+        metrics=f"{RESULTS}/dp/eps{{eps}}/shard{{shard}}/metrics.json",
+        curvature=f"{RESULTS}/dp/eps{{eps}}/shard{{shard}}/curvature.npz",
     params:
-        out_dir=subpath(output.model, parent=True),
-        resume=f"{RESULTS}/resume/dp_eps{{eps}}_seed{{seed}}",
+        out_dir=subpath(output.models, parent=True),
+        resume=f"{RESULTS}/resume/dp_eps{{eps}}_shard{{shard}}",
     log:
-        f"{LOGS}/train_dp_model/eps{{eps}}_seed{{seed}}.log",
+        f"{LOGS}/train_dp_models/eps{{eps}}_shard{{shard}}.log",
     benchmark:
-        f"{BENCH}/train_dp_model/eps{{eps}}_seed{{seed}}.tsv"
+        f"{BENCH}/train_dp_models/eps{{eps}}_shard{{shard}}.tsv"
     conda:
         CONDA_ENV
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=by_attempt(120),
+        runtime=by_attempt(180 * min(CFG.dp_models.models_per_job, len(CFG.dp_models.seeds))),  # 3 h a model
         gpu=GPU,
-        gpu_mem_mb=gpu_mem_mb("train_dp_model"),
+        gpu_mem_mb=gpu_mem_mb("train_dp_models"),
     shell:
-        "python -m memcurv train-dp --config {input.config} --epsilon {wildcards.eps} --seed {wildcards.seed}"
+        "python -m memcurv train-dp --config {input.config} --epsilon {wildcards.eps} --shard {wildcards.shard}"
         " --noise {input.noise} --out-dir {params.out_dir} --resume {params.resume} --threads {threads} > {log} 2>&1"
-
-
-rule dp_model_curvature:
-    input:
-        config=RESOLVED_CONFIG,
-        model=f"{RESULTS}/dp/eps{{eps}}/seed{{seed}}/model.pt",
-    output:
-        f"{RESULTS}/dp/eps{{eps}}/seed{{seed}}/curvature.npz",
-    log:
-        f"{LOGS}/dp_model_curvature/eps{{eps}}_seed{{seed}}.log",
-    benchmark:
-        f"{BENCH}/dp_model_curvature/eps{{eps}}_seed{{seed}}.tsv"
-    conda:
-        CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=by_attempt(60),
-        gpu=GPU,
-        gpu_mem_mb=gpu_mem_mb("dp_model_curvature"),
-    shell:
-        "python -m memcurv curvature --config {input.config} --checkpoint {input.model} --out {output}"
-        " --threads {threads} > {log} 2>&1"
 
 
 rule dp_models_table:
     input:
         config=RESOLVED_CONFIG,
-        metrics=dp_metrics(),
-        curvature=dp_curvatures(),
+        metrics=dp_shards("metrics.json"),
+        curvature=dp_shards("curvature.npz"),
     output:
         table_file(catalogue.DP_MODELS),
+    params:
+        shards=dp_shards(),
     log:
         f"{LOGS}/dp_models_table.log",
     benchmark:
@@ -94,5 +74,4 @@ rule dp_models_table:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m memcurv dp-table --config {input.config} --metrics {input.metrics}"
-        " --curvature {input.curvature} --out {output} > {log} 2>&1"
+        "python -m memcurv dp-table --config {input.config} --shards {params.shards} --out {output} > {log} 2>&1"

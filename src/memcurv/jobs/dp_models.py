@@ -1,9 +1,11 @@
-"""The DP models on the full training set (links 2 and the loss claim): one per epsilon and seed, trained, scored for
-curvature on the training set and on test examples, and summed up in one table."""
+"""The DP models on the full training set (links 2 and the loss claim): one per epsilon and seed, trained and scored
+for curvature on the training set and on test examples in shards of seeds, and summed up in one table."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,23 +14,54 @@ import torch
 from memcurv import io
 from memcurv.analysis.readings import model_curvature_column
 from memcurv.config import format_epsilon
+from memcurv.data.loading import Dataset
 from memcurv.estimators.curvature import SCORES
 from memcurv.jobs.toolkit import (check_spent, close_resume, dataset, dataset_curvature, device_of, every_reading,
-                                  fresh_model, load_model, noise_for, open_resume, privacy_settings, write_table)
+                                  fresh_model, model_from_state, noise_for, open_resume, privacy_settings, shard_range,
+                                  write_table)
 from memcurv.settings import StudyConfig
 from memcurv.tables import curvature_column
 from memcurv.training.train import evaluate, train
 
+log = logging.getLogger(__name__)
 
-def train_dp_model(cfg: StudyConfig, epsilon: float, seed: int, noise: Path, out_dir: Path,
-                   resume: Path | None) -> None:
-    """One DP model on the full training set: checkpoint and metrics."""
+
+def train_dp_shard(cfg: StudyConfig, epsilon: float, shard: int, noise: Path, out_dir: Path,
+                   resume: Path | None = None) -> None:
+    """One shard of DP models at one epsilon (`dp_models.models_per_job` of its seeds), each trained on the full
+    training set and scored for curvature in the same process: in a small study, starting a process (torch and
+    Opacus imported, the dataset read) cost more than training a model.  Writes the shard's checkpoints
+    (models.pt), metrics (one entry per seed) and curvature (stacked by seed); a seed finished before a kill is
+    kept in `resume`."""
+    d = cfg.dp_models
+    seeds = [d.seeds[i] for i in shard_range(len(d.seeds), d.models_per_job, shard)]
     ds, device = dataset(cfg), device_of(cfg)
     calibration = noise_for(noise, epsilon)
     resume = open_resume(resume, cfg)
+    done = [_dp_model(cfg, ds, device, epsilon, seed, calibration, resume) for seed in seeds]
+    with io.atomic_path(out_dir / "models.pt") as tmp:
+        torch.save({"config": cfg.as_dict(), "epsilon": epsilon,
+                    "state_dicts": {seed: state for seed, (state, _, _) in zip(seeds, done, strict=True)}}, tmp)
+    io.write_json(out_dir / "metrics.json", [metrics for _, metrics, _ in done])
+    io.write_npz(out_dir / "curvature.npz", seeds=np.array(seeds), ids=ds.ids.numpy(),
+                 **{key: np.stack([curv[key] for _, _, curv in done]) for key in done[0][2]})
+    close_resume(resume)
+
+
+def _dp_model(cfg: StudyConfig, ds: Dataset, device: torch.device, epsilon: float, seed: int,
+              calibration: dict[str, Any], resume: Path | None
+              ) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, np.ndarray]]:
+    """One DP model's state dict, metrics (accuracy and loss on both splits, the epsilon spent) and curvature (of
+    every training example, and of the scored test examples as `test_<score>`, whether a trend with epsilon is the
+    training set's or any input's is one test of link 2's explanation); read back if a killed run finished it."""
+    finished = None if resume is None else resume / f"seed{seed}.pt"
+    if finished is not None and finished.exists():
+        log.info("seed %d: kept from an interrupted run", seed)
+        kept = torch.load(finished, map_location="cpu", weights_only=True)
+        return kept["state_dict"], kept["metrics"], {k: v.numpy() for k, v in kept["curvature"].items()}
     model, metrics = train(fresh_model(cfg, ds, seed), ds.x_train, ds.y_train, cfg.train,
                            privacy_settings=privacy_settings(cfg, calibration), seed=seed, device=device,
-                           checkpoint_path=None if resume is None else resume / "checkpoint.pt", progress=True,
+                           checkpoint_path=None if resume is None else resume / f"seed{seed}_epoch.pt", progress=True,
                            desc=f"eps={format_epsilon(epsilon)} seed={seed}")
     check_spent(metrics["epsilon"], epsilon)
     for split, (x, y) in {"train": (ds.x_train, ds.y_train), "test": (ds.x_test, ds.y_test)}.items():
@@ -36,35 +69,37 @@ def train_dp_model(cfg: StudyConfig, epsilon: float, seed: int, noise: Path, out
         metrics[f"{split}_loss"], metrics[f"{split}_acc"] = ev["loss"], ev["acc"]
     metrics.update(target_epsilon=epsilon, seed=seed, fidelity=cfg.fidelity,
                    provenance=io.provenance(cfg, seed=seed, device=str(device)))
-    with io.atomic_path(out_dir / "model.pt") as tmp:
-        torch.save({"state_dict": model.state_dict(), "config": cfg.as_dict(), "epsilon": epsilon, "seed": seed}, tmp)
-    io.write_json(out_dir / "metrics.json", metrics)
-    close_resume(resume)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    scored = model_from_state(cfg, ds, state, device)  # scored as saved: a plain module, whatever training left
+    curvature = {**dataset_curvature(cfg, scored, ds, device, progress=True),
+                 **{f"test_{s}": v for s, v in dataset_curvature(cfg, scored, ds, device, progress=True,
+                                                                 split="test").items()}}
+    if finished is not None:
+        with io.atomic_path(finished) as tmp:
+            torch.save({"state_dict": state, "metrics": metrics,
+                        "curvature": {k: torch.from_numpy(v) for k, v in curvature.items()}}, tmp)
+        (resume / f"seed{seed}_epoch.pt").unlink(missing_ok=True)
+    return state, metrics, curvature
 
 
-def model_curvature(cfg: StudyConfig, checkpoint: Path, out: Path) -> None:
-    """Curvature of every training example under one trained model, and of the scored test examples (`test_<score>`,
-    `curvature.test_examples`): whether a trend with epsilon is the training set's or any input's is one test of
-    link 2's explanation."""
-    ds, device = dataset(cfg), device_of(cfg)
-    model = load_model(cfg, ds, checkpoint, device)
-    scores = dataset_curvature(cfg, model, ds, device, progress=True)
-    test = dataset_curvature(cfg, model, ds, device, progress=True, split="test")
-    io.write_npz(out, ids=ds.ids.numpy(), **scores, **{f"test_{s}": v for s, v in test.items()})
-
-
-def dp_models_table(cfg: StudyConfig, metrics: list[Path], curvature: list[Path], out: Path) -> None:
+def dp_models_table(cfg: StudyConfig, shards: list[Path], out: Path) -> None:
+    """One row per DP model: its metrics and mean curvature under every reading (`shards`: the shard folders)."""
     column = model_curvature_column(cfg.resolved_defects)
     rows = []
-    for mf, cf in zip(metrics, curvature, strict=True):
-        m = io.read_json(mf)
-        with np.load(cf) as curv:
-            readings = every_reading(cfg, {s: curv[s] for s in SCORES}, "dp_models")
-            means = {curvature_column(s, r): float(v.mean()) for (s, r), v in readings.items()}
-            means.update({curvature_column(s, "sum", test=True): float(curv[f"test_{s}"].mean()) for s in SCORES})
-        rows.append({"study": cfg.study, "fidelity": cfg.fidelity, "epsilon": m["target_epsilon"],
-                     "seed": m["seed"], "noise_multiplier": m["noise_multiplier"], "epsilon_spent": m["epsilon"],
-                     "sample_rate": m["sample_rate"], "steps": m["steps"], "seconds": m["seconds"],
-                     "train_loss": m["train_loss"], "train_acc": m["train_acc"], "test_loss": m["test_loss"],
-                     "test_acc": m["test_acc"], **means, "curvature_column": column, "curvature": means[column]})
+    for shard in shards:
+        with np.load(shard / "curvature.npz") as curv:
+            for i, m in enumerate(io.read_json(shard / "metrics.json")):
+                readings = every_reading(cfg, {s: curv[s][i] for s in SCORES}, "dp_models")
+                means = {curvature_column(s, r): float(v.mean()) for (s, r), v in readings.items()}
+                means.update({curvature_column(s, "sum", test=True): float(curv[f"test_{s}"][i].mean())
+                              for s in SCORES})
+                rows.append(_dp_row(cfg, m, means, column))
     write_table(pd.DataFrame(rows).sort_values(["epsilon", "seed"]), out, cfg)
+
+
+def _dp_row(cfg: StudyConfig, m: dict[str, Any], means: dict[str, float], column: str) -> dict[str, Any]:
+    return {"study": cfg.study, "fidelity": cfg.fidelity, "epsilon": m["target_epsilon"], "seed": m["seed"],
+            "noise_multiplier": m["noise_multiplier"], "epsilon_spent": m["epsilon"], "sample_rate": m["sample_rate"],
+            "steps": m["steps"], "seconds": m["seconds"], "train_loss": m["train_loss"],
+            "train_acc": m["train_acc"], "test_loss": m["test_loss"], "test_acc": m["test_acc"], **means,
+            "curvature_column": column, "curvature": means[column]}

@@ -110,7 +110,7 @@ def job_gpu_mem_mb(cfg: StudyConfig, job: str, train_size: int | None, *, scores
                               private=True, train_size=train_size)
     subset_training = training_mb(model, shape, classes, plain.physical_batch_size or plain.batch_size,
                                   private=False, train_size=train_size)
-    needs = {"train_dp_model": dp_training, "dp_model_curvature": curvature, "train_dp_subset_models": dp_training,
+    needs = {"train_dp_models": max(dp_training, curvature), "train_dp_subset_models": dp_training,
              "train_topk_control_models": subset_training,
              "train_subset_models": max(subset_training, curvature) if scores_curvature else subset_training}
     if job not in needs:

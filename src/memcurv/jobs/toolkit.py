@@ -62,10 +62,11 @@ def fresh_model(cfg: StudyConfig, ds: Dataset, seed: int) -> torch.nn.Module:
     return build_model(cfg.model, ds.input_shape, ds.num_classes)
 
 
-def load_model(cfg: StudyConfig, ds: Dataset, checkpoint: Path, device: torch.device) -> torch.nn.Module:
-    saved = torch.load(checkpoint, map_location=device, weights_only=True)  # tensors and plain data only
+def model_from_state(cfg: StudyConfig, ds: Dataset, state: dict[str, torch.Tensor], device: torch.device
+                     ) -> torch.nn.Module:
+    """A fresh module of the study's model holding `state` (a state dict), on `device`."""
     model = build_model(cfg.model, ds.input_shape, ds.num_classes)
-    model.load_state_dict(saved["state_dict"])
+    model.load_state_dict(state)
     return model.to(device)
 
 
