@@ -1,10 +1,13 @@
 """Where a finished study's time went: the seconds of every job, summed per rule, from Snakemake's benchmark files.
 
     python benchmarks/study_times.py --study digits [--wall 540] [--out paper/digits/timing.json]
+                                     [--before OLD_TIMING_JSON]
 
 Reads logs/<study>/benchmarks/ (one TSV per job, `benchmark:` in every rule) and prints each rule's jobs and total
 seconds, largest first. With --wall (the run's wall-clock seconds, e.g. from `time snakemake ...`) and --out, it
 writes both to a JSON that docs/results.md shows beside the study's numbers (python -m memcurv.report.summary).
+With --before (an earlier run's timing JSON, e.g. `git show <commit>:paper/digits/timing.json`), it prints each
+rule before and after, and the ratios of wall clock and job-seconds.
 """
 
 from __future__ import annotations
@@ -38,9 +41,15 @@ def main() -> None:
     ap.add_argument("--study", required=True)
     ap.add_argument("--wall", type=float, help="the run's wall-clock seconds")
     ap.add_argument("--out", type=Path, help="JSON to write (with --wall)")
+    ap.add_argument("--before", type=Path, help="an earlier run's timing JSON to compare with (with --wall)")
     args = ap.parse_args()
     totals = rule_totals(args.study)
     jobs, seconds = sum(t["jobs"] for t in totals.values()), sum(t["seconds"] for t in totals.values())
+    if args.before:
+        if not args.wall:
+            raise SystemExit("--before needs --wall")
+        compare(json.loads(args.before.read_text()), totals, args.wall)
+        return
     print(f"study {args.study}: {int(jobs)} jobs, {seconds:,.0f} job-seconds" +
           (f", {args.wall:,.0f} s wall clock" if args.wall else ""))
     for rule, t in totals.items():
@@ -52,6 +61,21 @@ def main() -> None:
                                         "job_seconds": round(seconds, 1), "host": platform.node(),
                                         "rules": {r: {"jobs": int(t["jobs"]), "seconds": round(t["seconds"], 1)}
                                                   for r, t in totals.items()}}, indent=2) + "\n")
+
+
+def compare(before: dict, after: dict[str, dict[str, float]], wall: float) -> None:
+    """Each rule's jobs and seconds in an earlier run and in this one, and the ratios of the totals."""
+    old = before["rules"]
+    print(f"{'rule':32s}{'jobs before':>12s}{'after':>7s}{'seconds before':>16s}{'after':>8s}")
+    for rule in sorted(set(old) | set(after), key=lambda r: -max(old.get(r, {}).get("seconds", 0),
+                                                                   after.get(r, {}).get("seconds", 0))):
+        a, b = old.get(rule, {"jobs": 0, "seconds": 0.0}), after.get(rule, {"jobs": 0, "seconds": 0.0})
+        print(f"{rule:32s}{int(a['jobs']):12d}{int(b['jobs']):7d}{a['seconds']:16,.0f}{b['seconds']:8,.0f}")
+    jobs, seconds = sum(int(t["jobs"]) for t in after.values()), sum(t["seconds"] for t in after.values())
+    print(f"{'all':32s}{before['jobs']:12d}{jobs:7d}{before['job_seconds']:16,.0f}{seconds:8,.0f}")
+    was = before["wall_seconds"]
+    print(f"wall clock: {was:,.0f} s before, {wall:,.0f} s after: {wall / was:.2f}x;"
+          f" job-seconds {seconds / before['job_seconds']:.2f}x")
 
 
 if __name__ == "__main__":
