@@ -193,3 +193,24 @@ def test_an_inconclusive_link1_says_how_many_examples_would_decide_it():
     rho = Interval(0.02, -0.01, 0.05, 0.95, 200)  # half-width 0.03 at 5,000 examples
     assert claims.examples_to_decide(rho, 5000) == pytest.approx(5000 * (0.03 / 0.02) ** 2)
     assert claims.examples_to_decide(Interval(0.0, -0.1, 0.1, 0.95, 200), 100) == float("inf")
+
+
+def test_replicates_at_a_bound_give_an_interval_from_their_quantiles_not_one_spanning_the_range():
+    """An AUROC whose resamples sometimes put every positive last (exactly 0, as trace out-mean did for the flipped
+    labels of digits_noise): clipped onto the atanh line, those replicates made the interval [0.000003, 0.999].
+    Read from the replicates' quantiles it stays near them; without replicates at a bound nothing changes."""
+    rng = np.random.default_rng(0)
+    spread = np.clip(rng.normal(0.055, 0.03, 1000), 0.001, 1)
+    at_zero = spread.copy()
+    at_zero[:46] = 0.0  # 4.6%: more than the 2.5% below the interval
+    ci = bootstrap.interval(0.057, at_zero, limits=claims.AUROC)
+    assert ci.low < 1e-6 and 0.09 < ci.high < 0.2, ci
+    few = spread.copy()
+    few[:5] = 0.0  # 0.5%: the lower end stays above the bound
+    ci = bootstrap.interval(0.057, few, limits=claims.AUROC)
+    assert 0.0 < ci.low < 0.05 and ci.high < 0.2, ci
+    line = np.arctanh(2 * spread - 1)
+    half = 1.959963984540054 * np.std(line, ddof=1)
+    want = (np.tanh(np.arctanh(2 * 0.057 - 1) + np.array([-half, half])) + 1) / 2
+    np.testing.assert_allclose([bootstrap.interval(0.057, spread, limits=claims.AUROC).low,
+                                bootstrap.interval(0.057, spread, limits=claims.AUROC).high], want, rtol=1e-9)

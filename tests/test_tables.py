@@ -92,22 +92,26 @@ DP_MODELS = [(2.0, 1), (1.0, 1), (2.0, 0), (1.0, 0)]  # (epsilon, seed), given o
 
 
 def _dp_models_table(tmp_path, fidelity: str) -> tuple[pd.DataFrame, dict, dict]:
-    """The DP models' table of four fabricated models: (table, metrics and curvature by (epsilon, seed))."""
+    """The DP models' table of four fabricated models in two shards (one an epsilon): (table, metrics and curvature
+    by (epsilon, seed))."""
     rng = np.random.default_rng(5)
-    metrics_files, curvature_files, metrics, curvature = [], [], {}, {}
+    shards, metrics, curvature = {}, {}, {}
     for i, (eps, seed) in enumerate(DP_MODELS):
         m = {"target_epsilon": eps, "seed": seed, "noise_multiplier": 3.0 / eps, "epsilon": eps * 0.99,
              "sample_rate": 0.2, "steps": 50 + i, "seconds": 10.0 + i, "train_loss": 1.0 + i, "train_acc": 0.5 + i / 10,
              "test_loss": 2.0 + i, "test_acc": 0.4 + i / 10, "fidelity": fidelity, "provenance": {}}
-        curv = {"ids": np.arange(N_TRAIN), **{s: (rng.random(N_TRAIN) * (i + 1)).astype(np.float32) for s in SCORES},
+        curv = {**{s: (rng.random(N_TRAIN) * (i + 1)).astype(np.float32) for s in SCORES},
                 **{f"test_{s}": (rng.random(10) + 5 * i).astype(np.float32) for s in SCORES}}
-        metrics_files.append(tmp_path / f"m{i}" / "metrics.json")
-        curvature_files.append(tmp_path / f"m{i}" / "curvature.npz")
-        io.write_json(metrics_files[-1], m)
-        io.write_npz(curvature_files[-1], **curv)
+        shards.setdefault(eps, []).append((m, curv))
         metrics[eps, seed], curvature[eps, seed] = m, {k: v.astype(np.float64) for k, v in curv.items()}
+    folders = []
+    for eps, models in shards.items():
+        folders.append(tmp_path / f"eps{eps}")
+        io.write_json(folders[-1] / "metrics.json", [m for m, _ in models])
+        io.write_npz(folders[-1] / "curvature.npz", seeds=np.array([m["seed"] for m, _ in models]),
+                     ids=np.arange(N_TRAIN), **{k: np.stack([c[k] for _, c in models]) for k in models[0][1]})
     cfg = config.validate(_raw(fidelity=fidelity, curvature={"released_batch_size": {"dp_models": DP_BATCH}}))
-    dp_models.dp_models_table(cfg, metrics_files, curvature_files, tmp_path / "dp_models.csv")
+    dp_models.dp_models_table(cfg, folders, tmp_path / "dp_models.csv")
     return pd.read_csv(tmp_path / "dp_models.csv"), metrics, curvature
 
 
@@ -144,9 +148,10 @@ def test_dp_models_table_reads_the_released_gradnorm_batch_mean_under_fidelity_f
 
 def test_dp_models_table_refuses_metrics_without_their_curvature(tmp_path):
     _dp_models_table(tmp_path, "corrected")
-    files = sorted(tmp_path.glob("m*/metrics.json")), sorted(tmp_path.glob("m*/curvature.npz"))
-    with pytest.raises(ValueError):
-        dp_models.dp_models_table(_cfg(None), files[0], files[1][:3], tmp_path / "short.csv")
+    shard = tmp_path / "eps1.0"
+    io.write_json(shard / "metrics.json", io.read_json(shard / "metrics.json")[:1])  # one seed's metrics of two
+    with pytest.raises(ValueError, match="metrics of seeds \\[1\\] but curvature of seeds \\[1, 0\\]"):
+        dp_models.dp_models_table(_cfg(None), [shard], tmp_path / "short.csv")
 
 
 # --- mem_vs_epsilon_table ------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ def test_smoke_study_builds_every_figure(smoke_run):
             assert path.stat().st_size > 0, path
     for table in ("dp_models.csv", "examples.csv", "mem_vs_epsilon.csv"):
         assert (smoke_run / "results" / "smoke" / "tables" / table).stat().st_size > 0
-    metrics = json.loads(next((smoke_run / "results" / "smoke" / "dp").glob("eps1/seed0/metrics.json")).read_text())
+    metrics = json.loads((smoke_run / "results" / "smoke" / "dp" / "eps1" / "shard0" / "metrics.json").read_text())[0]
+    assert metrics["seed"] == 0
     assert 0 < metrics["epsilon"] <= 1 and metrics["provenance"]["config_hash"]
     for table in ("dp_models.csv", "examples.csv", "mem_vs_epsilon.csv"):
         provenance = json.loads((smoke_run / "results" / "smoke" / "tables" / f"{table}.provenance.json").read_text())

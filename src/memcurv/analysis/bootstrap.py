@@ -111,16 +111,33 @@ def interval(estimate: float, replicates: np.ndarray, df: float = np.inf, inflat
     too (links 1 and 3): an example's score already carries its models' noise, which resampling the examples
     counts once and resampling the models once more, so these intervals are wide enough without small-sample
     terms (97% to 100% coverage of simulated reruns at 8 to 256 models). `seed_intervals` passes the small-sample
-    ones. NaN bounds when fewer than half the replicates are finite (a statistic that cannot be
+    ones. Where a replicate reaches a limit, the interval is read from the replicates' quantiles (see the code).
+    NaN bounds when fewer than half the replicates are finite (a statistic that cannot be
     computed on most resamples has no interval worth reading) or `df` is not positive (one seed per epsilon)."""
     values = np.asarray(replicates, dtype=float)
     finite = values[np.isfinite(values)]
     if len(finite) < max(2, len(values) / 2) or not np.isfinite(estimate) or not df > 0:
         return Interval(float(estimate), float("nan"), float("nan"), confidence, len(finite))
-    half = stats.t.ppf(0.5 + confidence / 2, df) * inflation * np.std(_to_line(finite, limits), ddof=1)
-    centre = _to_line(estimate, limits)
-    low, high = np.clip(_from_line(np.array([centre - half, centre + half]), limits), *limits)
+    line, centre = _to_line(finite, limits), _to_line(estimate, limits)
+    quantile = stats.t.ppf(0.5 + confidence / 2, df) * inflation
+    if _at_a_limit(finite, limits):
+        # A replicate at a bound (an AUROC of 0 when every flipped label ranks last) has no finite place on the line:
+        # its clipped value would swamp a standard deviation. The spread is read from the replicates' quantiles
+        # about their median instead, widened as the t quantile widens the normal one.
+        low_q, mid, high_q = np.quantile(line, [0.5 - confidence / 2, 0.5, 0.5 + confidence / 2])
+        widen = quantile / stats.norm.ppf(0.5 + confidence / 2)
+        ends = centre + widen * np.array([low_q - mid, high_q - mid])
+    else:
+        half = quantile * np.std(line, ddof=1)
+        ends = np.array([centre - half, centre + half])
+    low, high = np.clip(_from_line(ends, limits), *limits)
     return Interval(float(estimate), float(low), float(high), confidence, len(finite))
+
+
+def _at_a_limit(values: np.ndarray, limits: tuple[float, float]) -> bool:
+    """Whether any value lies at (or beyond) a finite limit of its statistic."""
+    low, high = limits
+    return bool(np.isfinite(low) and ((values <= low) | (values >= high)).any())
 
 
 def jackknife(statistic: Callable[[np.ndarray], np.ndarray], n: int) -> np.ndarray:

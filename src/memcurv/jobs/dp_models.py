@@ -57,8 +57,7 @@ def _dp_model(cfg: StudyConfig, ds: Dataset, device: torch.device, epsilon: floa
     finished = None if resume is None else resume / f"seed{seed}.pt"
     if finished is not None and finished.exists():
         log.info("seed %d: kept from an interrupted run", seed)
-        kept = torch.load(finished, map_location="cpu", weights_only=True)
-        return kept["state_dict"], kept["metrics"], {k: v.numpy() for k, v in kept["curvature"].items()}
+        return kept_model(finished)
     model, metrics = train(fresh_model(cfg, ds, seed), ds.x_train, ds.y_train, cfg.train,
                            privacy_settings=privacy_settings(cfg, calibration), seed=seed, device=device,
                            checkpoint_path=None if resume is None else resume / f"seed{seed}_epoch.pt", progress=True,
@@ -82,13 +81,24 @@ def _dp_model(cfg: StudyConfig, ds: Dataset, device: torch.device, epsilon: floa
     return state, metrics, curvature
 
 
+def kept_model(finished: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, np.ndarray]]:
+    """A DP model finished before its job was killed, as `_dp_model` returns it; read with weights_only, so a file
+    left in a shared results folder cannot run code."""
+    kept = torch.load(finished, map_location="cpu", weights_only=True)
+    return kept["state_dict"], kept["metrics"], {k: v.numpy() for k, v in kept["curvature"].items()}
+
+
 def dp_models_table(cfg: StudyConfig, shards: list[Path], out: Path) -> None:
     """One row per DP model: its metrics and mean curvature under every reading (`shards`: the shard folders)."""
     column = model_curvature_column(cfg.resolved_defects)
     rows = []
     for shard in shards:
         with np.load(shard / "curvature.npz") as curv:
-            for i, m in enumerate(io.read_json(shard / "metrics.json")):
+            models = io.read_json(shard / "metrics.json")
+            if [m["seed"] for m in models] != curv["seeds"].tolist():
+                raise ValueError(f"{shard}: metrics of seeds {[m['seed'] for m in models]} but curvature of seeds "
+                                 f"{curv['seeds'].tolist()}; rerun the shard")
+            for i, m in enumerate(models):
                 readings = every_reading(cfg, {s: curv[s][i] for s in SCORES}, "dp_models")
                 means = {curvature_column(s, r): float(v.mean()) for (s, r), v in readings.items()}
                 means.update({curvature_column(s, "sum", test=True): float(curv[f"test_{s}"][i].mean())

@@ -37,7 +37,9 @@ INTERVALS = (
     "quantile times the replicates' standard deviation, on the atanh scale for a correlation or an R²; over a few "
     "seeds per epsilon the variance is scaled by n/(n − 1) for resampling n values and the t quantile takes the "
     "seeds' degrees of freedom (Welch–Satterthwaite's for a fitted parameter), so that on simulated reruns at the "
-    "studies' sizes it covers what a rerun gives on average about 95% of the time. A rerun on another machine "
+    "studies' sizes it covers what a rerun gives on average about 95% of the time. Where some replicates reach a "
+    "bound (an AUROC of exactly 0), the interval is read from the replicates' quantiles about their median instead. "
+    "A rerun on another machine "
     "trains different models, since DP training amplifies floating-point differences, so its point values move "
     "within these intervals (memcurv.analysis.claims, memcurv.analysis.bootstrap; benchmarks/interval_coverage.py).")
 LINK1_READINGS = (
