@@ -111,9 +111,11 @@ def interval(estimate: float, replicates: np.ndarray, df: float = np.inf, inflat
     too (links 1 and 3): an example's score already carries its models' noise, which resampling the examples
     counts once and resampling the models once more, so these intervals are wide enough without small-sample
     terms (97% to 100% coverage of simulated reruns at 8 to 256 models). `seed_intervals` passes the small-sample
-    ones. Where a replicate reaches a limit, the interval is read from the replicates' quantiles (see the code).
-    NaN bounds when fewer than half the replicates are finite (a statistic that cannot be
-    computed on most resamples has no interval worth reading) or `df` is not positive (one seed per epsilon)."""
+    ones. Where a replicate reaches a finite limit (an AUROC of exactly 0), its place on the atanh line is only a
+    clipped ±14, which would swamp the standard deviation: the ends are then the replicates' quantiles about their
+    median, widened as the t quantile widens the normal one. NaN bounds when fewer than half the replicates are
+    finite (a statistic that cannot be computed on most resamples has no interval worth reading) or `df` is not
+    positive (one seed per epsilon)."""
     values = np.asarray(replicates, dtype=float)
     finite = values[np.isfinite(values)]
     if len(finite) < max(2, len(values) / 2) or not np.isfinite(estimate) or not df > 0:
@@ -121,9 +123,6 @@ def interval(estimate: float, replicates: np.ndarray, df: float = np.inf, inflat
     line, centre = _to_line(finite, limits), _to_line(estimate, limits)
     quantile = stats.t.ppf(0.5 + confidence / 2, df) * inflation
     if _at_a_limit(finite, limits):
-        # A replicate at a bound (an AUROC of 0 when every flipped label ranks last) has no finite place on the line:
-        # its clipped value would swamp a standard deviation. The spread is read from the replicates' quantiles
-        # about their median instead, widened as the t quantile widens the normal one.
         low_q, mid, high_q = np.quantile(line, [0.5 - confidence / 2, 0.5, 0.5 + confidence / 2])
         widen = quantile / stats.norm.ppf(0.5 + confidence / 2)
         ends = centre + widen * np.array([low_q - mid, high_q - mid])

@@ -54,14 +54,13 @@ def _dp_model(cfg: StudyConfig, ds: Dataset, device: torch.device, epsilon: floa
     """One DP model's state dict, metrics (accuracy and loss on both splits, the epsilon spent) and curvature (of
     every training example, and of the scored test examples as `test_<score>`, whether a trend with epsilon is the
     training set's or any input's is one test of link 2's explanation); read back if a killed run finished it."""
-    finished = None if resume is None else resume / f"seed{seed}.pt"
+    finished, epoch = (None, None) if resume is None else (resume / f"seed{seed}.pt", resume / f"seed{seed}_epoch.pt")
     if finished is not None and finished.exists():
         log.info("seed %d: kept from an interrupted run", seed)
         return kept_model(finished)
     model, metrics = train(fresh_model(cfg, ds, seed), ds.x_train, ds.y_train, cfg.train,
                            privacy_settings=privacy_settings(cfg, calibration), seed=seed, device=device,
-                           checkpoint_path=None if resume is None else resume / f"seed{seed}_epoch.pt", progress=True,
-                           desc=f"eps={format_epsilon(epsilon)} seed={seed}")
+                           checkpoint_path=epoch, progress=True, desc=f"eps={format_epsilon(epsilon)} seed={seed}")
     check_spent(metrics["epsilon"], epsilon)
     for split, (x, y) in {"train": (ds.x_train, ds.y_train), "test": (ds.x_test, ds.y_test)}.items():
         ev = evaluate(model, x, y, device=device)
@@ -77,7 +76,7 @@ def _dp_model(cfg: StudyConfig, ds: Dataset, device: torch.device, epsilon: floa
         with io.atomic_path(finished) as tmp:
             torch.save({"state_dict": state, "metrics": metrics,
                         "curvature": {k: torch.from_numpy(v) for k, v in curvature.items()}}, tmp)
-        (resume / f"seed{seed}_epoch.pt").unlink(missing_ok=True)
+        epoch.unlink(missing_ok=True)
     return state, metrics, curvature
 
 
