@@ -18,7 +18,7 @@ import numpy as np
 
 from memcurv.analysis import claims
 from memcurv.analysis.readings import CORRECTED, read_dp_models, read_examples
-from memcurv.estimators.curvature import SCORES
+from memcurv.estimators.score_reduction import SCORES
 from memcurv.estimators.memorization import aggregate_by_membership, memorization
 
 

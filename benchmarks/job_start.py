@@ -19,8 +19,10 @@ import time
 IMPORTS = {
     "python": "pass",
     "numpy + pandas": "import numpy, pandas",
-    "memcurv.figures (a figure job)": "import memcurv.figures",
+    "every figure module (a figure job)": "import memcurv.figures; memcurv.figures.catalogue()",
+    "memcurv.report.replication (the report)": "import memcurv.report.replication",
     "torch": "import torch",
+    "torch + torch._dynamo (a torch optimizer)": "import torch, torch._dynamo",
     "torch + opacus": "import torch, opacus",
     "scikit-learn": "import sklearn.model_selection",
     "memcurv.jobs.dp_models (a DP job)": "import memcurv.jobs.dp_models",

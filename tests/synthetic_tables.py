@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from memcurv import config, io
-from memcurv.estimators.curvature import SCORES
+from memcurv.estimators.score_reduction import SCORES
 from memcurv.jobs import subset_models
 
 EPS = [0.5, 1.0, 2.0, 5.0, 10.0, 50.0, 100.0]

@@ -11,7 +11,7 @@ from memcurv.analysis.bootstrap import CORRELATION, UNBOUNDED, Interval, spearma
 from memcurv.data.label_noise import flip_labels
 from memcurv.data.loading import load_dataset
 from memcurv.estimators import memorization
-from memcurv.estimators.curvature import SCORES
+from memcurv.estimators.score_reduction import SCORES
 
 
 def _coverage(draw, truth, statistic, n, simulations, replicates, groups=None, limits=UNBOUNDED) -> float:

@@ -14,7 +14,7 @@ from simulated_reruns import (CIFAR, DIGITS, LINK2, LINK2_LIMITS, coverage, draw
 
 from memcurv import io
 from memcurv.analysis import bootstrap, claims, theory
-from memcurv.estimators.curvature import SCORES
+from memcurv.estimators.score_reduction import SCORES
 
 BAR = 0.93
 TOP_K = 50

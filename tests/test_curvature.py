@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memcurv.estimators.curvature import batch_sizes, curvature_scores, full_fp32, rademacher_probes, reduce_scores
+from memcurv.estimators.curvature import curvature_scores, full_fp32, rademacher_probes
+from memcurv.estimators.score_reduction import batch_sizes, reduce_scores
 
 
 def _tiny_model(d: int = 6, k: int = 3) -> torch.nn.Module:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from opacus.validators import ModuleValidator
 
-from memcurv.training.models import build_model
+from memcurv.training.models import MaxPool2x2, build_model
 
 
 @pytest.mark.parametrize("name, shape", [("small_cnn", (1, 8, 8)), ("small_cnn", (3, 32, 32)),
@@ -50,3 +50,49 @@ def test_resnets_train_privately_with_every_grad_sample_mode(name, mode):
                            privacy_settings=PrivacySettings(noise_multiplier=1.0, accountant="rdp",
                                                             grad_sample_mode=mode))
     assert metrics["steps"] == 2 and all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def _pool_grads(pool: torch.nn.Module, x: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pooled values, the input gradient of a random linear function of them)."""
+    x = x.clone().requires_grad_(True)
+    out = pool(x)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
+    return out.detach(), torch.autograd.grad((out * weights).sum(), x)[0]
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 8, 8), (2, 4, 7, 9), (1, 2, 32, 32)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_max_pool_2x2_has_max_pool2d_values_and_gradients(shape, ties):
+    """Bit for bit, with ties (small integers: most windows hold equal values) routed to the first element as
+    max_pool2d routes them; a pool that splits a tie's gradient (torch.maximum) fails the same check."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 3, shape, generator=g).float() if ties else torch.randn(shape, generator=g)
+    ours, reference = _pool_grads(MaxPool2x2(), x), _pool_grads(torch.nn.MaxPool2d(2), x)
+    assert torch.equal(ours[0], reference[0]) and torch.equal(ours[1], reference[1])
+
+    class SplitsTies(torch.nn.Module):
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            z = z[..., : z.shape[-2] // 2 * 2, : z.shape[-1] // 2 * 2]
+            return torch.maximum(torch.maximum(z[..., ::2, ::2], z[..., ::2, 1::2]),
+                                 torch.maximum(z[..., 1::2, ::2], z[..., 1::2, 1::2]))
+
+    splitting = _pool_grads(SplitsTies(), x)
+    assert torch.equal(splitting[0], reference[0]) and torch.equal(splitting[1], reference[1]) != ties
+
+
+def test_max_pool_2x2_keeps_hessian_vector_products_and_vmap():
+    """Exact HVPs (double backward) and vmapped stacked training see the same numbers as with max_pool2d."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.GroupNorm(2, 4), torch.nn.Tanh())
+    head = torch.nn.Linear(4 * 4 * 4, 10)
+    x, v, y = torch.randn(6, 1, 8, 8), torch.randn(6, 1, 8, 8), torch.randint(0, 10, (6,))
+
+    def hvp(pool: torch.nn.Module) -> torch.Tensor:
+        xr = x.clone().requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(head(pool(net(xr)).flatten(1)), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, xr, create_graph=True)
+        return torch.autograd.grad(grad, xr, v)[0]
+
+    assert torch.equal(hvp(MaxPool2x2()), hvp(torch.nn.MaxPool2d(2)))
+    stacked = torch.randn(3, 5, 4, 8, 8)
+    assert torch.equal(torch.func.vmap(MaxPool2x2())(stacked), torch.func.vmap(torch.nn.MaxPool2d(2))(stacked))

@@ -9,7 +9,7 @@ import pytest
 
 from memcurv import config, io
 from memcurv.estimators import memorization
-from memcurv.estimators.curvature import SCORES
+from memcurv.estimators.score_reduction import SCORES
 from memcurv.jobs import dp_models, extremes, mem_vs_epsilon, subset_models, toolkit
 
 # --- Helpers of the builders' unit tests ---------------------------------------------------------------

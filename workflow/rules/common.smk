@@ -78,6 +78,9 @@ AUDIT_ARMS = [f"eps{eps}" for eps in AUDIT_EPS] + ["nonprivate"]
 # The chain subset models -> memorization -> top-k -> DP subset models is a study's longest path: when jobs
 # wait for cores, its jobs go first, so the DP models fill the cores around it instead of delaying it.
 MEMORIZATION_PRIORITY = 10
+# The report reads only tables and is a small study's longest job after them: it starts first, the figures fill
+# the other cores around it (the default study's last 30 seconds on 2 cores).
+REPORT_PRIORITY = 20
 DP_SHARDS = range(num_shards(len(CFG.dp_models.seeds), CFG.dp_models.models_per_job))
 SUBSET_SHARDS = range(num_shards(CFG.memorization.num_models, CFG.memorization.models_per_job))
 AUDIT_SHARDS = range(num_shards(CFG.audit.num_models, CFG.audit.models_per_job))

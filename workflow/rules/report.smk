@@ -18,6 +18,7 @@ rule report:
     conda:
         CONDA_ENV
     threads: 1
+    priority: REPORT_PRIORITY
     resources:
         mem_mb=2000,
         runtime=10,

@@ -20,7 +20,7 @@ from scipy import stats
 from memcurv.analysis import bootstrap, reliability, theory
 from memcurv.analysis.bootstrap import CORRELATION, R2, UNBOUNDED, Interval, interval, spearman
 from memcurv.analysis.readings import AGGREGATION_NAMES, CORRECTED, read_dp_models, read_examples, read_table
-from memcurv.estimators.curvature import SCORES, reduce_scores
+from memcurv.estimators.score_reduction import SCORES, reduce_scores
 from memcurv.estimators.memorization import resampled_membership
 from memcurv.tables import DP_MODELS, EXAMPLES, MEM_VS_EPSILON_MODELS, SUBSET_SCORES, curvature_column
 

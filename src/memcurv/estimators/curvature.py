@@ -29,10 +29,10 @@ are computed in full fp32: TF32, which PyTorch uses for cuDNN convolutions by de
 bits, so its rounding error in each gradient (~5e-4 of it) is as large as the finite difference (h = 1e-3 of
 it) being measured; bf16 is worse still. Losses are per-example (sum-reduced). The released code's
 batch-mean loss (defect 2) only scales each example's input gradient by 1/B, B the size of its batch, so
-:func:`reduce_scores` derives those scores exactly from these: one computation serves both readings. A batch
-that runs out of GPU memory is scored again at half the size (memcurv.estimators.batches.run_in_batches): the scores
-are the same, and the mean reading divides by the batch size of the released scorer
-(``curvature.released_batch_size``), whatever batches computed the scores.
+memcurv.estimators.score_reduction derives those scores exactly from these: one computation serves both
+readings. A batch that runs out of GPU memory is scored again at half the size
+(memcurv.estimators.batches.run_in_batches): the scores are the same, and the mean reading divides by the batch size
+of the released scorer (``curvature.released_batch_size``), whatever batches computed the scores.
 """
 
 from __future__ import annotations
@@ -47,12 +47,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from memcurv.estimators.batches import run_in_batches
+from memcurv.estimators.score_reduction import SCORES
 
-SCORES = ("trace", "gauss_newton", "hutchinson", "sqnorm", "gradnorm")
 METHODS = ("finite_difference", "hvp")
-REDUCTIONS = ("sum", "mean")
-# Power of the batch size each score scales with under a batch-mean loss (gradients scale with 1/B).
-_MEAN_POWER = {"trace": 1, "gauss_newton": 1, "hutchinson": 1, "sqnorm": 2, "gradnorm": 1}
 _RESIDUAL_SEED = 1  # the residual's probes are drawn apart from the probe scores' (seed + this)
 
 _MASK64 = (1 << 64) - 1
@@ -218,23 +215,3 @@ def curvature_scores(
         bar.close()
         model.train(was_training)
     return out
-
-
-def batch_sizes(n: int, batch_size: int) -> np.ndarray:
-    """Size of the batch each of n examples falls in when scored in order, `batch_size` at a time."""
-    sizes = np.full(n, batch_size, dtype=np.int64)
-    sizes[n - n % batch_size:] = n % batch_size or batch_size
-    return sizes
-
-
-def reduce_scores(scores: dict[str, np.ndarray], reduction: str, batch_size: int) -> dict[str, np.ndarray]:
-    """Per-example scores (last axis: examples) under a loss `reduction`.  ``sum`` returns them as they are;
-    ``mean`` gives what a batch-mean loss over batches of `batch_size` in example order would have (defect 2):
-    each score divided by its batch's size (squared for ``sqnorm``), the last, smaller batch inflated as in
-    the released code."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"unknown loss_reduction {reduction!r}; choose one of {REDUCTIONS}")
-    if reduction == "sum":
-        return dict(scores)
-    sizes = batch_sizes(np.shape(next(iter(scores.values())))[-1], batch_size).astype(np.float64)
-    return {name: np.asarray(v) / sizes ** _MEAN_POWER[name] for name, v in scores.items()}

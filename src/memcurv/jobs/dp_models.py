@@ -15,7 +15,7 @@ from memcurv import io
 from memcurv.analysis.readings import model_curvature_column
 from memcurv.config import format_epsilon
 from memcurv.data.loading import Dataset
-from memcurv.estimators.curvature import SCORES
+from memcurv.estimators.score_reduction import SCORES
 from memcurv.jobs.toolkit import (check_spent, close_resume, dataset, dataset_curvature, device_of, every_reading,
                                   fresh_model, model_from_state, noise_for, open_resume, privacy_settings, shard_range,
                                   write_table)

@@ -16,7 +16,7 @@ from memcurv import io
 from memcurv.analysis.readings import example_curvature_column
 from memcurv.data.loading import Dataset
 from memcurv.estimators import memorization
-from memcurv.estimators.curvature import SCORES
+from memcurv.estimators.score_reduction import SCORES
 from memcurv.jobs.toolkit import (close_resume, dataset, dataset_curvature, device_of, every_reading, fresh_model,
                                   load_shards, model_scores, open_resume, resumable, shard_range, write_table)
 from memcurv.seeds import model_seed

@@ -19,7 +19,8 @@ from memcurv import io
 from memcurv.config import ConfigError, dataset_title, format_epsilon, num_shards
 from memcurv.data.label_noise import flip_labels
 from memcurv.data.loading import Dataset, load_dataset
-from memcurv.estimators.curvature import REDUCTIONS, curvature_scores, reduce_scores
+from memcurv.estimators.curvature import curvature_scores
+from memcurv.estimators.score_reduction import REDUCTIONS, reduce_scores
 from memcurv.seeds import stream
 from memcurv.settings import StudyConfig
 from memcurv.training.models import build_model
