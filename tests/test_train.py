@@ -215,7 +215,7 @@ def test_loading_a_checkpoint_runs_no_code_it_holds_and_a_resume_still_works(dig
     to a user, or left in a shared results folder, cannot run code; an honest one resumes as before."""
     import pickle
 
-    from memcurv.jobs import dp_models
+    from memcurv.jobs import toolkit
 
     monkeypatch.chdir(tmp_path)
     x, y = digits.x_train[:64], digits.y_train[:64]
@@ -229,8 +229,8 @@ def test_loading_a_checkpoint_runs_no_code_it_holds_and_a_resume_still_works(dig
     torch.save({**saved, "state": {**saved["state"], "note": _RunsCode()}}, ckpt)
     with pytest.raises(pickle.UnpicklingError):
         train(build_model("small_cnn", digits.input_shape, 10), x, y, settings, seed=0, checkpoint_path=ckpt)
-    evil = tmp_path / "seed0.pt"  # a DP shard's finished model, kept for a rerun after a kill
+    evil = tmp_path / "seed0.pt"  # a shard's finished model, kept for a rerun after a kill
     torch.save({"state_dict": first.state_dict(), "metrics": _RunsCode(), "curvature": {}}, evil)
     with pytest.raises(pickle.UnpicklingError):
-        dp_models.kept_model(evil)
+        toolkit.kept_results(evil)
     assert not (tmp_path / "pwned").exists()

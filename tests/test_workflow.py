@@ -202,7 +202,7 @@ def test_killed_training_job_resumes_and_matches_uninterrupted_run(tmp_path):
     assert (resume / "seed0.pt").exists() and not (tmp_path / "killed" / "metrics.json").exists()
     rerun = train(tmp_path / "killed", resume)
     log, _ = rerun.communicate(timeout=300)
-    assert rerun.returncode == 0 and "seed 0: kept from an interrupted run" in log and "resumed from" in log
+    assert rerun.returncode == 0 and "seed0: kept from an interrupted run" in log and "resumed from" in log
     assert not resume.exists()  # removed once the shard is written
     full = json.loads((tmp_path / "full" / "metrics.json").read_text())
     resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
@@ -258,7 +258,7 @@ def test_killed_shard_job_keeps_its_finished_models_and_matches_an_uninterrupted
     resume = tmp_path / "progress"
     with pytest.raises(RuntimeError, match="killed"):
         subset_models.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
-    assert (resume / "model0.npz").exists() and not (tmp_path / "killed.npz").exists()
+    assert (resume / "model0.pt").exists() and not (tmp_path / "killed.npz").exists()
     trained.clear()
     subset_models.train_subset_shard(cfg, masks, 0, tmp_path / "killed.npz", resume)
     assert trained == ["subset model 1", "subset model 2"]  # model 0 was not trained again
@@ -269,16 +269,37 @@ def test_killed_shard_job_keeps_its_finished_models_and_matches_an_uninterrupted
             np.testing.assert_array_equal(full[key], resumed[key], err_msg=key)
 
 
+def test_resumable_gives_back_what_it_kept(tmp_path):
+    """A finished model's results read back from the resume folder equal what was computed: numpy arrays as numpy
+    (0-d, bool, float32, a strided view), tensors as tensors, numbers and strings as they were; the model is not
+    computed again."""
+    import torch
+
+    from memcurv.jobs import toolkit
+
+    result = {"test_acc": np.array(0.5), "correct": np.array([True, False]),
+              "curv": np.arange(6, dtype=np.float32).reshape(2, 3)[:, ::2],
+              "state_dict": {"w": torch.arange(3.0)}, "metrics": {"epsilon": 1.5, "fidelity": "corrected", "l": [1, 2]}}
+    assert toolkit.resumable(tmp_path, "model0", lambda epoch: result) is result
+    kept = toolkit.resumable(tmp_path, "model0", lambda epoch: pytest.fail("a finished model was trained again"))
+    assert kept.keys() == result.keys() and kept["metrics"] == result["metrics"]
+    assert torch.equal(kept["state_dict"]["w"], result["state_dict"]["w"])
+    for key in ("test_acc", "correct", "curv"):
+        assert isinstance(kept[key], np.ndarray) and kept[key].dtype == result[key].dtype
+        np.testing.assert_array_equal(kept[key], result[key], err_msg=key)
+        assert kept[key].shape == result[key].shape
+
+
 def test_progress_made_under_another_config_is_dropped(tmp_path, caplog):
     from memcurv.jobs import toolkit
 
     cfg = _shard_config()
     other = replace(cfg, memorization=replace(cfg.memorization, train=replace(cfg.memorization.train, lr=0.1)))
-    (toolkit.open_resume(tmp_path / "progress", cfg) / "model0.npz").write_text("a finished model")
-    assert (toolkit.open_resume(tmp_path / "progress", cfg) / "model0.npz").exists()  # same config: kept
+    (toolkit.open_resume(tmp_path / "progress", cfg) / "model0.pt").write_text("a finished model")
+    assert (toolkit.open_resume(tmp_path / "progress", cfg) / "model0.pt").exists()  # same config: kept
     with caplog.at_level("WARNING", logger="memcurv.jobs.toolkit"):
         toolkit.open_resume(tmp_path / "progress", other)
-    assert not (tmp_path / "progress" / "model0.npz").exists() and "another configuration" in caplog.text
+    assert not (tmp_path / "progress" / "model0.pt").exists() and "another configuration" in caplog.text
 
 
 @pytest.mark.parametrize("study, jobs", [

@@ -110,7 +110,7 @@ def train_audit_shard(cfg: StudyConfig, arm: str, canaries: Path, noise: Path | 
                 "epsilon_spent": np.array(metrics.get("epsilon", np.nan))}
 
     resume = open_resume(resume, cfg)
-    rows = [resumable(resume, k, partial(run, k)) for k in models]
+    rows = [resumable(resume, f"model{k}", partial(run, k)) for k in models]
     io.write_npz(out, arm=np.array(arm), models=np.array(list(models)), masks=masks[models.start:models.stop],
                  **{key: np.stack([r[key] for r in rows]) for key in rows[0]})
     close_resume(resume)

@@ -4,6 +4,7 @@ for curvature on the training set and on test examples in shards of seeds, and s
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,8 @@ from memcurv.config import format_epsilon
 from memcurv.data.loading import Dataset
 from memcurv.estimators.score_reduction import SCORES
 from memcurv.jobs.toolkit import (check_spent, close_resume, dataset, dataset_curvature, device_of, every_reading,
-                                  fresh_model, model_from_state, noise_for, open_resume, privacy_settings, shard_range,
-                                  write_table)
+                                  fresh_model, model_from_state, noise_for, open_resume, privacy_settings, resumable,
+                                  shard_range, write_table)
 from memcurv.settings import StudyConfig
 from memcurv.tables import curvature_column
 from memcurv.training.train import evaluate, train
@@ -38,26 +39,22 @@ def train_dp_shard(cfg: StudyConfig, epsilon: float, shard: int, noise: Path, ou
     ds, device = dataset(cfg), device_of(cfg)
     calibration = noise_for(noise, epsilon)
     resume = open_resume(resume, cfg)
-    done = [_dp_model(cfg, ds, device, epsilon, seed, calibration, resume) for seed in seeds]
+    done = [resumable(resume, f"seed{seed}", partial(_dp_model, cfg, ds, device, epsilon, seed, calibration))
+            for seed in seeds]
     with io.atomic_path(out_dir / "models.pt") as tmp:
         torch.save({"config": cfg.as_dict(), "epsilon": epsilon,
-                    "state_dicts": {seed: state for seed, (state, _, _) in zip(seeds, done, strict=True)}}, tmp)
-    io.write_json(out_dir / "metrics.json", [metrics for _, metrics, _ in done])
+                    "state_dicts": {seed: m["state_dict"] for seed, m in zip(seeds, done, strict=True)}}, tmp)
+    io.write_json(out_dir / "metrics.json", [m["metrics"] for m in done])
     io.write_npz(out_dir / "curvature.npz", seeds=np.array(seeds), ids=ds.ids.numpy(),
-                 **{key: np.stack([curv[key] for _, _, curv in done]) for key in done[0][2]})
+                 **{key: np.stack([m["curvature"][key] for m in done]) for key in done[0]["curvature"]})
     close_resume(resume)
 
 
 def _dp_model(cfg: StudyConfig, ds: Dataset, device: torch.device, epsilon: float, seed: int,
-              calibration: dict[str, Any], resume: Path | None
-              ) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, np.ndarray]]:
-    """One DP model's state dict, metrics (accuracy and loss on both splits, the epsilon spent) and curvature (of
-    every training example, and of the scored test examples as `test_<score>`, whether a trend with epsilon is the
-    training set's or any input's is one test of link 2's explanation); read back if a killed run finished it."""
-    finished, epoch = (None, None) if resume is None else (resume / f"seed{seed}.pt", resume / f"seed{seed}_epoch.pt")
-    if finished is not None and finished.exists():
-        log.info("seed %d: kept from an interrupted run", seed)
-        return kept_model(finished)
+              calibration: dict[str, Any], epoch: Path | None) -> dict[str, Any]:
+    """One DP model's `state_dict`, `metrics` (accuracy and loss on both splits, the epsilon spent) and `curvature`
+    (of every training example, and of the scored test examples as `test_<score>`, whether a trend with epsilon is
+    the training set's or any input's is one test of link 2's explanation); `epoch` is its epoch checkpoint."""
     model, metrics = train(fresh_model(cfg, ds, seed), ds.x_train, ds.y_train, cfg.train,
                            privacy_settings=privacy_settings(cfg, calibration), seed=seed, device=device,
                            checkpoint_path=epoch, progress=True, desc=f"eps={format_epsilon(epsilon)} seed={seed}")
@@ -72,19 +69,7 @@ def _dp_model(cfg: StudyConfig, ds: Dataset, device: torch.device, epsilon: floa
     curvature = {**dataset_curvature(cfg, scored, ds, device, progress=True),
                  **{f"test_{s}": v for s, v in dataset_curvature(cfg, scored, ds, device, progress=True,
                                                                  split="test").items()}}
-    if finished is not None:
-        with io.atomic_path(finished) as tmp:
-            torch.save({"state_dict": state, "metrics": metrics,
-                        "curvature": {k: torch.from_numpy(v) for k, v in curvature.items()}}, tmp)
-        epoch.unlink(missing_ok=True)
-    return state, metrics, curvature
-
-
-def kept_model(finished: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, np.ndarray]]:
-    """A DP model finished before its job was killed, as `_dp_model` returns it; read with weights_only, so a file
-    left in a shared results folder cannot run code."""
-    kept = torch.load(finished, map_location="cpu", weights_only=True)
-    return kept["state_dict"], kept["metrics"], {k: v.numpy() for k, v in kept["curvature"].items()}
+    return {"state_dict": state, "metrics": metrics, "curvature": curvature}
 
 
 def dp_models_table(cfg: StudyConfig, shards: list[Path], out: Path) -> None:

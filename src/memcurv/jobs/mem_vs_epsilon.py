@@ -62,7 +62,7 @@ def _topk_shard(cfg: StudyConfig, epsilon: float | None, calibration: dict[str, 
         return {"correct": ev["correct"], "prob": ev["prob"], "epsilon_spent": np.array(metrics.get("epsilon", np.inf))}
 
     resume = open_resume(resume, cfg)
-    rows = [resumable(resume, k, partial(run, k, mask)) for k, mask in zip(models, masks)]
+    rows = [resumable(resume, f"model{k}", partial(run, k, mask)) for k, mask in zip(models, masks)]
     spent = np.array([r["epsilon_spent"] for r in rows])
     if epsilon is not None:
         check_spent(float(spent.max()), epsilon)

@@ -74,7 +74,8 @@ def train_subset_shard(cfg: StudyConfig, masks: Path, shard: int, out: Path,
                                    device=device, checkpoint_path=ckpt, desc=f"subset model {k}")[0])
 
         resume = open_resume(resume, cfg)
-        rows = [resumable(resume, k, partial(run, k, seed, idx)) for k, seed, idx in zip(models, seeds, subsets)]
+        rows = [resumable(resume, f"model{k}", partial(run, k, seed, idx))
+                for k, seed, idx in zip(models, seeds, subsets)]
     io.write_npz(out, models=np.array(list(models)), masks=shard_masks, **{key: np.stack([r[key] for r in rows])
                                                                     for key in rows[0]})
     close_resume(resume)

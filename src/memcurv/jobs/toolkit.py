@@ -170,21 +170,45 @@ def close_resume(resume: Path | None) -> None:
         shutil.rmtree(resume, ignore_errors=True)
 
 
-def resumable(resume: Path | None, k: int,
-               run: Callable[[Path | None], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Model k's results: read back if an earlier, killed run of the job finished it, else computed by
-    run(epoch checkpoint path) and kept until the job's outputs are written."""
+Kept = Any  # a finished model's results: tensors, numpy arrays, numbers and strings, in dicts and lists
+_ARRAY = "__numpy__"  # marks a numpy array saved as a tensor, so that it is read back as one
+
+
+def resumable(resume: Path | None, name: str, run: Callable[[Path | None], Kept]) -> Kept:
+    """A model's results: read back if an earlier, killed run of the job finished it, else computed by
+    run(epoch checkpoint path) and kept as `<name>.pt` until the job's outputs are written; its epoch checkpoint,
+    `<name>_epoch.pt`, goes once it is finished.  Read with weights_only, so a file left in a shared results folder
+    cannot run code."""
     if resume is None:
         return run(None)
-    done = resume / f"model{k}.npz"
+    done, epoch = resume / f"{name}.pt", resume / f"{name}_epoch.pt"
     if done.exists():
-        log.info("model %d: results kept from an interrupted run", k)
-        with np.load(done) as z:
-            return {key: z[key] for key in z.files}
-    result = run(resume / f"model{k}.pt")
-    io.write_npz(done, **result)
-    (resume / f"model{k}.pt").unlink(missing_ok=True)
+        log.info("%s: kept from an interrupted run", name)
+        return kept_results(done)
+    result = run(epoch)
+    with io.atomic_path(done) as tmp:
+        torch.save(_as_tensors(result), tmp)
+    epoch.unlink(missing_ok=True)
     return result
+
+
+def kept_results(path: Path) -> Kept:
+    """What `resumable` kept at `path`, its numpy arrays numpy again (weights_only loads tensors, not arrays)."""
+    return _as_arrays(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def _as_tensors(value: Kept) -> Kept:
+    if isinstance(value, np.ndarray):
+        return {_ARRAY: torch.from_numpy(value.copy())}  # a copy: writable, strides torch accepts
+    if isinstance(value, dict):
+        return {k: _as_tensors(v) for k, v in value.items()}
+    return [_as_tensors(v) for v in value] if isinstance(value, list | tuple) else value
+
+
+def _as_arrays(value: Kept) -> Kept:
+    if isinstance(value, dict):
+        return value[_ARRAY].numpy() if value.keys() == {_ARRAY} else {k: _as_arrays(v) for k, v in value.items()}
+    return [_as_arrays(v) for v in value] if isinstance(value, list) else value
 
 
 # --- Shards of models, and tables -----------------------------------------------------------------
