@@ -68,12 +68,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    print(f"fresh interpreter, median of {args.repeats}       seconds")
+    print(f"fresh interpreter, median of {args.repeats}           seconds")
     for name, code in IMPORTS.items():
-        print(f"{name:40s}{start_seconds(code, args.repeats):8.2f}")
+        print(f"{name:44s}{start_seconds(code, args.repeats):8.2f}")
     train_s, curvature_s = work_seconds()
-    print(f"{'train one digits DP model (1 thread)':40s}{train_s:8.2f}")
-    print(f"{'its curvature, 1,437 examples':40s}{curvature_s:8.2f}")
+    print(f"{'train one digits DP model (1 thread)':44s}{train_s:8.2f}")
+    print(f"{'its curvature, 1,437 examples':44s}{curvature_s:8.2f}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ MODELS = ("small_cnn", "cifar_cnn", "resnet18", "resnet50")
 
 class MaxPool2x2(nn.Module):
     """``nn.MaxPool2d(2)`` with the same values and gradients, faster on small CPU images: PyTorch's CPU kernel
-    takes 2.7 ms for 512 x 16 planes of 8x8 (60 times a ReLU of the same tensor), a fifth of a digits training
+    takes 2.7 ms for 512 x 16 planes of 8x8 (60 times a ReLU of the same tensor), a fifth of an 8x8 training
     step (benchmarks/max_pool.py).  Each window's maximum is found with elementwise comparisons of its four
     strided corners, ties going to the first in row-major order as the kernel's do, and gathered from the input:
     so a gradient reaches exactly the element max_pool2d sends it to, and double backward (exact Hessian-vector
