@@ -271,15 +271,16 @@ def test_killed_shard_job_keeps_its_finished_models_and_matches_an_uninterrupted
 
 def test_resumable_gives_back_what_it_kept(tmp_path):
     """A finished model's results read back from the resume folder equal what was computed: numpy arrays as numpy
-    (0-d, bool, float32, a strided view), tensors as tensors, numbers and strings as they were; the model is not
-    computed again."""
+    (0-d, bool, float32, a strided view), tensors as tensors, numbers and strings as they were (a numpy number as a
+    Python one); the model is not computed again."""
     import torch
 
     from memcurv.jobs import toolkit
 
     result = {"test_acc": np.array(0.5), "correct": np.array([True, False]),
               "curv": np.arange(6, dtype=np.float32).reshape(2, 3)[:, ::2],
-              "state_dict": {"w": torch.arange(3.0)}, "metrics": {"epsilon": 1.5, "fidelity": "corrected", "l": [1, 2]}}
+              "state_dict": {"w": torch.arange(3.0)},
+              "metrics": {"epsilon": 1.5, "fidelity": "corrected", "l": [1, 2], "spent": np.float64(0.25)}}
     assert toolkit.resumable(tmp_path, "model0", lambda epoch: result) is result
     kept = toolkit.resumable(tmp_path, "model0", lambda epoch: pytest.fail("a finished model was trained again"))
     assert kept.keys() == result.keys() and kept["metrics"] == result["metrics"]

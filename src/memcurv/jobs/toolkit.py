@@ -198,6 +198,8 @@ def kept_results(path: Path) -> Kept:
 
 
 def _as_tensors(value: Kept) -> Kept:
+    if isinstance(value, np.generic):  # a numpy number in the metrics: weights_only would refuse to read it back
+        return value.item()
     if isinstance(value, np.ndarray):
         return {_ARRAY: torch.from_numpy(value.copy())}  # a copy: writable, strides torch accepts
     if isinstance(value, dict):
