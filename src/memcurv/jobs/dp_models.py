@@ -3,7 +3,6 @@ for curvature on the training set and on test examples in shards of seeds, and s
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,6 @@ from memcurv.jobs.toolkit import (check_spent, close_resume, dataset, dataset_cu
 from memcurv.settings import StudyConfig
 from memcurv.tables import curvature_column
 from memcurv.training.train import evaluate, train
-
-log = logging.getLogger(__name__)
 
 
 def train_dp_shard(cfg: StudyConfig, epsilon: float, shard: int, noise: Path, out_dir: Path,
