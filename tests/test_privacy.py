@@ -185,3 +185,13 @@ def test_budgets_below_rdps_default_orders_reach_are_calibrated():
     for accountant in ("rdp", "prv"):
         cal = privacy.calibrate_noise(0.1, 1e-5, 256 / 1030, 60, accountant)
         assert 0.099 * 0.98 < cal.epsilon <= 0.1 and cal.accountant == accountant
+
+
+def test_epsilon_spent_is_computed_once_per_schedule():
+    """The seeds of one epsilon share their schedule: the second model's epsilon is the first's, not recomputed."""
+    epsilon_spent.cache_clear()
+    first = epsilon_spent(1.1, 0.01, 300, 1e-5, "prv")
+    assert epsilon_spent(1.1, 0.01, 300, 1e-5, "prv") == first
+    assert epsilon_spent.cache_info().hits == 1
+    assert epsilon_spent(1.1, 0.01, 301, 1e-5, "prv") > first  # another schedule is computed afresh
+    assert epsilon_spent.cache_info().misses == 2

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from memcurv.analysis import bootstrap, reliability, theory
 from memcurv.analysis.bootstrap import CORRELATION, R2, UNBOUNDED, Interval, interval, spearman
@@ -159,7 +158,7 @@ def auroc(positive: np.ndarray, score: np.ndarray) -> float:
     k = int(found.sum())
     if k == 0 or k == n:
         return float("nan")
-    return float((stats.rankdata(score[ok])[found].sum() - k * (k + 1) / 2) / (k * (n - k)))
+    return float((bootstrap.rank(score[ok])[found].sum() - k * (k + 1) / 2) / (k * (n - k)))
 
 
 AUROC = (0.0, 1.0)  # its range, for its interval
@@ -277,7 +276,7 @@ def _enough_epsilons(dp: pd.DataFrame | None) -> bool:
 def _seed_intervals(dp: pd.DataFrame, statistic: Any, limits: tuple[tuple[float, float], ...]) -> list[Interval]:
     """Each number `statistic(dp)` returns, with its interval over seeds resampled within each epsilon (kept within
     that number's `limits`; bootstrap.seed_intervals)."""
-    dp = dp.reset_index(drop=True)
+    dp = dp.reset_index(drop=True).copy()  # one block per dtype: each replicate's rows are taken in a few copies
     return bootstrap.seed_intervals(lambda idx: statistic(dp.iloc[idx]), dp["epsilon"].to_numpy(), limits)
 
 
@@ -438,7 +437,7 @@ def check_claims(tables: Path, defects: dict[str, str] | None = None) -> list[Cl
 
 def _rank_residual(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Ranks of y with their linear dependence on the ranks of x removed."""
-    ry, rx = stats.rankdata(y), stats.rankdata(x)
+    ry, rx = bootstrap.rank(y), bootstrap.rank(x)
     slope, intercept = np.polyfit(rx, ry, 1)
     return ry - (slope * rx + intercept)
 

@@ -4,6 +4,7 @@ report is the number drawn."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,8 +82,16 @@ def _exp_decay_start(eps: np.ndarray, loss: np.ndarray) -> list[float]:
 
 
 def fit_loss_vs_epsilon(eps: np.ndarray, loss: np.ndarray) -> Fit:
-    """Test loss against epsilon as a + b e^(-c eps) (the paper's Fig. 4), with c >= 0."""
-    eps, loss = np.asarray(eps, float), np.asarray(loss, float)
+    """Test loss against epsilon as a + b e^(-c eps) (the paper's Fig. 4), with c >= 0.
+
+    Kept by value: the bootstrap replicates of link 2 (whose eq. 16 needs this fit) and of the loss claim, under
+    both readings of a report, resample the same seeds, so three fits in four repeat one already made."""
+    return _fit_loss(np.asarray(eps, float).tobytes(), np.asarray(loss, float).tobytes())
+
+
+@functools.lru_cache(maxsize=4096)
+def _fit_loss(eps_bytes: bytes, loss_bytes: bytes) -> Fit:
+    eps, loss = np.frombuffer(eps_bytes), np.frombuffer(loss_bytes)
     p0 = _exp_decay_start(eps, loss)
     return _curve_fit("a + b exp(-c eps)", _exp_decay, ("a", "b", "c"), (eps,), loss, p0,
                       ([-np.inf, -np.inf, 0.0], [np.inf, np.inf, np.inf]))

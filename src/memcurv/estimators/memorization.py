@@ -117,6 +117,7 @@ def resampled_membership(masks: np.ndarray, values: np.ndarray, weights: np.ndar
     with np.errstate(invalid="ignore", divide="ignore"):
         in_mean = np.where(n_in > 0, (w @ (inside * values)) / n_in, np.nan)
         out_mean = np.where(n_out > 0, (w @ ((1.0 - inside) * values)) / n_out, np.nan)
-    in_max = np.stack([np.where(masks[row > 0], values[row > 0], -np.inf).max(0, initial=-np.inf) for row in w])
+    inside_values = np.where(masks, values, -np.inf)
+    in_max = np.stack([inside_values[row > 0].max(0, initial=-np.inf) for row in w])
     return {"in_mean": in_mean, "out_mean": out_mean, "in_max": np.where(np.isfinite(in_max), in_max, np.nan),
             "in_minus_out": in_mean - out_mean}
