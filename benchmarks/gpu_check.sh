@@ -99,7 +99,7 @@ step packing 240 packing.txt snakemake -s "$PWD/Snakefile" -d $WORK --cores $COR
 {
   echo "jobs whose log says they ran out of GPU memory:"; grep -l "out of memory" -r $WORK/logs | grep -v benchmarks
   echo "retries (curvature or evaluation halving a batch):"; grep -h "out of GPU memory" -r $WORK/logs | head
-  echo "curvature outputs: $(ls $WORK/results/gpu_packing/dp/*/*/curvature.npz 2>/dev/null | wc -l)"
+  echo "curvature outputs: $(ls $WORK/results/gpu_packing/dp/*/curvature.npz 2>/dev/null | wc -l)"
   [ -s /tmp/gpu_mem.csv ] && echo "peak GPU memory used: $(sort -n /tmp/gpu_mem.csv | tail -1) MiB"
   echo "seconds per job (Snakemake benchmark files):"
   for f in $WORK/logs/gpu_packing/benchmarks/*/*.tsv; do

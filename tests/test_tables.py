@@ -108,7 +108,8 @@ def _dp_models_table(tmp_path, fidelity: str) -> tuple[pd.DataFrame, dict, dict]
     for eps, models in shards.items():
         folders.append(tmp_path / f"eps{eps}")
         io.write_json(folders[-1] / "metrics.json", [m for m, _ in models])
-        io.write_npz(folders[-1] / "curvature.npz", seeds=np.array([m["seed"] for m, _ in models]),
+        io.write_npz(folders[-1] / "curvature.npz", epsilons=np.array([m["target_epsilon"] for m, _ in models]),
+                     seeds=np.array([m["seed"] for m, _ in models]),
                      ids=np.arange(N_TRAIN), **{k: np.stack([c[k] for _, c in models]) for k in models[0][1]})
     cfg = config.validate(_raw(fidelity=fidelity, curvature={"released_batch_size": {"dp_models": DP_BATCH}}))
     dp_models.dp_models_table(cfg, folders, tmp_path / "dp_models.csv")
@@ -150,7 +151,8 @@ def test_dp_models_table_refuses_metrics_without_their_curvature(tmp_path):
     _dp_models_table(tmp_path, "corrected")
     shard = tmp_path / "eps1.0"
     io.write_json(shard / "metrics.json", io.read_json(shard / "metrics.json")[:1])  # one seed's metrics of two
-    with pytest.raises(ValueError, match="metrics of seeds \\[1\\] but curvature of seeds \\[1, 0\\]"):
+    with pytest.raises(ValueError, match=r"metrics of \(epsilon, seed\) \[\(1.0, 1\)\] but curvature of "
+                                         r"\[\(1.0, 1\), \(1.0, 0\)\]"):
         dp_models.dp_models_table(_cfg(None), [shard], tmp_path / "short.csv")
 
 
@@ -167,9 +169,15 @@ EPS8_CORRECT = np.array([[0, 1, 1], [1, 1, 0], [1, 1, 1], [0, 0, 1]], bool)
 EPS8_PROB = (0.25 + 0.5 * EPS8_CORRECT).astype(np.float32)
 
 
-def _write_dp_subset_shard(path, eps: float, models: range, masks, correct, prob) -> Path:
-    io.write_npz(path, epsilon=np.array(eps), models=np.array(list(models)), masks=masks, topk=TOPK,
-                 correct=correct, prob=prob, epsilon_spent=np.full(len(models), eps * 0.99))
+ARRAYS = {1.0: (EPS1_MASKS, EPS1_CORRECT, EPS1_PROB), 8.0: (EPS8_MASKS, EPS8_CORRECT, EPS8_PROB)}
+
+
+def _write_dp_subset_shard(path, models: list[tuple[float, int]]) -> Path:
+    """A shard of the epsilon x model grid holding `models`, (epsilon, model) pairs, with their rows of ARRAYS."""
+    masks, correct, prob = (np.stack([ARRAYS[eps][i][k] for eps, k in models]) for i in range(3))
+    eps = np.array([e for e, _ in models])
+    io.write_npz(path, epsilons=eps, models=np.array([k for _, k in models]), masks=masks, topk=TOPK,
+                 correct=correct, prob=prob, epsilon_spent=eps * 0.99)
     return path
 
 
@@ -180,13 +188,12 @@ def _write_dp_subset_shard(path, eps: float, models: range, masks, correct, prob
     ("probability", [0.6, 0, 0.4, 1 / 3, 0.25, 0.25], [0.3, 0, 0.2, 0.375, 0.125, 0.125]),
 ])
 def test_mem_vs_epsilon_table_memorization_of_the_topk_per_epsilon(tmp_path, score, mem, unconditional):
-    """Shards grouped by epsilon (given out of order, epsilon 1 in two shards), memorization of the chosen score."""
+    """Models grouped by epsilon and ordered by model, however the grid was sharded (given out of order, one shard
+    across both epsilons), memorization of the chosen score."""
     EXAMPLES.to_csv(tmp_path / "examples.csv", index=False)
-    shards = [_write_dp_subset_shard(tmp_path / "eps8.npz", 8.0, range(4), EPS8_MASKS, EPS8_CORRECT, EPS8_PROB),
-              _write_dp_subset_shard(tmp_path / "eps1_0.npz", 1.0, range(2), EPS1_MASKS[:2], EPS1_CORRECT[:2],
-                                     EPS1_PROB[:2]),
-              _write_dp_subset_shard(tmp_path / "eps1_1.npz", 1.0, range(2, 4), EPS1_MASKS[2:], EPS1_CORRECT[2:],
-                                     EPS1_PROB[2:])]
+    shards = [_write_dp_subset_shard(tmp_path / "b.npz", [(8.0, 0), (8.0, 1)]),
+              _write_dp_subset_shard(tmp_path / "c.npz", [(1.0, 2), (1.0, 3), (8.0, 2), (8.0, 3)]),
+              _write_dp_subset_shard(tmp_path / "a.npz", [(1.0, 0), (1.0, 1)])]
     raw = _raw()
     raw["memorization"]["score"] = score
     mem_vs_epsilon.mem_vs_epsilon_table(config.validate(raw), tmp_path / "examples.csv", shards,

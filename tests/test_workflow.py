@@ -44,7 +44,7 @@ def test_smoke_study_builds_every_figure(smoke_run):
             assert path.stat().st_size > 0, path
     for table in ("dp_models.csv", "examples.csv", "mem_vs_epsilon.csv"):
         assert (smoke_run / "results" / "smoke" / "tables" / table).stat().st_size > 0
-    metrics = json.loads((smoke_run / "results" / "smoke" / "dp" / "eps1" / "shard0" / "metrics.json").read_text())[0]
+    metrics = json.loads((smoke_run / "results" / "smoke" / "dp" / "shard0" / "metrics.json").read_text())[0]
     assert metrics["seed"] == 0
     assert 0 < metrics["epsilon"] <= 1 and metrics["provenance"]["config_hash"]
     for table in ("dp_models.csv", "examples.csv", "mem_vs_epsilon.csv"):
@@ -175,38 +175,38 @@ def test_bad_config_stops_before_any_job_with_one_line_naming_the_key(tmp_path, 
 
 
 def test_killed_training_job_resumes_and_matches_uninterrupted_run(tmp_path):
-    """A DP shard of two seeds killed while training its second: the rerun keeps the first seed's model and
-    resumes the second from its epoch checkpoint, and writes what an uninterrupted run writes."""
+    """A DP shard of two models (one seed at two epsilons) killed while training its second: the rerun keeps the
+    first model and resumes the second from its epoch checkpoint, and writes what an uninterrupted run writes."""
     cfg = tmp_path / "config.yaml"
     cfg.write_text("study: resume\ndataset: {name: digits}\ndevice: cpu\ncurvature: {probes: 2}\n"
                    "train: {epochs: 30, batch_size: 128, lr: 2.0, momentum: 0.5}\nprivacy: {accountant: rdp}\n"
-                   "dp_models: {seeds: [0, 1], models_per_job: 2}\n")
+                   "dp_models: {epsilons: [5, 10], seeds: [0], models_per_job: 2}\n")  # a shard across epsilons
     cli = [sys.executable, "-m", "memcurv"]
     noise = tmp_path / "noise.json"
-    subprocess.run([*cli, "calibrate", "--config", cfg, "--experiment", "dp_models", "--epsilons", "5", "--out", noise],
-                   check=True, capture_output=True)
+    subprocess.run([*cli, "calibrate", "--config", cfg, "--experiment", "dp_models", "--epsilons", "5", "10",
+                    "--out", noise], check=True, capture_output=True)
 
     def train(out: Path, resume: Path) -> subprocess.Popen:
-        return subprocess.Popen([*cli, "train-dp", "--config", cfg, "--epsilon", "5", "--shard", "0", "--noise", noise,
+        return subprocess.Popen([*cli, "train-dp", "--config", cfg, "--shard", "0", "--noise", noise,
                                  "--out-dir", out, "--resume", resume, "--threads", "1"],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     assert train(tmp_path / "full", tmp_path / "full-progress").wait(timeout=300) == 0
     resume = tmp_path / "killed-progress"
     proc = train(tmp_path / "killed", resume)
-    while not (resume / "seed1_epoch.pt").exists():
+    while not (resume / "eps10_seed0_epoch.pt").exists():
         assert proc.poll() is None, "the shard ended before its second model's first epoch checkpoint"
         time.sleep(0.01)
     proc.kill()
     proc.wait()
-    assert (resume / "seed0.pt").exists() and not (tmp_path / "killed" / "metrics.json").exists()
+    assert (resume / "eps5_seed0.pt").exists() and not (tmp_path / "killed" / "metrics.json").exists()
     rerun = train(tmp_path / "killed", resume)
     log, _ = rerun.communicate(timeout=300)
-    assert rerun.returncode == 0 and "seed0: kept from an interrupted run" in log and "resumed from" in log
+    assert rerun.returncode == 0 and "eps5_seed0: kept from an interrupted run" in log and "resumed from" in log
     assert not resume.exists()  # removed once the shard is written
     full = json.loads((tmp_path / "full" / "metrics.json").read_text())
     resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
-    for key in ("seed", "train_loss", "train_acc", "test_loss", "test_acc", "epsilon", "steps"):
+    for key in ("target_epsilon", "seed", "train_loss", "train_acc", "test_loss", "test_acc", "epsilon", "steps"):
         assert [m[key] for m in resumed] == [m[key] for m in full], key
     with np.load(tmp_path / "full" / "curvature.npz") as a, np.load(tmp_path / "killed" / "curvature.npz") as b:
         assert sorted(a.files) == sorted(b.files) and a["trace"].shape[0] == 2
@@ -225,10 +225,11 @@ def _scored_as_saved(cfg: Path, models: Path, curvature) -> None:
     study = config.load(cfg)
     ds = toolkit.dataset(study)
     saved = torch.load(models, weights_only=True)
-    for i, seed in enumerate(curvature["seeds"]):
-        model = toolkit.model_from_state(study, ds, saved["state_dicts"][int(seed)], torch.device("cpu"))
+    assert [(m["epsilon"], m["seed"]) for m in saved["models"]] == list(zip(curvature["epsilons"], curvature["seeds"]))
+    for i, m in enumerate(saved["models"]):
+        model = toolkit.model_from_state(study, ds, m["state_dict"], torch.device("cpu"))
         for score, values in toolkit.dataset_curvature(study, model, ds, torch.device("cpu")).items():
-            np.testing.assert_array_equal(values, curvature[score][i], err_msg=f"seed {seed} {score}")
+            np.testing.assert_array_equal(values, curvature[score][i], err_msg=f"model {i} {score}")
 
 
 def _shard_config():
@@ -267,6 +268,16 @@ def test_killed_shard_job_keeps_its_finished_models_and_matches_an_uninterrupted
         assert sorted(full.files) == sorted(resumed.files)
         for key in full.files:
             np.testing.assert_array_equal(full[key], resumed[key], err_msg=key)
+
+
+def test_grid_shards_take_the_epsilon_by_model_grid_in_order():
+    """Shards of 4 of 3 epsilons x 2 seeds: the first spans two epsilons, the last is short; past the end, an error."""
+    from memcurv.jobs.toolkit import grid_shard
+
+    assert grid_shard((1.0, 2.0, 5.0), 2, 4, 0) == [(1.0, 0), (1.0, 1), (2.0, 0), (2.0, 1)]
+    assert grid_shard((1.0, 2.0, 5.0), 2, 4, 1) == [(5.0, 0), (5.0, 1)]
+    with pytest.raises(ValueError, match="outside the 2 shards of 6 models"):
+        grid_shard((1.0, 2.0, 5.0), 2, 4, 2)
 
 
 def test_resumable_gives_back_what_it_kept(tmp_path):
@@ -357,7 +368,7 @@ mem_vs_epsilon: {{epsilons: [10], num_models: 2, models_per_job: 2, top_k: 10}}
            "--configfile", str(REPO / "config" / "cifar10.yaml"), str(tiny)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-4000:]
-    [metrics] = json.loads((tmp_path / "results/cifar10/dp/eps1/shard0/metrics.json").read_text())
+    [metrics] = json.loads((tmp_path / "results/cifar10/dp/shard0/metrics.json").read_text())
     assert metrics["epsilon"] <= 1 and metrics["steps"] == 2  # 100 images, logical batch 50, one epoch
     assert (tmp_path / "figures/cifar10/curvature_vs_epsilon.png").stat().st_size > 0
     assert (tmp_path / "paper/cifar10.md").exists()

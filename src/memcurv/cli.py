@@ -34,7 +34,6 @@ RESUME = _path("--resume", "folder that keeps the job's progress (epoch checkpoi
                "rerun after a kill resumes; emptied if made under another config, removed once the outputs are "
                "written", required=False)
 SHARD = ("--shard", {"type": int, "required": True})
-EPSILON = ("--epsilon", {"type": float, "required": True})
 EXAMPLES = _path("--examples", "the per-example table (`examples`)")
 SHARDS = _path("--shards", "the shard files of one experiment", many=True)
 
@@ -54,9 +53,9 @@ VERBS = {
                       "memcurv.jobs.study:calibrate",
                       (("--experiment", {"choices": config_mod.EXPERIMENTS, "required": True}),
                        ("--epsilons", {"type": float, "nargs": "+", "required": True}), OUT)),
-    "train-dp": Verb("Train one shard of DP models (seeds at one epsilon) on the full training set; score their "
-                     "curvature.", "memcurv.jobs.dp_models:train_dp_shard",
-                     (EPSILON, SHARD, _path("--noise", "calibration JSON from `calibrate`"), _path("--out-dir"),
+    "train-dp": Verb("Train one shard of DP models (of the epsilon x seed grid) on the full training set; score "
+                     "their curvature.", "memcurv.jobs.dp_models:train_dp_shard",
+                     (SHARD, _path("--noise", "calibration JSON from `calibrate`"), _path("--out-dir"),
                       RESUME)),
     "dp-table": Verb("Table of the DP models: accuracy, loss, epsilon spent, mean curvature.",
                      "memcurv.jobs.dp_models:dp_models_table", (_path("--shards", "the DP shard folders", many=True),
@@ -70,9 +69,9 @@ VERBS = {
                      (SHARDS, OUT, _path("--models-out", "table of the subset models (test accuracy)"),
                       _path("--scores-out", "per-model scores for the claims' bootstrap"))),
     "topk": Verb("The top-k most memorized examples.", "memcurv.jobs.subset_models:write_topk", (EXAMPLES, OUT)),
-    "train-dp-subsets": Verb("Train one shard of DP subset models for memorization vs epsilon.",
-                             "memcurv.jobs.mem_vs_epsilon:train_dp_subset_shard",
-                             (EPSILON, _path("--noise"), _path("--topk"), SHARD, OUT, RESUME)),
+    "train-dp-subsets": Verb("Train one shard of DP subset models (of the epsilon x model grid) for memorization vs "
+                             "epsilon.", "memcurv.jobs.mem_vs_epsilon:train_dp_subset_shard",
+                             (_path("--noise"), _path("--topk"), SHARD, OUT, RESUME)),
     "train-topk-control": Verb("Train one shard of the non-private control of memorization vs epsilon.",
                                "memcurv.jobs.mem_vs_epsilon:train_topk_control_shard",
                                (_path("--topk"), SHARD, OUT, RESUME)),

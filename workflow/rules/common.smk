@@ -71,8 +71,6 @@ GPU = study_gpus()
 GPU_MEM_CAP = None if SLURM else gpu_resources.gpu_memory_cap(GPU_MEMORY)  # cluster jobs get GPUs of their own
 TRAIN_SIZE = memcurv_config.train_size(CFG.dataset) if GPU else None  # training sets are held on the GPU
 CONDA_ENV = "../../environment.yml"  # jobs run in the active environment unless --sdm conda
-DP_EPS = [format_epsilon(e) for e in CFG.dp_models.epsilons]
-MEM_EPS = [format_epsilon(e) for e in CFG.mem_vs_epsilon.epsilons]
 AUDIT_EPS = [format_epsilon(e) for e in CFG.audit.epsilons]
 AUDIT_ARMS = [f"eps{eps}" for eps in AUDIT_EPS] + ["nonprivate"]
 # The chain subset models -> memorization -> top-k -> DP subset models is a study's longest path: when jobs
@@ -81,10 +79,13 @@ MEMORIZATION_PRIORITY = 10
 # The report reads only tables and is a small study's longest job after them: it starts first, the figures fill
 # the other cores around it (the default study's last 30 seconds on 2 cores).
 REPORT_PRIORITY = 20
-DP_SHARDS = range(num_shards(len(CFG.dp_models.seeds), CFG.dp_models.models_per_job))
+DP_MODELS = len(CFG.dp_models.epsilons) * len(CFG.dp_models.seeds)
+DP_SHARDS = range(num_shards(DP_MODELS, CFG.dp_models.models_per_job))  # over the epsilon x seed grid
 SUBSET_SHARDS = range(num_shards(CFG.memorization.num_models, CFG.memorization.models_per_job))
 AUDIT_SHARDS = range(num_shards(CFG.audit.num_models, CFG.audit.models_per_job))
-DP_SUBSET_SHARDS = range(num_shards(CFG.mem_vs_epsilon.num_models, CFG.mem_vs_epsilon.models_per_job))
+MEM_MODELS = len(CFG.mem_vs_epsilon.epsilons) * CFG.mem_vs_epsilon.num_models
+DP_SUBSET_SHARDS = range(num_shards(MEM_MODELS, CFG.mem_vs_epsilon.models_per_job))  # over the epsilon x model grid
+CONTROL_SHARDS = range(num_shards(CFG.mem_vs_epsilon.num_models, CFG.mem_vs_epsilon.models_per_job))
 # The figures this study draws and the tables each reads, and the tables the report reads: from their modules
 # (memcurv.figures, memcurv.report.replication), so that a new figure needs only its module and its caption.
 FIGURES = study_figures(CFG)
@@ -181,8 +182,8 @@ def experiment_epsilons(wildcards) -> str:
 
 
 def dp_shards(file: str = "") -> list[str]:
-    """The DP models' shard folders (or a file in each): models_per_job seeds at each epsilon."""
-    folders = expand(f"{RESULTS}/dp/eps{{eps}}/shard{{shard}}", eps=DP_EPS, shard=DP_SHARDS)
+    """The DP models' shard folders (or a file in each): models_per_job of the epsilon x seed grid in each."""
+    folders = expand(f"{RESULTS}/dp/shard{{shard}}", shard=DP_SHARDS)
     return [os.path.join(folder, file) if file else folder for folder in folders]
 
 
@@ -198,8 +199,9 @@ def subset_shards() -> list[str]:
 
 def dp_subset_shards() -> list[str]:
     """The shards of memorization vs epsilon: DP subset models at each epsilon, and the non-private control's."""
-    arms = [f"eps{eps}" for eps in MEM_EPS] + (["nonprivate"] if CFG.mem_vs_epsilon.control else [])
-    return expand(f"{RESULTS}/mem_vs_epsilon/{{arm}}/shard{{shard}}.npz", arm=arms, shard=DP_SUBSET_SHARDS)
+    control = CONTROL_SHARDS if CFG.mem_vs_epsilon.control else []
+    return [*expand(f"{RESULTS}/mem_vs_epsilon/private/shard{{shard}}.npz", shard=DP_SUBSET_SHARDS),
+            *expand(f"{RESULTS}/mem_vs_epsilon/nonprivate/shard{{shard}}.npz", shard=control)]
 
 
 def audit_shards() -> list[str]:

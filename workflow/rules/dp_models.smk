@@ -1,4 +1,4 @@
-# DP models (epsilon x seed): noise calibration, training and curvature in shards of seeds, one table.
+# DP models (epsilon x seed): noise calibration, training and curvature in shards of the grid, one table.
 
 
 rule calibrate_noise:
@@ -31,26 +31,26 @@ rule train_dp_models:
         config=RESOLVED_CONFIG,
         noise=f"{RESULTS}/noise/dp_models.json",
     output:
-        models=f"{RESULTS}/dp/eps{{eps}}/shard{{shard}}/models.pt",
-        metrics=f"{RESULTS}/dp/eps{{eps}}/shard{{shard}}/metrics.json",
-        curvature=f"{RESULTS}/dp/eps{{eps}}/shard{{shard}}/curvature.npz",
+        models=f"{RESULTS}/dp/shard{{shard}}/models.pt",
+        metrics=f"{RESULTS}/dp/shard{{shard}}/metrics.json",
+        curvature=f"{RESULTS}/dp/shard{{shard}}/curvature.npz",
     params:
         out_dir=subpath(output.models, parent=True),
-        resume=f"{RESULTS}/resume/dp_eps{{eps}}_shard{{shard}}",
+        resume=f"{RESULTS}/resume/dp_shard{{shard}}",
     log:
-        f"{LOGS}/train_dp_models/eps{{eps}}_shard{{shard}}.log",
+        f"{LOGS}/train_dp_models/shard{{shard}}.log",
     benchmark:
-        f"{BENCH}/train_dp_models/eps{{eps}}_shard{{shard}}.tsv"
+        f"{BENCH}/train_dp_models/shard{{shard}}.tsv"
     conda:
         CONDA_ENV
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=by_attempt(180 * min(CFG.dp_models.models_per_job, len(CFG.dp_models.seeds))),  # 3 h a model
+        runtime=by_attempt(180 * min(CFG.dp_models.models_per_job, DP_MODELS)),  # 3 h a model
         gpu=GPU,
         gpu_mem_mb=gpu_mem_mb("train_dp_models"),
     shell:
-        "python -m memcurv train-dp --config {input.config} --epsilon {wildcards.eps} --shard {wildcards.shard}"
+        "python -m memcurv train-dp --config {input.config} --shard {wildcards.shard}"
         " --noise {input.noise} --out-dir {params.out_dir} --resume {params.resume} --threads {threads} > {log} 2>&1"
 
 

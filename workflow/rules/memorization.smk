@@ -100,13 +100,13 @@ rule train_dp_subset_models:
         noise=f"{RESULTS}/noise/mem_vs_epsilon.json",
         topk=f"{RESULTS}/mem_vs_epsilon/topk.json",
     output:
-        f"{RESULTS}/mem_vs_epsilon/eps{{eps}}/shard{{shard}}.npz",
+        f"{RESULTS}/mem_vs_epsilon/private/shard{{shard}}.npz",
     params:
-        resume=f"{RESULTS}/resume/mem_eps{{eps}}_shard{{shard}}",
+        resume=f"{RESULTS}/resume/mem_private_shard{{shard}}",
     log:
-        f"{LOGS}/train_dp_subset_models/eps{{eps}}_shard{{shard}}.log",
+        f"{LOGS}/train_dp_subset_models/shard{{shard}}.log",
     benchmark:
-        f"{BENCH}/train_dp_subset_models/eps{{eps}}_shard{{shard}}.tsv"
+        f"{BENCH}/train_dp_subset_models/shard{{shard}}.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -117,7 +117,7 @@ rule train_dp_subset_models:
         gpu=GPU,
         gpu_mem_mb=gpu_mem_mb("train_dp_subset_models"),
     shell:
-        "python -m memcurv train-dp-subsets --config {input.config} --epsilon {wildcards.eps} --noise {input.noise}"
+        "python -m memcurv train-dp-subsets --config {input.config} --noise {input.noise}"
         " --topk {input.topk} --shard {wildcards.shard} --out {output} --resume {params.resume}"
         " --threads {threads} > {log} 2>&1"
 

@@ -17,32 +17,31 @@ from memcurv.config import format_epsilon
 from memcurv.data.loading import Dataset
 from memcurv.estimators.score_reduction import SCORES
 from memcurv.jobs.toolkit import (check_spent, close_resume, dataset, dataset_curvature, device_of, every_reading,
-                                  fresh_model, model_from_state, noise_for, open_resume, privacy_settings, resumable,
-                                  shard_range, write_table)
+                                  fresh_model, grid_shard, model_from_state, noise_for, open_resume, privacy_settings,
+                                  resumable, write_table)
 from memcurv.settings import StudyConfig
 from memcurv.tables import curvature_column
 from memcurv.training.train import evaluate, train
 
 
-def train_dp_shard(cfg: StudyConfig, epsilon: float, shard: int, noise: Path, out_dir: Path,
-                   resume: Path | None = None) -> None:
-    """One shard of DP models at one epsilon (`dp_models.models_per_job` of its seeds), each trained on the full
-    training set and scored for curvature in the same process: in a small study, starting a process (torch and
-    Opacus imported, the dataset read) cost more than training a model.  Writes the shard's checkpoints
-    (models.pt), metrics (one entry per seed) and curvature (stacked by seed); a seed finished before a kill is
-    kept in `resume`."""
+def train_dp_shard(cfg: StudyConfig, shard: int, noise: Path, out_dir: Path, resume: Path | None = None) -> None:
+    """One shard of DP models (`dp_models.models_per_job` of the epsilon x seed grid, epsilon by epsilon), each trained
+    on the full training set and scored for curvature in the same process: in a small study, starting a process
+    (torch and Opacus imported, the dataset read) cost more than training a model.  Writes the shard's checkpoints
+    (models.pt), metrics (one entry per model) and curvature (stacked by model, with its epsilon and seed); a model
+    finished before a kill is kept in `resume`."""
     d = cfg.dp_models
-    seeds = [d.seeds[i] for i in shard_range(len(d.seeds), d.models_per_job, shard)]
+    models = [(eps, d.seeds[i]) for eps, i in grid_shard(d.epsilons, len(d.seeds), d.models_per_job, shard)]
     ds, device = dataset(cfg), device_of(cfg)
-    calibration = noise_for(noise, epsilon)
     resume = open_resume(resume, cfg)
-    done = [resumable(resume, f"seed{seed}", partial(_dp_model, cfg, ds, device, epsilon, seed, calibration))
-            for seed in seeds]
+    done = [resumable(resume, f"eps{format_epsilon(eps)}_seed{seed}",
+                      partial(_dp_model, cfg, ds, device, eps, seed, noise_for(noise, eps))) for eps, seed in models]
     with io.atomic_path(out_dir / "models.pt") as tmp:
-        torch.save({"config": cfg.as_dict(), "epsilon": epsilon,
-                    "state_dicts": {seed: m["state_dict"] for seed, m in zip(seeds, done, strict=True)}}, tmp)
+        torch.save({"config": cfg.as_dict(), "models": [{"epsilon": eps, "seed": seed, "state_dict": m["state_dict"]}
+                                                        for (eps, seed), m in zip(models, done, strict=True)]}, tmp)
     io.write_json(out_dir / "metrics.json", [m["metrics"] for m in done])
-    io.write_npz(out_dir / "curvature.npz", seeds=np.array(seeds), ids=ds.ids.numpy(),
+    io.write_npz(out_dir / "curvature.npz", epsilons=np.array([eps for eps, _ in models]),
+                 seeds=np.array([seed for _, seed in models]), ids=ds.ids.numpy(),
                  **{key: np.stack([m["curvature"][key] for m in done]) for key in done[0]["curvature"]})
     close_resume(resume)
 
@@ -76,9 +75,11 @@ def dp_models_table(cfg: StudyConfig, shards: list[Path], out: Path) -> None:
     for shard in shards:
         with np.load(shard / "curvature.npz") as curv:
             models = io.read_json(shard / "metrics.json")
-            if [m["seed"] for m in models] != curv["seeds"].tolist():
-                raise ValueError(f"{shard}: metrics of seeds {[m['seed'] for m in models]} but curvature of seeds "
-                                 f"{curv['seeds'].tolist()}; rerun the shard")
+            in_metrics = [(m["target_epsilon"], m["seed"]) for m in models]
+            in_curvature = list(zip(curv["epsilons"].tolist(), curv["seeds"].tolist()))
+            if in_metrics != in_curvature:
+                raise ValueError(f"{shard}: metrics of (epsilon, seed) {in_metrics} but curvature of {in_curvature}; "
+                                 "rerun the shard")
             for i, m in enumerate(models):
                 readings = every_reading(cfg, {s: curv[s][i] for s in SCORES}, "dp_models")
                 means = {curvature_column(s, r): float(v.mean()) for (s, r), v in readings.items()}

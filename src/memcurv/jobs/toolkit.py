@@ -222,6 +222,13 @@ def shard_range(total: int, per_job: int, shard: int) -> range:
     return range(start, min(total, start + per_job))
 
 
+def grid_shard(epsilons: tuple[float, ...], per_epsilon: int, per_job: int, shard: int) -> list[tuple[float, int]]:
+    """The (epsilon, index) pairs of one shard of the epsilon x `per_epsilon` grid, epsilon by epsilon: a shard of
+    a small study's DP models can span several epsilons, so that each job's start is paid by more models."""
+    return [(epsilons[m // per_epsilon], m % per_epsilon)
+            for m in shard_range(len(epsilons) * per_epsilon, per_job, shard)]
+
+
 def load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for f in files:
