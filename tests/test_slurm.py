@@ -87,7 +87,7 @@ def test_auto_asks_for_a_gpu_on_the_gpu_partition_and_light_rules_stay_on_cpus(t
         assert all("slurm_partition=gpu" in r and "gpu=1" in r and "slurm_account=lab" in r for r in listed[rule]), rule
     for rule in ("examples_table", "extremes", "calibrate_noise", "report"):
         assert all("slurm_partition=cpu" in r and "gpu=" not in r for r in listed[rule]), rule
-    assert "runtime=180" in listed["train_dp_models"][0]  # 3 h a model, one a job; the next attempt gets 360
+    assert "runtime=360" in listed["train_dp_models"][0]  # 3 h a model, smoke's 2 a job; the next attempt gets 720
 
 
 def test_cpu_only_cluster_runs_auto_on_cpus_and_stops_cuda_or_a_cpu_study_on_gpus(tmp_path, cluster_env):

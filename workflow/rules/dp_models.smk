@@ -46,7 +46,9 @@ rule train_dp_models:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=by_attempt(180 * min(CFG.dp_models.models_per_job, DP_MODELS)),  # 3 h a model
+        # 3 h a model, at most a day a job (a small study's job holds 20 models of seconds each): a job that runs out
+        # of time is retried with twice as much and resumes from its last checkpoint
+        runtime=by_attempt(min(24 * 60, 180 * min(CFG.dp_models.models_per_job, DP_MODELS))),
         gpu=GPU,
         gpu_mem_mb=gpu_mem_mb("train_dp_models"),
     shell:
