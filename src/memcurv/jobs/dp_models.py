@@ -1,5 +1,6 @@
 """The DP models on the full training set (links 2 and the loss claim): one per epsilon and seed, trained and scored
-for curvature on the training set and on test examples in shards of seeds, and summed up in one table."""
+for curvature on the training set and on test examples in shards of the epsilon x seed grid, and summed up in one
+table."""
 
 from __future__ import annotations
 

@@ -15,8 +15,7 @@ from memcurv import io
 from memcurv.config import format_epsilon
 from memcurv.estimators import memorization
 from memcurv.jobs.toolkit import (check_spent, close_resume, dataset, device_of, fresh_model, grid_shard, load_shards,
-                                  model_scores, noise_for, open_resume, privacy_settings, resumable, shard_range,
-                                  write_table)
+                                  model_scores, noise_for, open_resume, privacy_settings, resumable, write_table)
 from memcurv.seeds import model_seed
 from memcurv.settings import StudyConfig
 from memcurv.training.train import evaluate, train
@@ -38,8 +37,7 @@ def train_topk_control_shard(cfg: StudyConfig, topk: Path, shard: int, out: Path
     seeds, trained without privacy as the subset models are (memorization.train); what the top-k's memorization
     looks like when nothing bounds it."""
     m = cfg.mem_vs_epsilon
-    _topk_shard(cfg, [(np.inf, k) for k in shard_range(m.num_models, m.models_per_job, shard)], None, topk, out,
-                resume)
+    _topk_shard(cfg, grid_shard((np.inf,), m.num_models, m.models_per_job, shard), None, topk, out, resume)
 
 
 def _topk_shard(cfg: StudyConfig, models: list[tuple[float, int]], noise: Path | None, topk: Path, out: Path,
