@@ -85,7 +85,7 @@ def fit_loss_vs_epsilon(eps: np.ndarray, loss: np.ndarray) -> Fit:
     """Test loss against epsilon as a + b e^(-c eps) (the paper's Fig. 4), with c >= 0.
 
     Kept by value: the bootstrap replicates of link 2 (whose eq. 16 needs this fit) and of the loss claim, under
-    both readings of a report, resample the same seeds, so three fits in four repeat one already made."""
+    both readings of a report, resample the same seeds, so most fits repeat one already made."""
     return _fit_loss(np.asarray(eps, float).tobytes(), np.asarray(loss, float).tobytes())
 
 
