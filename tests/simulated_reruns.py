@@ -140,6 +140,35 @@ def link2_statistics(epsilon_rows: np.ndarray, curvature: np.ndarray, loss: np.n
                             _correlation(eps_ranks, _ranks(loss)), loss_r2])
 
 
+def _lack_of_fit_p(epsilon_rows: np.ndarray, y: np.ndarray, fitted: np.ndarray, params: int) -> np.ndarray:
+    """(R,) p-values of theory.lack_of_fit for (R, M) values `y` and (R, G) curves `fitted` at the sorted epsilons."""
+    eps, index = np.unique(epsilon_rows, return_inverse=True)
+    onehot = (index[:, None] == np.arange(len(eps))).astype(float)
+    count = onehot.sum(0)
+    means = y @ onehot / count
+    lack = ((means - fitted) ** 2 * count).sum(1)
+    pure = ((y - means[:, index]) ** 2).sum(1)
+    df_lack, df_pure = len(eps) - params, len(y[0]) - len(eps)
+    return stats.f.sf((lack / df_lack) / (pure / df_pure), df_lack, df_pure)
+
+
+def lack_of_fit(epsilon_rows: np.ndarray, curvature: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """(R, 2) p-values of the lack-of-fit tests of eq. 16 (claims.eq16_lack_of_fit) and of the loss curve
+    (claims.loss_lack_of_fit) for each row of (R, M) tables of DP models, fitted as `link2_statistics` fits them."""
+    eps = np.unique(epsilon_rows)
+    onehot = (epsilon_rows[:, None] == eps).astype(float)
+    count = onehot.sum(0)
+    fitted_loss, _ = _loss_fit(eps, loss @ onehot / count)
+    u = fitted_loss * (1 - np.exp(-eps))
+    d, e, _ = _line_fit(u, curvature @ onehot / count)
+    curve = d[:, None] * u + e[:, None]
+    return np.column_stack([_lack_of_fit_p(epsilon_rows, curvature, curve, 2),
+                            _lack_of_fit_p(epsilon_rows, loss, fitted_loss, 3)])
+
+
+LACK_OF_FIT = ("eq. 16 lack of fit", "loss curve's lack of fit")
+
+
 def draw_dp_models(study: Study, shape: str, spread: str, runs: int, rng: np.random.Generator
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Epsilon per model (M,) and `runs` tables of curvature and loss (runs, M): normal seed noise around the

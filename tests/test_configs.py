@@ -42,3 +42,12 @@ def test_an_overlay_alone_is_not_the_study_it_runs():
     alone = config.load(REPO / "config" / "audit.yaml")
     merged = config.study(REPO / "config" / "audit.yaml", REPO / "config" / "config.yaml")
     assert alone.dp_models != merged.dp_models
+
+
+def test_reports_name_the_dataset_as_run():
+    """Not "Tiny ImageNet-200" for 20 of its classes at 32x32: the classes, resolution, training size and flipped
+    labels the options give."""
+    assert config.dataset_as_run(config.load(REPO / "paper/imagenet_cpu/config.yaml")) == (
+        "Tiny ImageNet-200, 20 classes at 32x32, 3,000 training images")
+    assert config.dataset_as_run(config.load(REPO / "paper/digits_noise/config.yaml")).endswith(
+        "3% of training labels flipped")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 from simulated_reruns import (CIFAR, DIGITS, LINK2, LINK2_LIMITS, coverage, draw_dp_models, draw_subset_models,
-                              draw_topk, link1_replicates, link2_intervals, link2_runs, link2_statistics, mean_runs,
-                              topk_replicates, topk_truth)
+                              draw_topk, lack_of_fit, link1_replicates, link2_intervals, link2_runs, link2_statistics,
+                              mean_runs, topk_replicates, topk_truth)
 
 from memcurv import io
 from memcurv.analysis import bootstrap, claims, theory
@@ -58,6 +58,9 @@ def test_the_simulated_link2_statistics_and_intervals_are_the_claims():
         real = np.r_[claims._eq16_statistics(dp, "mean"), claims._loss_statistics(dp)]
         ours = link2_statistics(epsilon_rows, curv[r:r + 1], loss[r:r + 1])[0]  # the rise is the claims' too
         np.testing.assert_allclose(ours, real, rtol=1e-3, atol=1e-4)
+    lack = lack_of_fit(epsilon_rows, curv[2:3], loss[2:3])[0]  # the benchmark's tests are the claims'
+    np.testing.assert_allclose(lack, [claims.eq16_lack_of_fit(dp, "mean").p_value, claims.loss_lack_of_fit(dp).p_value],
+                               rtol=1e-3, atol=1e-6)
     real = claims._seed_intervals(dp, lambda t: claims._eq16_statistics(t, "mean"), LINK2_LIMITS[:4])
     ours = link2_intervals(epsilon_rows, curv[2], loss[2], bootstrap.REPLICATES)[2][:4]
     for a, b in zip(real, ours):
@@ -89,3 +92,25 @@ def test_the_simulated_link1_replicates_are_the_claims(tmp_path):
     real = claims.link1_replicates(tmp_path / "subset_scores.npz", "sum", replicates=30)
     real = real["mem", "curv_trace_sum_out_mean"]
     np.testing.assert_allclose(link1_replicates(masks, correct, curv, 30), real)
+
+
+def test_every_report_says_which_intervals_undercover_from_the_committed_benchmark(tmp_path):
+    """memcurv.report.coverage reads the JSON benchmarks/interval_coverage.py writes: the committed one holds the
+    rows of the committed text output, and a statistic planted below the bar is named with its coverage."""
+    import json
+    from pathlib import Path
+
+    from memcurv.report import coverage as measured
+
+    data = json.loads(measured.COVERAGE.read_text())
+    text = (Path(__file__).resolve().parents[1] / "benchmarks/results/interval_coverage.txt").read_text()
+    for row in data["intervals"]:
+        assert f"{row['coverage']:7.3f}" in text and row["statistic"] in text
+    said = measured.statement()
+    for row in data["intervals"]:
+        assert (f"{row['statistic']} {row['coverage']:.0%}" in said) == (row["coverage"] < measured.BAR)
+    planted = {**data, "intervals": [{**data["intervals"][0], "statistic": "planted", "coverage": 0.5}]
+               + [r for r in data["intervals"] if r["coverage"] >= measured.BAR]}
+    (tmp_path / "c.json").write_text(json.dumps(planted))
+    assert "planted 50%" in measured.statement(tmp_path / "c.json")
+    assert "not been measured" in measured.statement(tmp_path / "missing.json")

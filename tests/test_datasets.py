@@ -43,7 +43,7 @@ def test_the_catalogue_holds_every_dataset_and_each_declares_every_field():
     assert [n for n, s in specs.items() if s.downloads] == ["cifar10", "cifar100"]
     assert [n for n, s in specs.items() if s.slow_to_decode] == ["imagenet", "tiny_imagenet"]
     assert datasets.title("cifar10_jpeg") == "CIFAR-10 (JPEG re-encoded)"
-    assert datasets.title("tiny_imagenet") == "Tiny ImageNet-200 (150 per class)"
+    assert datasets.title("tiny_imagenet") == "Tiny ImageNet-200"
 
 
 def test_a_module_that_misses_a_field_is_refused_naming_it():
@@ -170,4 +170,4 @@ def test_a_new_dataset_needs_only_its_module(tmp_path):
     for name in ("mem_vs_curvature", "curvature_vs_epsilon", "loss_vs_epsilon", "memorization_vs_epsilon"):
         assert (figures / f"{name}.png").stat().st_size > 0, name
     report = (tmp_path / "w" / "paper" / "throwaway.md").read_text()
-    assert "Dataset Throwaway squares (a test dataset) (`throwaway`)" in report
+    assert "Dataset Throwaway squares (a test dataset), 2 classes at 4x4, 200 training images (`throwaway`)" in report

@@ -36,10 +36,30 @@ def test_committed_results_pages_are_generated_from_the_reports():
 
 def test_a_number_changed_in_a_report_changes_the_generated_pages():
     reports = summary.studies(REPO / "paper")
-    first = reports[0]["claims"][0]["numbers"]["conditions"][0]
+    decided = reports[0]["claims"][0]["numbers"]["deciding"]
     before = summary.results_table(reports)
-    first["estimate"] += 0.5
+    decided["estimate"] += 0.5
     assert summary.results_table(reports) != before
+
+
+def test_the_summary_shows_the_deciding_condition_and_merges_a_study_with_the_same_tables():
+    """A cell shows the condition that decided its verdict, not the criterion's first statistic; a study whose claim
+    has another's numbers (the audit overlays the default study) says so instead of repeating them, and its own
+    result (the audit) has a row of its own."""
+    claim = {"key": "k", "title": "T", "verdict": "does not hold", "numbers": {"deciding": {
+        "kind": "interval", "name": "ρ", "estimate": 0.05, "low": 0.02, "high": 0.09, "side": ">", "threshold": 0.3,
+        "rule": "clears", "passes": False, "fails": True}, "conditions": []}}
+    other = {**claim, "verdict": "holds"}
+    reports = [{"study": "a", "dataset": "A", "claims": [claim], "claims_read_faithful": [other]},
+               {"study": "b", "dataset": "A", "claims": [claim], "claims_read_faithful": [other],
+                "audit": {"verdict": "audit consistent with the accountant", "max_ratio_lb_to_accountant": 0.03,
+                          "control_verdict": "negative control detected", "control_best_eps_lb": 6.0}}]
+    table = summary.results_table(reports)
+    assert "**does not hold**: ρ 0.05 [0.02, 0.09], needs > 0.3 (holds)" in table
+    assert "as `a` (the same tables)" in table and "**audit consistent with the accountant**" in table
+    reports[1]["claims"] = [{**claim, "numbers": {**claim["numbers"], "deciding": {
+        **claim["numbers"]["deciding"], "estimate": 0.06}}}]
+    assert "as `a`" not in summary.results_table(reports)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)

@@ -33,6 +33,19 @@ def test_topk_subset_masks_take_half_the_topk_and_ratio_of_others():
     assert inclusion.min() > 0.2 and inclusion.max() < 0.8  # each top-k example in about half the models
 
 
+def test_poisson_topk_subset_masks_draw_each_example_in_independently():
+    """Poisson subsets: sizes vary, each other example is in a fraction `ratio` of the models and each top-k example
+    in half; seeded per model like the fixed design; an unknown design is refused."""
+    top = np.arange(0, 400, 4)
+    masks = topk_subset_masks(400, top, range(200), 0.7, seed=1, design="poisson")
+    others = np.setdiff1d(np.arange(400), top)
+    assert len(set(masks[:, others].sum(1))) > 5  # sizes vary from model to model
+    assert abs(masks[:, others].mean() - 0.7) < 0.01 and abs(masks[:, top].mean() - 0.5) < 0.02
+    np.testing.assert_array_equal(masks[50:60], topk_subset_masks(400, top, range(50, 60), 0.7, 1, "poisson"))
+    with pytest.raises(ValueError, match="subset design"):
+        topk_subset_masks(400, top, range(2), 0.7, 1, "swap")
+
+
 def test_conditional_estimate_on_planted_scores():
     rng = np.random.default_rng(0)
     masks = rng.random((400, 3)) < 0.7

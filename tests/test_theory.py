@@ -17,7 +17,8 @@ def test_loss_fit_recovers_planted_parameters():
     fit = theory.fit_loss_vs_epsilon(EPS, 0.3 + 2.0 * np.exp(-0.4 * EPS))
     assert fit.params == pytest.approx({"a": 0.3, "b": 2.0, "c": 0.4}, rel=1e-4)
     assert fit.r2 == pytest.approx(1.0)
-    assert set(fit.to_dict()) == {"formula", "params", "stderr", "r2", "n"}
+    assert set(fit.to_dict()) == {"formula", "params", "stderr", "r2", "n", "degenerate"}
+    assert fit.degenerate() is None
 
 
 def test_eq16_fit_recovers_planted_parameters():

@@ -73,7 +73,7 @@ def test_a_real_slice_has_labels_shapes_names_and_normalisation(slice64, listing
     words = {line.split("\t")[0]: line.split("\t")[1].split(",")[0].strip() for line in listing["words"]}
     assert ds.classes == tuple(words[w] for w in chosen) and ds.classes[0] == "goldfish"
     assert (ds.mean, ds.std) == IMAGENET
-    assert tiny_imagenet.TITLE == "Tiny ImageNet-200 (150 per class)"
+    assert tiny_imagenet.TITLE == "Tiny ImageNet-200"
 
 
 def test_ids_follow_numeric_file_order_and_undo_to_a_pil_decode(slice64, listing):

@@ -25,8 +25,19 @@ EXPERIMENTS = ("dp_models", "mem_vs_epsilon", "audit")
 
 
 def dataset_title(cfg: StudyConfig) -> str:
-    """How tables, figures and reports name the study's dataset (its module's TITLE)."""
+    """How tables and figures name the study's dataset (its module's TITLE)."""
     return datasets.title(cfg.dataset.name)
+
+
+def dataset_as_run(cfg: StudyConfig) -> str:
+    """The dataset as the study runs it, for reports and the results pages: its title, the classes and image size its
+    options give, the training examples where the options fix them, and the share of labels flipped."""
+    spec = datasets.spec(cfg.dataset.name)
+    (_, height, width), classes = spec.input_dims(cfg.dataset.options)
+    size = spec.train_size(cfg.dataset.options)
+    text = f"{spec.title}, {classes} classes at {height}x{width}" + (f", {size:,} training images" if size else "")
+    noise = cfg.dataset.label_noise.fraction
+    return text + (f", {noise:.0%} of training labels flipped" if noise else "")
 
 
 def format_epsilon(eps: float) -> str:

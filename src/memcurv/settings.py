@@ -149,6 +149,7 @@ class MemVsEpsilonConfig:
     top_k: int
     topk_source: str
     subset_ratio: float
+    subsets: str
     seed: int
     control: bool
 
@@ -179,6 +180,13 @@ class FiguresConfig:
 
 
 @dataclass(frozen=True)
+class ClaimsConfig:
+    """What the report judges the claims against (memcurv.analysis.claims.Judging)."""
+    min_effect: float
+    alpha: float
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """One study, every default filled in and every defect switch resolved (memcurv.config.validate builds it)."""
     study: str
@@ -196,6 +204,7 @@ class StudyConfig:
     deterministic: bool
     audit: AuditConfig
     figures: FiguresConfig
+    claims: ClaimsConfig
     resolved_defects: Mapping[str, str]
 
     @classmethod

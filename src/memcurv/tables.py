@@ -64,7 +64,7 @@ MEM_VS_EPSILON_MODELS = Table(
     "mem_vs_epsilon_models.npz", "mem-eps-table", "--models-out",
     "The per-model correctness and true-label probability of the top-k under the DP subset models at each epsilon "
     "(and the non-private control's, control_*), which link 3's bootstrap resamples.",
-    ("epsilons", "masks", "correct", "prob", "control_masks (optional)", "control_correct (optional)",
+    ("subsets", "epsilons", "masks", "correct", "prob", "control_masks (optional)", "control_correct (optional)",
      "control_prob (optional)"))
 EXTREMES = Table(
     "extremes.npz", "extremes", "--out",

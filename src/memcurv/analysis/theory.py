@@ -23,6 +23,30 @@ def mem_bound(eps: np.ndarray | float) -> np.ndarray:
     return 1.0 - np.exp(-np.asarray(eps, dtype=float))
 
 
+# How the memorization-vs-epsilon subsets are drawn, and how many add/remove steps separate a training set that holds
+# an example from one that does not: Poisson (Bernoulli) subsets differ by adding it (Opacus's add/remove epsilon
+# applies once), fixed-size subsets by swapping it for another example (group privacy: twice).
+SUBSET_DESIGNS = {"poisson": 1, "fixed": 2}
+
+
+def adjacent_privacy(eps: np.ndarray | float, delta: float, design: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (epsilon, delta) that hold between models trained with and without an example under a subset `design`:
+    (eps, delta) for Poisson subsets; for fixed-size ones, group privacy over the swap's two steps,
+    (2 eps, (1 + e^eps) delta)."""
+    eps = np.asarray(eps, dtype=float)
+    if SUBSET_DESIGNS[design] == 1:
+        return eps, np.full_like(eps, delta)
+    return 2 * eps, (1 + np.exp(eps)) * delta
+
+
+def design_mem_bound(eps: np.ndarray | float, delta: float, design: str) -> np.ndarray:
+    """Thm 5.4 for what the estimator compares: P_in <= e^e' P_out + d' gives mem = P_in - P_out
+    <= 1 - e^-e' (1 - d') with (e', d') = adjacent_privacy(eps, delta, design); 1 - e^-eps up to delta for Poisson
+    subsets, 1 - e^-2eps for fixed-size ones."""
+    e, d = adjacent_privacy(eps, delta, design)
+    return 1.0 - np.exp(-e) * (1.0 - d)
+
+
 @dataclass(frozen=True)
 class Fit:
     """A least-squares fit: parameters with standard errors, R^2 on the fitted points, and the model."""
@@ -37,8 +61,24 @@ class Fit:
     def predict(self, *x: np.ndarray) -> np.ndarray:
         return self.model(*[np.asarray(v, dtype=float) for v in x], *self.params.values())
 
+    def degenerate(self) -> str | None:
+        """Why the fit is no result, or None: an R² below 0 (worse than a flat line at the data's mean), or a
+        parameter the data leave undetermined (not finite, or a standard error above UNDETERMINED times its value:
+        the fit ran off to a limit of its parameter space)."""
+        if self.r2 < 0:
+            return f"R² = {self.r2:.3g} < 0: worse than a flat line at the mean"
+        for name, value in self.params.items():
+            err = self.stderr[name]
+            if not np.isfinite(value) or (np.isfinite(err) and err > UNDETERMINED * abs(value)):
+                return f"{name} = {value:.3g} ± {err:.3g}: not determined by the data"
+        return None
+
     def to_dict(self) -> dict[str, Any]:
-        return {"formula": self.formula, "params": self.params, "stderr": self.stderr, "r2": self.r2, "n": self.n}
+        return {"formula": self.formula, "params": self.params, "stderr": self.stderr, "r2": self.r2, "n": self.n,
+                "degenerate": self.degenerate()}
+
+
+UNDETERMINED = 1e3  # a parameter whose standard error is this many times its value is not a result
 
 
 def _r2(y: np.ndarray, fitted: np.ndarray) -> float:
@@ -116,6 +156,38 @@ def fit_eq16(dp_models: pd.DataFrame, seed_average: str = "mean") -> Fit:
     return fit_curvature_vs_epsilon(curv["epsilon"], curv["mean"], fit_loss_vs_epsilon(loss["epsilon"], loss["mean"]))
 
 
+@dataclass(frozen=True)
+class LackOfFit:
+    """The lack-of-fit F test of a curve fitted to per-group means (an epsilon's seeds): the spread of the group means
+    around the curve against the spread of the seeds around their group's mean (pure error). A small p-value says the
+    curve misses the data's shape by more than the seeds' noise explains, whatever its R²."""
+
+    f: float
+    p_value: float
+    df_lack_of_fit: int
+    df_pure_error: int
+
+    def to_dict(self) -> dict[str, float]:
+        return {"f": self.f, "p_value": self.p_value, "df_lack_of_fit": self.df_lack_of_fit,
+                "df_pure_error": self.df_pure_error}
+
+
+def lack_of_fit(groups: np.ndarray, y: np.ndarray, curve: Callable[[np.ndarray], np.ndarray], params: int
+                ) -> LackOfFit:
+    """F = (sum_g n_g (mean_g - curve(g))^2 / (G - params)) / (sum (y - mean_g)^2 / (N - G)) over G groups of N values
+    `y` (`groups` gives each value's group, a number the curve takes); NaN where either df is not positive."""
+    groups, y = np.asarray(groups, float), np.asarray(y, float)
+    levels, index, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    means = np.bincount(index, weights=y) / counts
+    lack = float(np.sum(counts * (means - np.asarray(curve(levels), float)) ** 2))
+    pure = float(np.sum((y - means[index]) ** 2))
+    df_lack, df_pure = len(levels) - params, len(y) - len(levels)
+    if df_lack < 1 or df_pure < 1:
+        return LackOfFit(float("nan"), float("nan"), df_lack, df_pure)
+    f = (lack / df_lack) / (pure / df_pure) if pure > 0 else float("inf")
+    return LackOfFit(float(f), float(stats.f.sf(f, df_lack, df_pure)), df_lack, df_pure)
+
+
 def bin_memorization(mem: np.ndarray, curv: np.ndarray, width: float = BIN_WIDTH) -> pd.DataFrame:
     """The paper's Fig. 3 binning: examples grouped by memorization score in bins of `width` on [0, 1),
     dropping scores below 0 or at 1 (and any NaN); per bin the mean memorization, the mean and standard
@@ -129,6 +201,22 @@ def bin_memorization(mem: np.ndarray, curv: np.ndarray, width: float = BIN_WIDTH
                         "curvature": grouped["curv"].mean(), "curvature_std": grouped["curv"].std(ddof=0),
                         "count": grouped.size()})
     return out.reset_index(drop=True)
+
+
+def binned_slope(x: np.ndarray, curv: np.ndarray, width: float = BIN_WIDTH) -> float:
+    """The slope of `fit_mem_vs_curvature_linear` through `bin_memorization`'s bins, by numpy alone: the bootstrap of
+    link 1 asks for it in every replicate. NaN with fewer than 3 bins."""
+    x, curv = np.asarray(x, float), np.asarray(curv, float)
+    keep = np.isfinite(x) & np.isfinite(curv) & (x >= 0) & (x < 1)
+    index = np.floor(x[keep] / width).astype(int)
+    counts = np.bincount(index)
+    filled = counts > 0
+    if filled.sum() < 3:
+        return float("nan")
+    bx = np.bincount(index, weights=x[keep])[filled] / counts[filled]
+    by = np.bincount(index, weights=curv[keep])[filled] / counts[filled]
+    bx = bx - bx.mean()
+    return float(np.dot(bx, by - by.mean()) / np.dot(bx, bx))
 
 
 def fit_mem_vs_curvature_linear(mem: np.ndarray, curv: np.ndarray) -> Fit:

@@ -34,19 +34,30 @@ def subset_masks(n: int, models: range | list[int], ratio: float, seed: int | No
     return masks
 
 
-def topk_subset_masks(
-    n: int, topk_ids: np.ndarray, models: range | list[int], ratio: float, seed: int | None
-) -> np.ndarray:
-    """Masks of the memorization-vs-epsilon experiment: a fraction ``ratio`` of the examples outside
-    the top-k plus a random half of the top-k, drawn afresh for every model."""
+SUBSET_DESIGNS = ("poisson", "fixed")
+
+
+def topk_subset_masks(n: int, topk_ids: np.ndarray, models: range | list[int], ratio: float, seed: int | None,
+                      design: str = "fixed") -> np.ndarray:
+    """Masks of the memorization-vs-epsilon experiment, drawn afresh for every model: a fraction ``ratio`` of the
+    examples outside the top-k plus a random half of the top-k. ``fixed``: exactly round(ratio * others) and k // 2
+    of them (the released code's design; a subset with an example and one without it differ by a swap);
+    ``poisson``: each example drawn in independently, with probability ``ratio`` or 1/2 (they differ by adding it,
+    the adjacency Opacus's epsilon is for)."""
     _check_ratio(ratio)
+    if design not in SUBSET_DESIGNS:
+        raise ValueError(f"unknown subset design {design!r}; choose one of {SUBSET_DESIGNS}")
     topk_ids = np.asarray(topk_ids)
     others = np.setdiff1d(np.arange(n), topk_ids)
     masks = np.zeros((len(models), n), dtype=bool)
     for row, k in enumerate(models):
         rng = stream(seed, k)
-        masks[row, rng.choice(others, size=round(ratio * len(others)), replace=False)] = True
-        masks[row, rng.choice(topk_ids, size=len(topk_ids) // 2, replace=False)] = True
+        if design == "poisson":
+            masks[row, others] = rng.random(len(others)) < ratio
+            masks[row, topk_ids] = rng.random(len(topk_ids)) < 0.5
+        else:
+            masks[row, rng.choice(others, size=round(ratio * len(others)), replace=False)] = True
+            masks[row, rng.choice(topk_ids, size=len(topk_ids) // 2, replace=False)] = True
     return masks
 
 

@@ -98,5 +98,6 @@ def draw(cfg: StudyConfig, name: str, tables: Sequence[Path], out_pdf: Path, out
     if not cfg.figures.side_by_side:
         views = dict(list(views.items())[:1])
     render(name, tables, out_pdf, out_png, out_csv, study=cfg.study,
-           options={"fidelity": cfg.fidelity, "readings": views, "dataset": dataset_title(cfg)},
+           options={"fidelity": cfg.fidelity, "readings": views, "dataset": dataset_title(cfg),
+                    "delta": cfg.privacy.delta},
            provenance={**io.provenance(cfg), "tables": [str(t) for t in tables]})

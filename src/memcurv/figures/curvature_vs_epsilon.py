@@ -1,5 +1,6 @@
 """Paper Fig. 5: mean training-set input curvature of the DP models against epsilon, with the eq. 16 fit;
-one panel per reading of the table (the run's fidelity and, side by side, the other)."""
+one panel per reading of the table (the run's fidelity and, side by side, the other). The fit's legend gives its
+lack-of-fit test's p-value (memcurv.analysis.claims: a small one says eq. 16 misses the data's shape)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv.analysis import theory
+from memcurv.analysis import claims, theory
 from memcurv.analysis.readings import describe, read_dp_models
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, seeds, side_by_side
 from memcurv.tables import DP_MODELS
@@ -27,7 +28,8 @@ def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
     try:
         fit = theory.fit_eq16(dp, seed_average)
         grid = np.geomspace(curv["epsilon"].min(), curv["epsilon"].max(), 200)
-        ax.plot(grid, fit.predict(grid), color=PALETTE[1], label=f"eq. 16 fit ($R^2$={fit.r2:.2f})")
+        test = claims.eq16_lack_of_fit(dp, seed_average)
+        ax.plot(grid, fit.predict(grid), color=PALETTE[1], label=f"eq. 16 fit (lack of fit $p$={test.p_value:.2g})")
         data["fit"] = fit.predict(curv["epsilon"])
     except (RuntimeError, ValueError) as e:
         ax.text(0.5, 0.05, f"eq. 16 fit failed: {e}", transform=ax.transAxes, ha="center", fontsize=6)

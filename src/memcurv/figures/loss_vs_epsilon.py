@@ -1,4 +1,5 @@
-"""Paper Fig. 4: test loss of the DP models against epsilon, with the fit a + b e^(-c eps)."""
+"""Paper Fig. 4: test loss of the DP models against epsilon, with the fit a + b e^(-c eps) and its lack-of-fit test's
+p-value (memcurv.analysis.claims: a small one says the curve misses the data's shape)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memcurv.analysis import theory
+from memcurv.analysis import claims, theory
 from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, new_figure, seeds, title
 from memcurv.tables import DP_MODELS
 
@@ -17,7 +18,8 @@ TABLES = (DP_MODELS.name,)  # what plot() reads
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    loss = theory.per_epsilon(pd.read_csv(tables[DP_MODELS.name]), "test_loss", intervals=True)
+    dp = pd.read_csv(tables[DP_MODELS.name])
+    loss = theory.per_epsilon(dp, "test_loss", intervals=True)
     fig, ax = new_figure()
     interval_errorbar(ax, loss, fmt="o", color=PALETTE[0],
                       label=f"DP models ({CI_LABEL}\nover {seeds(loss['n'])} per ε)")
@@ -27,7 +29,8 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
         grid = np.geomspace(loss["epsilon"].min(), loss["epsilon"].max(), 200)
         a, b, c = fit.params.values()
         ax.plot(grid, fit.predict(grid), color=PALETTE[1],
-                label=rf"${a:.2f} + {b:.2f}\,e^{{-{c:.2f}\varepsilon}}$ ($R^2$={fit.r2:.2f})")
+                label=rf"${a:.2f} + {b:.2f}\,e^{{-{c:.2f}\varepsilon}}$ (lack of fit "
+                      rf"$p$={claims.loss_lack_of_fit(dp).p_value:.2g})")
         data["fit"] = fit.predict(loss["epsilon"])
     except (RuntimeError, ValueError) as e:
         ax.text(0.5, 0.05, f"fit failed: {e}", transform=ax.transAxes, ha="center", fontsize=6)

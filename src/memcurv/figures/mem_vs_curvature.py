@@ -1,5 +1,6 @@
 """Paper Fig. 3: mean input curvature of the training examples in each memorization bin, with a straight
-line and the eq. 15 subpopulation-bound fit; against Feldman-Zhang's published scores too when given.
+line and the eq. 15 subpopulation-bound fit (not drawn where degenerate: theory.Fit.degenerate); against
+Feldman-Zhang's published scores too when given.
 One panel per reading of the table (the run's fidelity and, side by side, the other)."""
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _binned(examples: pd.DataFrame, column: str, label: str, eq15: str) -> pd.Da
                        linear_r2=np.nan, subpopulation_r2=np.nan)
     inputs = {"linear": (bins["mem"],), "subpopulation": (bins["mem"], bins["count"])}
     for name, fit in theory.fit_binned(bins, eq15).items():
-        if isinstance(fit, theory.Fit):  # a failed fit leaves NaN in the CSV; the points are still drawn
+        if isinstance(fit, theory.Fit) and not fit.degenerate():  # a failed or degenerate fit leaves NaN in the CSV
             data[f"{name}_fit"], data[f"{name}_r2"] = fit.predict(*inputs[name]), fit.r2
     return data.sort_values("mem")
 

@@ -49,7 +49,7 @@ def _topk_shard(cfg: StudyConfig, models: list[tuple[float, int]], noise: Path |
     top = np.array(io.read_json(topk)["ids"])
     seeded = cfg.resolved_defects["subset_seeding"] == "seeded"
     masks = memorization.topk_subset_masks(len(ds.y_train), top, [k for _, k in models], m.subset_ratio,
-                                           m.seed if seeded else None)
+                                           m.seed if seeded else None, m.subsets)
 
     def run(epsilon: float, k: int, mask: np.ndarray, ckpt: Path | None) -> dict[str, np.ndarray]:
         private = {} if noise is None else {"privacy_settings": privacy_settings(cfg, noise_for(noise, epsilon))}
@@ -98,6 +98,7 @@ def mem_vs_epsilon_table(cfg: StudyConfig, examples: Path, shards: list[Path], o
     write_table(pd.concat(frames), out, cfg)
     private = [e for e in arrays if np.isfinite(e)]
     control = {f"control_{k}": v for k, v in arrays[np.inf].items()} if np.inf in arrays else {}
-    io.write_npz(models_out, epsilons=np.array(private), masks=np.stack([arrays[e]["masks"] for e in private]),
+    io.write_npz(models_out, subsets=np.array(cfg.mem_vs_epsilon.subsets),
+                 epsilons=np.array(private), masks=np.stack([arrays[e]["masks"] for e in private]),
                  correct=np.stack([arrays[e]["correct"] for e in private]),
                  prob=np.stack([arrays[e]["prob"] for e in private]).astype(np.float32), **control)

@@ -11,9 +11,10 @@ import pandas as pd
 
 from memcurv import io
 from memcurv.analysis import bootstrap, claims
-from memcurv.analysis.readings import AGGREGATION_NAMES, SCORE_NAMES, study_readings
-from memcurv.config import dataset_title
-from memcurv.report import audit_section
+from memcurv.analysis.readings import (AGGREGATION_NAMES, SCORE_NAMES, describe, example_curvature_column,
+                                      model_curvature_column, study_readings)
+from memcurv.config import dataset_as_run
+from memcurv.report import audit_section, coverage
 from memcurv.settings import StudyConfig
 from memcurv.tables import (AUDIT_TABLES, DP_MODELS, EXAMPLES, MEM_VS_EPSILON_MODELS, SUBSET_MODELS, SUBSET_SCORES,
                             names)
@@ -28,27 +29,32 @@ FIGURE_OF_CLAIM = {
 
 
 INTERVALS = (
-    "Verdicts are three-way. A claim **holds** when the 95% bootstrap interval of every statistic in its criterion "
-    "clears the threshold, **does not hold** when one interval lies wholly on the wrong side of it, and is "
-    "**inconclusive** when an interval straddles it: this run cannot tell. The intervals resample what changes "
-    "when the study is run again: the DP models' seeds within each epsilon (link 2 and the loss), the subset models "
-    f"and the examples (link 1; {claims.LINK1_REPLICATES} replicates), and the DP subset models and the top-k "
-    f"examples (link 3); {bootstrap.REPLICATES} replicates elsewhere. Each interval is the run's value ± a t "
-    "quantile times the replicates' standard deviation, on the atanh scale for a correlation or an R²; over a few "
-    "seeds per epsilon the variance is scaled by n/(n − 1) for resampling n values and the t quantile takes the "
-    "seeds' degrees of freedom (Welch–Satterthwaite's for a fitted parameter), so that on simulated reruns at the "
-    "studies' sizes it covers what a rerun gives on average about 95% of the time. Where some replicates reach a "
-    "bound (an AUROC of exactly 0), the interval is read from the replicates' quantiles about their median instead. "
-    "A rerun on another machine "
-    "trains different models, since DP training amplifies floating-point differences, so its point values move "
-    "within these intervals (memcurv.analysis.claims, memcurv.analysis.bootstrap; benchmarks/interval_coverage.py).")
+    "Verdicts are three-way. A claim **holds** when every condition of its criterion passes, **does not hold** when "
+    "one fails, and is **inconclusive** when one can go either way: this run cannot tell. A correlation is judged "
+    "against the smallest effect of interest, not against 0 (claims.min_effect: with thousands of examples a "
+    "negligible correlation excludes 0): it passes when its 95% interval lies wholly beyond that effect, fails when "
+    "it lies wholly short of it. A fitted curve is judged on the data's shape: a lack-of-fit F test of the curve's "
+    "distance from each epsilon's mean against the seeds' spread around it, failing at p below claims.alpha. The "
+    "intervals resample what changes when the study is run again: the DP models' seeds within each epsilon (link 2 "
+    f"and the loss), the subset models and the examples (link 1; {claims.LINK1_REPLICATES} replicates), and the DP "
+    f"subset models and the top-k examples (link 3); {bootstrap.REPLICATES} replicates elsewhere. Each interval is "
+    "the run's value ± a t quantile times the replicates' standard deviation, on the atanh scale for a correlation or "
+    "an R²; over a few seeds per epsilon the variance is scaled by n/(n − 1) for resampling n values and the t "
+    "quantile takes the seeds' degrees of freedom (Welch–Satterthwaite's for a fitted parameter). Where some "
+    "replicates reach a bound (an AUROC of exactly 0), the interval is read from the replicates' quantiles about "
+    "their median instead. A rerun on another machine trains different models, since DP training amplifies "
+    "floating-point differences, so its point values move within these intervals (memcurv.analysis.claims, "
+    "memcurv.analysis.bootstrap).")
 LINK1_READINGS = (
     "Thm 5.1 bounds an example's memorization by the input curvature of models trained *without* it, and its "
     "curvature is the Hessian's trace: the corrected reading is the trace averaged over the subset models that "
     "left the example out. The released code plots the largest gradient-difference norm over the models that "
-    "trained on it. Every combination on this run's tables, with its split-half reliability (the scored models "
-    "split in two, each half's per-example values correlated, Spearman-Brown corrected to all of them: a reading "
-    "near 0 is noise, and its correlations say nothing; memcurv.analysis.reliability):")
+    "trained on it. Every combination on this run's tables, each judged by the criterion above, with its split-half "
+    "reliability (the scored models split in two, each half's per-example values correlated, Spearman-Brown "
+    "corrected to all of them: a reading near 0 is noise; memcurv.analysis.reliability) and its correlation "
+    "corrected for the reliabilities of both measures (ρ / √(rel_curvature · rel_reference), Spearman's correction "
+    "for attenuation; a C-score is taken as reliable): a weak correlation that stays weak when corrected is absent, "
+    "not noise. The headline verdict is the configured reading's, not the best of these.")
 CURVATURE_SCORES = (
     "The trace is computed by the Hessian's structure: its Gauss-Newton part JᵀAJ exactly (one backward pass per "
     "class) plus the rest, the network's own curvature, by Hutchinson with exact Hessian-vector products. The "
@@ -71,6 +77,8 @@ def _fmt(x: Any) -> str:
 def _fit_line(name: str, fit: dict[str, Any]) -> str:
     if "error" in fit:
         return f"- {name}: fit failed ({fit['error']})"
+    if fit.get("degenerate"):
+        return f"- {name}: `{fit['formula']}` is degenerate on these data ({fit['degenerate']}); not a result"
     params = ", ".join(f"{k} = {_fmt(v)} ± {_fmt(fit['stderr'][k])}" for k, v in fit["params"].items())
     return f"- {name}: `{fit['formula']}` with {params}; R² = {_fmt(fit['r2'])} over {fit['n']} points"
 
@@ -79,58 +87,94 @@ def _interval(i: dict[str, Any]) -> str:
     return f"{_fmt(i['estimate'])} [{_fmt(i['low'])}, {_fmt(i['high'])}]"
 
 
+def _condition_cells(c: dict[str, Any]) -> tuple[str, str]:
+    """A condition's value and what it must be, as the criterion table shows them."""
+    if c["kind"] == "test":
+        return (f"F = {_fmt(c['f'])} on ({c['df_lack_of_fit']}, {c['df_pure_error']}) df, p = {_fmt(c['p_value'])}",
+                f"p ≥ {_fmt(c['alpha'])}")
+    if c["rule"] == claims.NOT_AGAINST:
+        return _interval(c), f"not wholly {'<' if c['side'] == '>' else '>'} {_fmt(c['threshold'])}"
+    return _interval(c), f"{c['side']} {_fmt(c['threshold'])}"
+
+
 def _conditions(claim: claims.Claim) -> list[str]:
-    rows = [f"| {c['name']} | {_interval(c)} | {c['side']} {_fmt(c['threshold'])} | "
-            f"{'yes' if c['passes'] else 'no'} |"
-            for c in claim.numbers["conditions"]]
-    return ["| statistic | value [95% CI] | holds when the CI is | CI clears it |", "|---|---|---|---|", *rows]
+    rows = []
+    for c in claim.numbers["conditions"]:
+        value, wanted = _condition_cells(c)
+        rows.append(f"| {c['name']} | {value} | {wanted} | {'yes' if c['passes'] else 'no' if c['fails'] else '?'} |")
+    decided = claim.numbers.get("deciding")
+    lines = ["| condition | value [95% CI] | holds when | passes |", "|---|---|---|---|", *rows] if rows else []
+    if decided:
+        lines += ["", f"Deciding: {claims.describe_condition(decided)}."]
+    return lines
 
 
 def _link1_readings(rows: list[dict[str, Any]]) -> list[str]:
     noise = any("auroc_flipped" in r for r in rows)
-    cscore = any("spearman_cscore" in r for r in rows)
-    head = ("| curvature score | aggregation over subset models | reliability | Spearman ρ with memorization [95% CI] |"
-            + (" Spearman ρ with 1 - C-score [95% CI] |" if cscore else "")
+    cscore = any("cscore" in r for r in rows)
+    head = ("| curvature score | aggregation over subset models | reliability | Spearman ρ with memorization [95% CI] "
+            "| corrected for reliability | binned slope [95% CI] | verdict |"
+            + (" ρ with 1 - C-score [95% CI] | corrected | verdict |" if cscore else "")
             + (" AUROC for flipped labels [95% CI] |" if noise else ""))
-    lines = ["", LINK1_READINGS, "", head, "|---|---|---|---|" + "---|" * (cscore + noise)]
+    lines = ["", LINK1_READINGS, "", head, "|---|---|---|---|---|---|---|" + "---|" * (3 * cscore + noise)]
     for r in rows:
         cells = [SCORE_NAMES.get(r["score"], r["score"]), AGGREGATION_NAMES.get(r["aggregation"], r["aggregation"]),
-                 _fmt(r.get("reliability", "-")), _interval(r["spearman"]) if "spearman" in r else "-"]
-        cells += [_interval(r["spearman_cscore"]) if "spearman_cscore" in r else "-"] if cscore else []
+                 _fmt(r.get("reliability", "-"))]
+        if "spearman" in r:
+            cells += [_interval(r["spearman"]), _fmt(r["corrected_for_reliability"]["estimate"]),
+                      _interval(r["slope"]), r["verdict"]]
+        else:
+            cells += ["-"] * 4
+        if cscore:
+            c = r.get("cscore")
+            cells += [_interval(c["spearman"]), _fmt(c["corrected_for_reliability"]["estimate"]), c["verdict"]] if c \
+                else ["-"] * 3
         cells += [_interval(r["auroc_flipped"]) if "auroc_flipped" in r else "-"] if noise else []
         lines.append("| " + " | ".join(cells) + " |")
     return lines + ["", CURVATURE_SCORES] + (["", NOISE] if noise else [])
 
 
+def _ci(row: dict[str, Any], prefix: str) -> str:
+    return _interval({"estimate": row[prefix], "low": row[f"{prefix}_ci_low"], "high": row[f"{prefix}_ci_high"]})
+
+
 LINK3_POWER = (
-    "Where the check can fail: memorization is at most 1, so a bound 1 - e^-ε near 1 passes whatever the run. The "
-    "non-private control (the same subsets and top-k, trained without privacy) shows what a violation would look "
-    "like: the check can fail at an ε whose bound lies below that control's interval. The last column is the "
-    "share of the top-k whose own memorization interval (the ε's models resampled) lies above the bound.")
+    "Where the check can fail: memorization is P_in - P_out, the models' mean accuracy on an example when trained "
+    "with it minus without it, so it cannot exceed P_in; at an ε whose bound lies above P_in's interval no run of "
+    "these models could fail it. DP itself implies a tighter, direct test, P_in ≤ e^ε' P_out + δ' for the (ε', δ') "
+    "that holds between the two (the last but one column: at most 0 under DP; an interval wholly above 0 would be a "
+    "violation). The non-private control (the same subsets and top-k, trained without privacy) shows what "
+    "memorization looks like when nothing bounds it; the last column is the share of the top-k whose own "
+    "memorization interval (the ε's models resampled) lies above the bound.")
 
 
-def _link3_table(per: list[dict[str, Any]]) -> list[str]:
-    """Link 3 per epsilon: the bound, the DP top-k's memorization, whether the check can fail there (beside the
-    non-private control's memorization), and the share of examples above the bound."""
+def _link3_table(per: list[dict[str, Any]], bound: str) -> list[str]:
+    """Link 3 per epsilon: the design's bound, the DP top-k's memorization, P_in and whether the check can fail
+    there, the direct DP test, the non-private control's memorization, and the share of examples above the bound."""
     control = "nonprivate_mean" in per[0]
-    lines = ["", f"Top-{per[0]['n']} examples, {per[0]['models']} DP subset models per epsilon. {LINK3_POWER}", "",
-             "| ε | bound 1 - e^-ε | mean top-k memorization [95% CI] |"
-             + (" without privacy [95% CI] | can fail here |" if control else "") + " share of top-k above the bound |",
-             "|---|---|---|" + ("---|---|" if control else "") + "---|"]
+    lines = ["", f"Top-{per[0]['n']} examples, {per[0]['models']} DP subset models per epsilon. The bound: {bound}. "
+                 f"{LINK3_POWER}", "",
+             "| ε | bound | mean top-k memorization [95% CI] | P_in [95% CI] | can fail here | P_in - e^ε' P_out - δ' "
+             "[95% CI] |" + (" without privacy [95% CI] |" if control else "") + " share of top-k above the bound |",
+             "|---|---|---|---|---|---|" + ("---|" if control else "") + "---|"]
     for r in per:
-        cells = [_fmt(r["epsilon"]), _fmt(r["bound"]), _interval({"estimate": r["mean"], "low": r["ci_low"],
-                                                                     "high": r["ci_high"]})]
-        if control:
-            cells += [_interval({"estimate": r["nonprivate_mean"], "low": r["nonprivate_ci_low"],
-                                 "high": r["nonprivate_ci_high"]}), "yes" if r["can_fail"] else "no"]
+        cells = [_fmt(r["epsilon"]), _fmt(r["bound"]),
+                 _interval({"estimate": r["mean"], "low": r["ci_low"], "high": r["ci_high"]}), _ci(r, "p_in"),
+                 "yes" if r["can_fail"] else "no", _ci(r, "dp_gap")]
+        cells += [_ci(r, "nonprivate_mean")] if control else []
         lines.append("| " + " | ".join(cells + [_fmt(r["share_above_bound"])]) + " |")
     return lines
 
 
 def _link2_readings(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["", "Every curvature score of link 2 on this run:", "",
-             "| curvature score | Spearman ρ(ε, mean curvature) [95% CI] |", "|---|---|"]
-    return lines + [f"| {SCORE_NAMES[r['score']]} | {_interval(r['spearman'])} |" for r in rows]
+    lines = ["", "Every curvature score of link 2 on this run, judged by the same criterion:", "",
+             "| curvature score | Spearman ρ(ε, mean curvature) [95% CI] | eq. 16 rise [95% CI] | lack of fit | "
+             "verdict |", "|---|---|---|---|---|"]
+    for r in rows:
+        rho, rise, test = r["conditions"]
+        lines.append(f"| {SCORE_NAMES[r['score']]} | {_interval(rho)} | {_interval(rise)} | "
+                     f"{_condition_cells(test)[0]} | {r['verdict']} |")
+    return lines
 
 
 def _numbers(claim: claims.Claim) -> list[str]:
@@ -140,22 +184,27 @@ def _numbers(claim: claims.Claim) -> list[str]:
                       ("fit", "loss fit")):
         if key in n:
             lines.append(_fit_line(name, n[key]))
+    for name, i in n.get("reported", {}).items():
+        lines.append(f"- {name}, reported, not judged: {_interval(i)}")
     if "curvature_column" in n:
-        lines.append(f"- curvature column: `{n['curvature_column']}` over {n['examples']} examples in {n['bins']} bins")
+        lines.append(f"- judged on the configured reading, {n['reading']} (`{n['curvature_column']}`), over "
+                     f"{n['examples']} examples in {n['bins']} bins")
+    if "corrected_for_reliability" in n:
+        lines.append(f"- corrected for the reliabilities: ρ {_interval(n['corrected_for_reliability'])}")
     if "reliability" in n:
         lines.append(f"- split-half reliability over the scored subset models: {_fmt(n['reliability'])} for this "
                      f"reading, {_fmt(n['mem_reliability'])} for memorization (over all subset models)")
     if "examples_to_decide" in n:
-        lines.append(f"- cost to decide: at this estimate and reliability, an interval excluding 0 would take about "
-                     f"{n['examples_to_decide']:,.0f} examples (this run: {n['examples']:,}), the interval narrowing "
-                     f"like 1/sqrt(examples); benchmarks/curvature_reliability.py gives the subset models a "
-                     f"reliability would take")
+        lines.append(f"- cost to decide: an interval this wide around this estimate would clear the smallest effect "
+                     f"of interest with about {n['examples_to_decide']:,.0f} examples (this run: {n['examples']:,}), "
+                     f"the interval narrowing like 1/sqrt(examples); benchmarks/curvature_reliability.py gives the "
+                     f"subset models a reliability would take")
     if "memorization_vs_cscore" in n:
         lines.append(f"- this run's memorization against 1 - C-score: Spearman ρ "
                      f"{_interval(n['memorization_vs_cscore'])} (how well a few subset models agree with a reference "
                      f"from thousands)")
     if "fraction_below_bound" in n:
-        lines += _link3_table(n["per_epsilon"])
+        lines += _link3_table(n["per_epsilon"], n["bound"])
     if claim.key == "curvature_memorization":
         lines += _link1_readings(n["readings"])
     if claim.key == "epsilon_curvature":
@@ -178,9 +227,19 @@ def tables(cfg: StudyConfig) -> tuple[str, ...]:
 
 
 def _dataset(cfg: StudyConfig) -> str:
-    """The dataset as the report names it: its config name, and its title where that says more."""
-    name, title = cfg.dataset.name, dataset_title(cfg)
-    return f"`{name}`" if title == name else f"{title} (`{name}`)"
+    """The dataset as the report names it: as run (config.dataset_as_run), and its config name."""
+    return f"{dataset_as_run(cfg)} (`{cfg.dataset.name}`)"
+
+
+def judging_of(cfg: StudyConfig) -> claims.Judging:
+    """What a study's claims are judged against: its `claims` settings and its DP models' delta."""
+    return claims.Judging(cfg.claims.min_effect, cfg.claims.alpha, cfg.privacy.delta)
+
+
+def _decided(claim: claims.Claim) -> str:
+    """The condition that decided a claim's verdict, in words ("-" for a claim not run)."""
+    decided = claim.numbers.get("deciding")
+    return claims.describe_condition(decided) if decided else "-"
 
 
 def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[str, Any]:
@@ -188,8 +247,9 @@ def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[
     returns the numbers."""
     study, fidelity, resolved = cfg.study, cfg.fidelity, cfg.resolved_defects
     (own, own_reading), (other, other_reading) = study_readings(cfg).items()
-    judged = claims.check_claims(tables_dir, own_reading)
-    other_claims = claims.check_claims(tables_dir, other_reading)
+    judging = judging_of(cfg)
+    judged = claims.check_claims(tables_dir, own_reading, judging)
+    other_claims = claims.check_claims(tables_dir, other_reading, judging)
     rel = Path("..") / figures  # the report lives in paper/, figures in figures/<study>/
     lines = [
         f"## Study `{study}`",
@@ -198,9 +258,15 @@ def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[
         f"(defect settings: {', '.join(f'{k}={v}' for k, v in resolved.items())}). "
         f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by memcurv from `{tables_dir}` only.",
         "",
-        f"| claim | verdict ({own}) | verdict, same tables {other} |",
-        "|---|---|---|",
-        *(f"| {c.title} | **{c.verdict}** | {o.verdict} |" for c, o in zip(judged, other_claims)),
+        f"| claim | verdict ({own}) | what decided it | verdict, same tables {other} |",
+        "|---|---|---|---|",
+        *(f"| {c.title} | **{c.verdict}** | {_decided(c)} | {o.verdict} |" for c, o in zip(judged, other_claims)),
+        "",
+        f"Judged on the configured reading: per-example curvature is the "
+        f"{describe(example_curvature_column(own_reading))}, the DP models' the "
+        f"{describe(model_curvature_column(own_reading))}; smallest effect of interest ρ = "
+        f"{judging.min_effect:g}, lack-of-fit tests at p < {judging.alpha:g}. Every other reading's own verdict is "
+        f"in its claim's section.",
         "",
         f"The second column re-reads this run's tables with "
         f"{', '.join(f'{k}={v}' for k, v in other_reading.items())} (defects 1-5, 8 and 9; the figures draw both "
@@ -208,6 +274,8 @@ def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[
         f"memorization-vs-epsilon subsets (defect 7) change what is trained and need a run of their own.",
         "",
         INTERVALS,
+        "",
+        coverage.statement(),
     ]
     for claim in judged:
         figure = FIGURE_OF_CLAIM[claim.key]
@@ -224,8 +292,8 @@ def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[
     lines += ["", "### Provenance", "", *_provenance_lines(tables_dir)]
     with io.atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
-    numbers = {"study": study, "dataset": dataset_title(cfg), "model": cfg.model, "fidelity": fidelity,
-               "resolved_defects": resolved, "claims": [vars(c) for c in judged],
+    numbers = {"study": study, "dataset": dataset_as_run(cfg), "model": cfg.model, "fidelity": fidelity,
+               "resolved_defects": resolved, "judging": vars(judging), "claims": [vars(c) for c in judged],
                f"claims_{other.replace(' ', '_')}": [vars(c) for c in other_claims], "link2_explained": explained,
                "accuracy": accuracy, "audit": audit_numbers, "provenance": io.provenance(cfg)}
     io.write_json(out.with_suffix(".json"), numbers)

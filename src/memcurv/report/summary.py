@@ -36,11 +36,24 @@ def _ci(i: dict[str, Any]) -> str:
     return f"{i['estimate']:.2f} [{i['low']:.2f}, {i['high']:.2f}]"
 
 
+def _decided(c: dict[str, Any] | None) -> str:
+    """The condition that decided a verdict, in a table cell's words: the statistic with its interval and what it
+    had to be, the test with its p-value, or the note."""
+    if not c:
+        return ""
+    if c["kind"] == "note":
+        return c["text"].split(":")[-1].strip()
+    if c["kind"] == "test":
+        return f"{c['name']}: p = {c['p_value']:.2g}, needs ≥ {c['alpha']:g}"
+    wanted = (f"needs not wholly {'<' if c['side'] == '>' else '>'} {c['threshold']:.3g}" if c["rule"] == "not against"
+              else f"needs {c['side']} {c['threshold']:.3g}")
+    return f"{c['name']} {_ci(c)}, {wanted}"
+
+
 def _claim_cell(claim: dict[str, Any], other: dict[str, Any]) -> str:
-    """A claim's verdict and its criterion's first statistic with its interval; the other reading's verdict."""
-    first = claim["numbers"].get("conditions", [{}])[0]
-    statistic = f" {_ci(first)}" if "estimate" in first else ""
-    return f"**{claim['verdict']}**{statistic} ({other['verdict']})"
+    """A claim's verdict, the condition that decided it, and the other reading's verdict."""
+    decided = _decided(claim["numbers"].get("deciding"))
+    return f"**{claim['verdict']}**" + (f": {decided}" if decided else "") + f" ({other['verdict']})"
 
 
 def _readings(report: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -49,8 +62,34 @@ def _readings(report: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
     return report["claims"], other
 
 
+def _same_as(reports: list[dict[str, Any]], j: int, key: str) -> str | None:
+    """The earlier study whose claim `key` has every number of study j's (the same tables: a study that overlays
+    another with an experiment of its own), or None."""
+    from memcurv.jobs.archive import compare  # numbers equal to a report's rounding
+
+    mine = {c["key"]: c for c in reports[j]["claims"]}.get(key)
+    for earlier in reports[:j]:
+        theirs = {c["key"]: c for c in earlier["claims"]}.get(key)
+        if mine and theirs and mine["verdict"] != "not run" and not compare(theirs, mine):
+            return earlier["study"]
+    return None
+
+
+AUDIT_TITLE = "DP audit (beyond the paper): no empirical ε above the accountant's"
+
+
+def _audit_cell(report: dict[str, Any]) -> str:
+    audit = report.get("audit")
+    if not audit:
+        return "-"
+    return (f"**{audit['verdict']}**: largest empirical lower bound / accountant's ε "
+            f"{audit['max_ratio_lb_to_accountant']:.3f}; {audit['control_verdict']} (bound "
+            f"{audit['control_best_eps_lb']:.2f})")
+
+
 def results_table(reports: list[dict[str, Any]]) -> str:
-    """Verdicts of every claim in every committed study, corrected reading first, the released code's in brackets."""
+    """Verdicts of every claim in every committed study, corrected reading first with the condition that decided it,
+    the released code's verdict in brackets; a study whose claim has another's numbers (same tables) says so."""
     titles = {}
     for r in reports:
         for c in r["claims"]:
@@ -59,18 +98,26 @@ def results_table(reports: list[dict[str, Any]]) -> str:
     lines = [head, "|---|" + "---|" * len(reports)]
     for key, title in titles.items():
         cells = []
-        for r in reports:
+        for j, r in enumerate(reports):
             own, other = ({c["key"]: c for c in claims} for claims in _readings(r))
-            cells.append(_claim_cell(own[key], other[key]) if key in own else "-")
+            same = _same_as(reports, j, key)
+            cells.append("-" if key not in own else f"as `{same}` (the same tables)" if same
+                         else _claim_cell(own[key], other[key]))
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    if any(r.get("audit") for r in reports):
+        lines.append(f"| {AUDIT_TITLE} | " + " | ".join(_audit_cell(r) for r in reports) + " |")
     return "\n".join(lines)
+
+
+CELLS = ("Each cell: the verdict under the corrected reading, the condition that decided it (the one that failed or "
+         "could go either way; for a claim that holds, its first) with its 95% interval and what it had to be, and in "
+         "brackets the verdict when the same tables are read the released code's way. Every number comes from "
+         "`paper/<study>.json`.")
 
 
 def readme(text: str, reports: list[dict[str, Any]]) -> str:
     """`text` with its results block (between BEGIN and END) regenerated."""
-    block = (f"{BEGIN}\n{results_table(reports)}\n\nEach cell: the verdict under the corrected reading, the first "
-             f"statistic of its criterion with its 95% interval, and in brackets the verdict when the same tables are "
-             f"read the released code's way. Every number comes from `paper/<study>.json`.\n{END}")
+    block = f"{BEGIN}\n{results_table(reports)}\n\n{CELLS}\n{END}"
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     if not pattern.search(text):
         raise ValueError(f"{README} has no results block ({BEGIN} ... {END})")
@@ -85,35 +132,45 @@ this page is a report's, and the tables behind each report are archived beside i
     python -m memcurv reproduce --config paper/<study>/config.yaml --tables paper/<study>/tables --out <folder>
 
 recomputes every figure and number without training. Intervals are 95% bootstrap intervals over what a rerun
-changes (docs/reproducibility.md); a claim holds when every interval of its criterion clears its threshold."""
+changes (docs/reproducibility.md). A claim holds when every condition of its criterion passes: a correlation's
+interval lies beyond the smallest effect of interest (not merely beyond 0), a fitted curve passes its lack-of-fit
+test against the seeds' spread, a bound is the one that holds for the subsets' design and is tested only where the
+models could exceed it; it does not hold when one condition fails, and is inconclusive otherwise."""
 
 
 def _link1(claim: dict[str, Any]) -> list[str]:
+    """Link 1 on the configured reading, with its verdict, reliability and the correlation corrected for it; the
+    other readings are in the report's table, not picked from here."""
     n = claim["numbers"]
-    lines = [f"- Link 1, corrected reading ({n['curvature_column']}): Spearman ρ with memorization "
-             f"{_ci(claim['numbers']['conditions'][0])}, split-half reliability {n['reliability']:.2f} "
-             f"(memorization's own: {n['mem_reliability']:.2f})."]
-    best = sorted((r for r in n["readings"] if "spearman" in r), key=lambda r: -r["spearman"]["estimate"])[:3]
-    lines.append("  Strongest readings: " + "; ".join(f"{r['score']} ({r['aggregation']}) {_ci(r['spearman'])}, "
-                                                        f"reliability {r['reliability']:.2f}" for r in best) + ".")
+    c = n["corrected_for_reliability"]
+    lines = [f"- {claim['title']} ({claim['verdict']}), judged on the configured reading ({n['reading']}): "
+             + "; ".join(f"{x['name']} {_ci(x)}" for x in n["conditions"])
+             + f"; split-half reliability {n['reliability']:.2f} (memorization's own: {n['mem_reliability']:.2f}), "
+               f"corrected for both: ρ {c['estimate']:.2f}. Every other reading's verdict: the report's table."]
     noise = [r for r in n["readings"] if "auroc_flipped" in r]
     if noise:
         mem = next(r for r in noise if r["column"] == "mem")
-        top = max((r for r in noise if r["column"] != "mem"), key=lambda r: r["auroc_flipped"]["estimate"])
-        lines.append(f"  Flipped labels found (AUROC): memorization {_ci(mem['auroc_flipped'])}; best curvature "
-                     f"reading {top['score']} ({top['aggregation']}) {_ci(top['auroc_flipped'])}.")
+        own = next(r for r in noise if r["column"] == n["curvature_column"])
+        lines.append(f"  Flipped labels found (AUROC): memorization {_ci(mem['auroc_flipped'])}; the configured "
+                     f"curvature reading {_ci(own['auroc_flipped'])}.")
     return lines
 
 
+def _listed(conditions: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{c['name']}: p = {c['p_value']:.2g}" if c["kind"] == "test" else f"{c['name']} {_ci(c)}"
+                     for c in conditions)
+
+
 def _other_claims(claim: dict[str, Any]) -> list[str]:
-    n, conditions = claim["numbers"], claim["numbers"].get("conditions", [])
-    listed = "; ".join(f"{c['name']} {_ci(c)}" for c in conditions)
+    n = claim["numbers"]
+    listed = _listed(n.get("conditions", []))
     if claim["key"] == "curvature_cscore":
-        return [f"- Link 1 against C-scores: {listed}; this run's memorization against 1 - C-score "
+        return [f"- {claim['title']} ({claim['verdict']}): {listed}; this run's memorization against 1 - C-score "
                 f"{_ci(n['memorization_vs_cscore'])}."]
-    if claim["key"] == "epsilon_memorization" and "epsilons_that_can_fail" in n:
+    if claim["key"] == "epsilon_memorization":
         fail = ", ".join(f"{e:g}" for e in n["epsilons_that_can_fail"]) or "none"
-        return [f"- {claim['title']} ({claim['verdict']}): {listed}. The check can fail only at ε = {fail}."]
+        return [f"- {claim['title']} ({claim['verdict']}), bound {n['bound']}: {listed or _decided(n['deciding'])}. "
+                f"The check can fail only at ε = {fail} (where the DP models' P_in can exceed the bound)."]
     return [f"- {claim['title']} ({claim['verdict']}): {listed}."]
 
 

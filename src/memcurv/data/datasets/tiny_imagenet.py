@@ -29,7 +29,7 @@ from memcurv.data.datasets._common import (Arrays, Raw, Source, archive_md5, arc
                                            tar_members)
 from memcurv.io import atomic_path
 
-TITLE = "Tiny ImageNet-200 (150 per class)"
+TITLE = "Tiny ImageNet-200"
 NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # ImageNet's usual constants
 DOWNLOADS = False
 SLOW_TO_DECODE = True  # 40,000 JPEGs the first time: a job of its own, not one on a login node
