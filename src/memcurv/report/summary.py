@@ -168,9 +168,11 @@ def _other_claims(claim: dict[str, Any]) -> list[str]:
         return [f"- {claim['title']} ({claim['verdict']}): {listed}; this run's memorization against 1 - C-score "
                 f"{_ci(n['memorization_vs_cscore'])}."]
     if claim["key"] == "epsilon_memorization":
-        fail = ", ".join(f"{e:g}" for e in n["epsilons_that_can_fail"]) or "none"
+        fail = ", ".join(f"{e:g}" for e in n["epsilons_that_can_fail"])
+        where = (f"The check can fail only at ε = {fail} (where the DP models' P_in can exceed the bound)." if fail
+                 else "The check cannot fail at any ε of this run: the DP models' P_in lies below the bound.")
         return [f"- {claim['title']} ({claim['verdict']}), bound {n['bound']}: {listed or _decided(n['deciding'])}. "
-                f"The check can fail only at ε = {fail} (where the DP models' P_in can exceed the bound)."]
+                + where]
     return [f"- {claim['title']} ({claim['verdict']}): {listed}."]
 
 
