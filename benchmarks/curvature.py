@@ -1,40 +1,41 @@
-"""Curvature throughput: memcurv's finite-difference probe scores against the released code's way of computing them.
+"""Curvature throughput: memcurv's scorer, every reading at once, against the released code's scorer, which computes
+one (the finite-difference gradient norm).
 
 The baseline is the released scorer (get_regularized_curvature_for_batch in DeepakTatachar/
-Privacy-Memorization-Curvature): per probe, one Rademacher tensor for the whole batch, two forward
-passes (x + h v and x), one backward pass through the difference of the mean-reduced losses, and the
-products v . grad diff it records beside the norms, each copied to the CPU.  Its probes are memcurv's
-(drawn for the whole batch at once, the same work as ours), so the scores can be compared: its
-gradient norms and v . grad diff, rescaled to undo the mean reduction and h, against ours.  Ours: the
-unperturbed gradient once per batch, all probes of a batch in one forward and one backward pass,
-per-example (sum) losses (memcurv.estimators.curvature.probe_terms, as curvature_scores runs it; the trace
-score, which the released code does not compute, is timed by benchmarks/curvature_reliability.py).
+Privacy-Memorization-Curvature, as calc_curv_fz_models.py runs it): per probe, one Rademacher tensor for the whole
+batch, two forward passes (x + h v and x), one backward pass through the difference of the mean-reduced losses, and
+the products v . grad diff it records beside the norms, each copied to the CPU. Its probes are memcurv's, so the
+scores can be compared: its gradient norms and v . grad diff, rescaled to undo the mean reduction and h, against ours.
 
-    python benchmarks/curvature.py [--model small_cnn|resnet18] [--n 512] [--probes 10] [--device cpu|cuda]
-                                   [--threads 1 --clock cpu]
+Ours is memcurv.estimators.curvature.curvature_scores as the workflow runs it, computing all five scores: the
+paper's probe scores by finite differences (the released norm, the squared norm, the Hutchinson trace), the exact
+Gauss-Newton part of the trace, and the trace, with its residual estimated by exact Hessian-vector products where
+the network is not piecewise linear in its input (GroupNorm) and exactly zero where it is (BatchNorm in eval mode,
+as the paper's subset models: memcurv.estimators.curvature.piecewise_linear). Same model, batch, probes and inputs
+for both; then what each part of ours costs.
 
-On a CPU that other work keeps busy, wall time measures the other work too: `--threads 1 --clock cpu`
-times the CPU seconds this process got instead (not on a GPU, whose work the CPU clock does not see).
+    python benchmarks/curvature.py [--model cifar_cnn] [--norm batch group] [--n 512] [--probes 10]
+                                   [--batch-size 64] [--threads 1 --clock cpu]
 
-Prints examples per second of each, the speed-up, the Spearman correlation of the scores, and
-forward-pass equivalents per probe: counted (a backward pass as two forward passes, as if weight
-gradients were computed too) and measured (time per probe over the time of a no-grad forward pass on
-the same inputs in the same chunks; both methods ask autograd for input gradients only, so their
-backward passes skip the weight gradients and cost about one forward each).
+On a CPU that other work keeps busy, wall time measures the other work too: `--threads 1 --clock cpu` times the CPU
+seconds this process got instead (not on a GPU, whose work the CPU clock does not see).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
 
-from memcurv.estimators.curvature import full_fp32, probe_terms, rademacher_probes
-from memcurv.training.models import build_model
+from memcurv.estimators import curvature as C
+from memcurv.training.models import NORMS, build_model
+
+SHAPES = {"small_cnn": (1, 8, 8), "cifar_cnn": (3, 32, 32), "resnet18": (3, 32, 32)}
 
 
 def released_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, probes: int, h: float,
@@ -46,7 +47,7 @@ def released_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, pro
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         b = len(xb)
-        v_all = rademacher_probes(torch.arange(start, start + b), probes, tuple(x.shape[1:]), seed)
+        v_all = C.rademacher_probes(torch.arange(start, start + b), probes, tuple(x.shape[1:]), seed)
         v_all = v_all.transpose(0, 1).contiguous().to(xb)  # probe-major: each probe a contiguous batch tensor
         regr, eigs = torch.zeros(b), torch.zeros(b)
         for p in range(probes):
@@ -62,24 +63,35 @@ def released_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, pro
     return {"gradnorm": torch.cat(norms).numpy(), "hutchinson": torch.cat(traces).numpy()}
 
 
-def memcurv_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, probes: int, h: float,
-                  batch_size: int, seed: int) -> dict[str, np.ndarray]:
-    """The probe scores as memcurv.estimators.curvature.curvature_scores computes them, batch by batch."""
-    model.eval()
-    out: dict[str, list[np.ndarray]] = {"gradnorm": [], "hutchinson": []}
-    with full_fp32():
-        for start in range(0, len(x), batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            v = rademacher_probes(torch.arange(start, start + len(xb)), probes, tuple(x.shape[1:]), seed).to(xb)
-            terms = probe_terms(model, xb, yb, v, h, "finite_difference")
-            for name in out:
-                out[name].append(terms[name].mean(1).detach().cpu().numpy())
-    return {name: np.concatenate(values) for name, values in out.items()}
+def parts(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, probes: int, batch_size: int
+          ) -> dict[str, Callable[[], object]]:
+    """Each part of memcurv's scorer over all of x, batch by batch: the finite-difference probe scores (one probe's
+    batch per pass, as on a CPU, and all probes in one pass, as on a GPU), the Gauss-Newton part, and the residual's
+    two exact Hessian-vector products."""
+    shape = tuple(x.shape[1:])
+
+    def batches(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], object]) -> Callable[[], object]:
+        def run() -> None:
+            with C.full_fp32():
+                for s in range(0, len(x), batch_size):
+                    ids = torch.arange(s, min(s + batch_size, len(x)))
+                    fn(x[ids], y[ids], ids)
+        return run
+
+    def fd(chunk: int | None) -> Callable[[], object]:
+        return batches(lambda xb, yb, ids: C.probe_terms(model, xb, yb, C.rademacher_probes(ids, probes, shape, 0),
+                                                         1e-3, "finite_difference", chunk))
+
+    return {"probe scores, a probe per pass": fd(1), "probe scores, all probes in one pass": fd(None),
+            "Gauss-Newton part (a backward pass per class)": batches(lambda xb, yb, ids: C.gauss_newton(model, xb)),
+            "residual (2 exact HVPs; skipped where piecewise linear)": batches(
+                lambda xb, yb, ids: C.hvp(model, xb, yb, C.rademacher_probes(ids, 2, shape, 1)))}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="small_cnn", choices=["small_cnn", "resnet18"])
+    ap.add_argument("--model", default="cifar_cnn", choices=list(SHAPES))
+    ap.add_argument("--norm", nargs="+", default=["batch", "group"], choices=NORMS)
     ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--probes", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=64)
@@ -92,44 +104,42 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    shape = (1, 8, 8) if args.model == "small_cnn" else (3, 32, 32)
+    shape = SHAPES[args.model]
     torch.manual_seed(0)
-    model = build_model(args.model, shape, 10).to(args.device)
     x = torch.randn(args.n, *shape, device=args.device)
     y = torch.randint(0, 10, (args.n,), device=args.device)
 
-    def timed(fn):
-        fn(16)  # warm-up on a few examples
+    def timed(fn: Callable[[], object]) -> tuple[object, float]:
+        fn()  # warm-up: the same work once untimed
         if args.device == "cuda":
             torch.cuda.synchronize()
         t = clock()
-        res = fn(args.n)
+        res = fn()
         if args.device == "cuda":
             torch.cuda.synchronize()
         return res, clock() - t
 
-    base, t_base = timed(lambda n: released_style(model, x[:n], y[:n], args.probes, 1e-3, args.batch_size, 0))
-    ours, t_ours = timed(lambda n: memcurv_style(model, x[:n], y[:n], args.probes, 1e-3, args.batch_size, 0))
-    rho = {name: spearmanr(base[name], ours[name]).statistic for name in base}
-
-    @torch.no_grad()
-    def forwards(n: int, chunk: int, repeat: int) -> None:
-        """One forward pass over each input a method feeds the model per probe: x repeated `repeat` times."""
-        xr = x[:n].repeat_interleave(repeat, dim=0)
-        for start in range(0, len(xr), chunk):
-            model(xr[start:start + chunk])
-
-    # The released code feeds batches of B, P times over; ours feeds B * P inputs at once.
-    _, t_fwd_base = timed(lambda n: [forwards(n, args.batch_size, 1) for _ in range(args.probes)])
-    _, t_fwd_ours = timed(lambda n: forwards(n, args.batch_size * args.probes, args.probes))
     print(f"model {args.model}, {args.n} examples, {args.probes} probes, batch {args.batch_size}, {args.device}, "
           f"{torch.get_num_threads()} threads, {args.clock} clock")
-    print(f"{'':16}{'examples/s':>12}{'fwd-equiv/probe counted':>26}{'measured':>10}")
-    print(f"{'released-style':16}{args.n / t_base:12.1f}{'2 + 2*2 = 6':>26}{t_base / t_fwd_base:10.2f}")
-    counted = f"3 + 3/P = {3 + 3 / args.probes:.2f}"
-    print(f"{'memcurv':16}{args.n / t_ours:12.1f}{counted:>26}{t_ours / t_fwd_ours:10.2f}")
-    print(f"speed-up: {t_base / t_ours:.2f}x   Spearman of scores: gradnorm {rho['gradnorm']:.4f}, "
-          f"hutchinson {rho['hutchinson']:.4f}")
+    for norm in args.norm:
+        torch.manual_seed(0)
+        model = build_model(args.model, shape, 10, norm).to(args.device).eval()
+        with torch.no_grad():  # BatchNorm's running statistics away from their initial 0 and 1
+            model.train()
+            model(x)
+            model.eval()
+        base, t_base = timed(lambda m=model: released_style(m, x, y, args.probes, 1e-3, args.batch_size, 0))
+        ours, t_ours = timed(lambda m=model: C.curvature_scores(m, x, y, probes=args.probes,
+                                                                batch_size=args.batch_size, device=args.device))
+        rho = {name: spearmanr(base[name], ours[name]).statistic for name in base}
+        print(f"\n{norm} norm: piecewise linear in its input (eval mode): {C.piecewise_linear(model)}")
+        print(f"  released scorer (gradnorm only) {args.n / t_base:8.1f} examples/s")
+        print(f"  memcurv, all five scores        {args.n / t_ours:8.1f} examples/s")
+        print(f"  speed-up {t_base / t_ours:.2f}x; Spearman of the shared scores: gradnorm {rho['gradnorm']:.4f}, "
+              f"hutchinson {rho['hutchinson']:.4f}")
+        for name, fn in parts(model, x, y, args.probes, args.batch_size).items():
+            _, t = timed(fn)
+            print(f"  {name:<58} {t / args.n * 1000:7.3f} ms/example")
 
 
 if __name__ == "__main__":

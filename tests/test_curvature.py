@@ -7,8 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memcurv.estimators.curvature import curvature_scores, full_fp32, rademacher_probes
+from memcurv.estimators.curvature import (_trace, curvature_scores, full_fp32, piecewise_linear, probe_terms,
+                                          rademacher_probes)
 from memcurv.estimators.score_reduction import batch_sizes, reduce_scores
+from memcurv.training.models import MaxPool2x2, build_model
 
 
 def _tiny_model(d: int = 6, k: int = 3) -> torch.nn.Module:
@@ -118,6 +120,70 @@ def test_trace_with_a_normalisation_layer_is_unbiased_and_its_gauss_newton_part_
     np.testing.assert_allclose(scores["trace"], exact, rtol=0.05, atol=0.02 * np.abs(exact).mean())
     assert np.abs(scores["gauss_newton"] - exact).max() > 0.1 * np.abs(exact).mean()  # GroupNorm's curvature
     assert (scores["gauss_newton"] >= 0).all()  # JᵀAJ is positive semi-definite
+
+
+def _batch_norm_cnn() -> torch.nn.Module:
+    """The piecewise-linear CNN with a BatchNorm, its running statistics moved off 0 and 1 by a few training-mode
+    passes, then in eval mode: an affine map of its input, as the paper's subset models are scored."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                MaxPool2x2(), torch.nn.Flatten(), torch.nn.Linear(16, 3)).double()
+    with torch.no_grad():
+        for _ in range(3):
+            model(3 * torch.randn(32, 2, 4, 4, dtype=torch.float64) + 1)
+    return model.eval()
+
+
+def test_batch_norm_in_eval_mode_has_no_residual_and_its_trace_is_the_exact_hessian_trace():
+    """BatchNorm in eval mode is affine: the network stays piecewise linear, the residual R = H - JᵀAJ is zero to
+    float precision (measured with exact Hessian-vector products, the path GroupNorm takes), and the scorer's trace,
+    which then spends no residual probes, is the exact input-Hessian trace."""
+    model, (x, y) = _batch_norm_cnn(), _image_data()
+    assert piecewise_linear(model)
+    v = rademacher_probes(torch.arange(len(x)), 8, tuple(x.shape[1:]), 3).double()
+    split = _trace(model, x, y, v, split=True, exact=False)
+    residual = split["trace"] - split["gauss_newton"]
+    assert np.abs(residual.detach().numpy()).max() < 1e-12 * np.abs(split["gauss_newton"].detach().numpy()).max()
+    exact = _exact_traces(model, x, y)
+    scores = curvature_scores(model, x, y, probes=2, batch_size=4)
+    np.testing.assert_allclose(scores["trace"], exact, rtol=1e-9, atol=1e-12)
+    assert (scores["trace"] >= 0).all()
+
+
+def test_batch_norm_scores_do_not_depend_on_which_examples_share_a_batch():
+    """Scored in eval mode, a BatchNorm model uses its running statistics: every score of an example is the same
+    alone, in a batch of 3 or of all 11, in any order, even if the model was left in training mode."""
+    model, (x, y) = _batch_norm_cnn(), _image_data(11)
+    ids = torch.arange(11)
+    ref = curvature_scores(model, x, y, ids=ids, probes=3, batch_size=11)
+    model.train()
+    perm = torch.randperm(11, generator=torch.Generator().manual_seed(0))
+    for bs in (1, 3):
+        other = curvature_scores(model, x[perm], y[perm], ids=ids[perm], probes=3, batch_size=bs)
+        for name in ref:
+            np.testing.assert_allclose(other[name], ref[name][perm.numpy()], rtol=1e-9, atol=1e-12, err_msg=name)
+    assert model.training  # its mode given back
+
+
+@pytest.mark.parametrize("build, linear", [
+    (lambda: build_model("cifar_cnn", (3, 32, 32), 10, "batch").eval(), True),
+    (lambda: build_model("cifar_cnn", (3, 32, 32), 10, "batch").train(), False),  # batch statistics: curved
+    (lambda: build_model("small_cnn", (1, 8, 8), 10, "none"), True),
+    (lambda: build_model("small_cnn", (1, 8, 8), 10, "group"), False),
+    (_tiny_model, False),  # Softplus
+])
+def test_piecewise_linearity_is_read_from_the_modules(build, linear):
+    assert piecewise_linear(build()) is linear
+
+
+def test_probes_in_chunks_give_the_same_terms():
+    model, (x, y) = _relu_cnn(norm=True), _image_data()
+    v = rademacher_probes(torch.arange(len(x)), 5, tuple(x.shape[1:]), 0).double()
+    whole = probe_terms(model, x, y, v, 1e-3, "finite_difference")
+    for chunk in (1, 2):
+        parts = probe_terms(model, x, y, v, 1e-3, "finite_difference", chunk)
+        for name in whole:
+            np.testing.assert_allclose(parts[name].detach(), whole[name].detach(), rtol=1e-9, atol=1e-12)
 
 
 def test_finite_difference_agrees_with_exact_hvp_on_same_probes():

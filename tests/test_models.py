@@ -17,6 +17,20 @@ def test_models_shape_and_opacus_validation(name, shape):
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
 
 
+@pytest.mark.parametrize("name, shape", [("small_cnn", (1, 8, 8)), ("cifar_cnn", (3, 32, 32)),
+                                         ("resnet18", (3, 32, 32))])
+def test_normalisation_is_chosen_by_role(name, shape):
+    """GroupNorm by default (every DP model), BatchNorm or none for the non-private subset models; the same
+    parameters otherwise, and an unknown choice named."""
+    kinds = {norm: {type(m) for m in build_model(name, shape, 7, norm).modules()}
+             for norm in ("group", "batch", "none")}
+    assert torch.nn.GroupNorm in kinds["group"] and torch.nn.BatchNorm2d not in kinds["group"]
+    assert torch.nn.BatchNorm2d in kinds["batch"] and torch.nn.GroupNorm not in kinds["batch"]
+    assert not kinds["none"] & {torch.nn.GroupNorm, torch.nn.BatchNorm2d}
+    with pytest.raises(ValueError, match="normalisation"):
+        build_model(name, shape, 7, "layer")
+
+
 def test_cifar_resnet18_is_the_released_architecture():
     model = build_model("resnet18", (3, 32, 32), 10)
     assert 11.1e6 < sum(p.numel() for p in model.parameters()) < 11.3e6

@@ -323,14 +323,14 @@ def test_progress_made_under_another_config_is_dropped(tmp_path, caplog):
     ("imagenet", {"train_dp_models": 210, "train_subset_models": 10,
                   "train_dp_subset_models": 24}),
     # real images in an hour on a CPU or a GPU: 6 epsilons x 3 seeds (a job per epsilon on the CPU), 40 or 64 subset
-    # models, 5 or 3 epsilons of DP subsets and their non-private control
+    # models, 3 epsilons x 20 DP subsets (5 a job) and their non-private control on the CPU
     ("cifar10_cpu", {"train_dp_models": 6, "train_subset_models": 10,
-                     "train_dp_subset_models": 10, "train_topk_control_models": 2}),
+                     "train_dp_subset_models": 12, "train_topk_control_models": 4}),
     ("cifar10_gpu", {"train_dp_models": 18, "train_subset_models": 8,
                      "train_dp_subset_models": 6}),
     # Tiny ImageNet on a CPU (20 classes at 32x32) and a GPU (200 classes at 64x64)
     ("imagenet_cpu", {"train_dp_models": 6, "train_subset_models": 10,
-                      "train_dp_subset_models": 10, "train_topk_control_models": 2, "figure_extremes": 1}),
+                      "train_dp_subset_models": 16, "train_topk_control_models": 4, "figure_extremes": 1}),
     ("imagenet_gpu", {"train_dp_models": 8, "train_subset_models": 4,
                       "train_dp_subset_models": 4, "train_topk_control_models": 2}),
 ])

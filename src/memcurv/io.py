@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import contextlib
 import errno
 import hashlib
@@ -148,3 +150,22 @@ def provenance(config: StudyConfig | None = None, seed: int | None = None, devic
     if device is not None:
         out["device"] = device
     return out
+
+
+VOLATILE = ("provenance", "generated")  # keys whose values differ between a run and its recomputation
+
+
+def compare_numbers(committed: Any, recomputed: Any, path: str = "", rel: float = 1e-6) -> list[str]:
+    """Where two reports' numbers differ (beyond `rel` for floats), as key paths; provenance and dates aside."""
+    if isinstance(committed, dict) and isinstance(recomputed, dict):
+        keys = sorted(set(committed) | set(recomputed))
+        return [d for k in keys if k not in VOLATILE
+                for d in compare_numbers(committed.get(k), recomputed.get(k), f"{path}.{k}", rel)]
+    if isinstance(committed, list) and isinstance(recomputed, list) and len(committed) == len(recomputed):
+        return [d for i, (a, b) in enumerate(zip(committed, recomputed))
+                for d in compare_numbers(a, b, f"{path}[{i}]", rel)]
+    if isinstance(committed, float) and isinstance(recomputed, float | int):
+        same = (math.isnan(committed) and math.isnan(recomputed)) or math.isclose(committed, recomputed, rel_tol=rel,
+                                                                                   abs_tol=1e-12)
+        return [] if same else [f"{path}: {committed} != {recomputed}"]
+    return [] if committed == recomputed else [f"{path}: {committed!r} != {recomputed!r}"]

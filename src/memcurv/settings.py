@@ -134,6 +134,7 @@ class MemorizationConfig:
     subset_ratio: float
     seed: int
     stacked: bool
+    norm: str
     published_scores: str | None
     published_index_map: str | None
     cscores: str | None

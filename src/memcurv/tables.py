@@ -47,8 +47,9 @@ EXAMPLES = Table(
      "curvature_column"))
 SUBSET_MODELS = Table(
     "subset_models.csv", "examples", "--models-out",
-    "One row per non-private subset model: its training-set size, test accuracy and whether its curvature was scored.",
-    ("study", "model", "train_size", "test_acc", "curvature_scored"))
+    "One row per non-private subset model: its normalisation (memorization.norm), training-set size, test accuracy and "
+    "whether its curvature was scored.",
+    ("study", "model", "norm", "train_size", "test_acc", "curvature_scored"))
 SUBSET_SCORES = Table(
     "subset_scores.npz", "examples", "--scores-out",
     "The per-model scores the examples table is computed from, which link 1's bootstrap resamples: each subset "

@@ -6,10 +6,12 @@ Five scores per example (names fixed for every method):
                   the logits, A = diag(p) - ppᵀ and R the network's own curvature (sum over classes of (p - y)_c times
                   the Hessian of logit c).  The Gauss-Newton part's trace tr(A JJᵀ) is computed exactly, one
                   vector-Jacobian product per class; R's trace by Hutchinson with exact Hessian-vector products
-                  (``residual_probes`` of them).  For a piecewise-linear network (ReLU, max-pool, linear layers) R is
-                  zero, so the trace is exact; normalisation layers (GroupNorm) add a residual, which the probes
-                  estimate without bias.  The split costs a backward pass per class: with many classes
-                  (``split_trace=False``) the trace is Hutchinson with ``residual_probes`` exact HVPs instead.
+                  (``residual_probes`` of them).  For a network that is piecewise linear in its input (ReLU,
+                  max-pool, convolutions, linear layers, BatchNorm in eval mode: `piecewise_linear`) R is zero: the
+                  trace is the exact Gauss-Newton part and no residual probes are spent; GroupNorm's own curvature
+                  adds a residual, which the probes estimate without bias.  The split costs a backward pass per
+                  class: with many classes (``split_trace=False``) the trace is Hutchinson with ``residual_probes``
+                  exact HVPs instead.
 - ``gauss_newton``: tr(JᵀAJ), the trace's Gauss-Newton part alone (exact; never negative; NaN without the split);
 - ``hutchinson``: the paper's estimator of tr(H), the mean over probes of vᵀHv with Rademacher v;
 - ``sqnorm``:     ||H v||^2 (the paper's eq. 14, ||grad diff||^2 / h^2);
@@ -18,9 +20,10 @@ Five scores per example (names fixed for every method):
 The probe scores get H v one of two ways (``method``):
 
 - ``finite_difference`` (the paper's): H v ~ (grad L(x + h v) - grad L(x)) / h.  The unperturbed gradient is
-  computed once per batch and all probes of a batch go through the model in one pass.  On a ReLU network the
-  step h v crosses activation kinks, whose gradient jumps divided by h swamp the Hessian (measured on CIFAR-10 by
-  benchmarks/curvature_reliability.py): these scores then measure how much the gradient jumps, not H.
+  computed once per batch; on a GPU all probes of a batch go through the model in one pass, on a CPU one probe's
+  batch at a time (a pass of B x P inputs outgrows a CPU's caches; benchmarks/curvature.py times both).  On a ReLU
+  network the step h v crosses activation kinks, whose gradient jumps divided by h swamp the Hessian (measured on
+  CIFAR-10 by benchmarks/curvature_reliability.py): these scores then measure how much the gradient jumps, not H.
 - ``hvp``: the exact Hessian-vector product by double backward.
 
 Probes are a pure function of (seed, example id, probe index, number of probes), so a score never depends on
@@ -95,23 +98,32 @@ def probe_terms(
     v: torch.Tensor,
     h: float,
     method: str,
+    chunk: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Each probe's term of the probe scores (hutchinson, sqnorm, gradnorm) of one batch, (B, P) each, whose means
-    over the probes are the scores; v has shape (B, P, *input_shape)."""
+    over the probes are the scores; v has shape (B, P, *input_shape). The probes go through the model `chunk` at a
+    time (all at once by default): each example's terms are its own whatever the chunk."""
     b, p = v.shape[:2]
-    flat_v = v.reshape(b * p, *x.shape[1:])
-    vflat = flat_v.reshape(b, p, -1)
+    chunk = p if chunk is None else chunk
     if method == "finite_difference":
         x0 = x.detach().requires_grad_(True)
         (g0,) = torch.autograd.grad(_loss(model, x0, y), x0)
-        xp = (x.detach().repeat_interleave(p, dim=0) + h * flat_v).requires_grad_(True)
-        (gp,) = torch.autograd.grad(_loss(model, xp, y.repeat_interleave(p)), xp)
-        diff = gp.reshape(b, p, -1) - g0.reshape(b, 1, -1)
-        hutchinson, sqnorm, gradnorm = (vflat * diff).sum(-1) / h, diff.pow(2).sum(-1) / h**2, diff.norm(dim=-1)
-    else:
-        hv = hvp(model, x, y, v)
-        hutchinson, sqnorm, gradnorm = (vflat * hv).sum(-1), hv.pow(2).sum(-1), h * hv.norm(dim=-1)
-    return {"hutchinson": hutchinson, "sqnorm": sqnorm, "gradnorm": gradnorm}
+        g0 = g0.reshape(b, 1, -1)
+    terms = []
+    for start in range(0, p, chunk):
+        vc = v[:, start:start + chunk]
+        pc = vc.shape[1]
+        flat_v = vc.reshape(b * pc, *x.shape[1:])
+        vflat = vc.reshape(b, pc, -1)
+        if method == "finite_difference":
+            xp = (x.detach().repeat_interleave(pc, dim=0) + h * flat_v).requires_grad_(True)
+            (gp,) = torch.autograd.grad(_loss(model, xp, y.repeat_interleave(pc)), xp)
+            diff = gp.reshape(b, pc, -1) - g0
+            terms.append(((vflat * diff).sum(-1) / h, diff.pow(2).sum(-1) / h**2, diff.norm(dim=-1)))
+        else:
+            hv = hvp(model, x, y, vc)
+            terms.append(((vflat * hv).sum(-1), hv.pow(2).sum(-1), h * hv.norm(dim=-1)))
+    return {name: torch.cat(parts, 1) for name, parts in zip(("hutchinson", "sqnorm", "gradnorm"), zip(*terms))}
 
 
 def hvp(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -136,11 +148,39 @@ def gauss_newton(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor,
     return jac, torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
 
 
-def _trace(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor,
-           split: bool = True) -> dict[str, torch.Tensor]:
+# Modules that keep a network piecewise linear in its input (in eval mode): layers that are linear or piecewise linear
+# elementwise, and containers that only chain them. A module class may say so itself with `piecewise_linear = True`
+# (memcurv.training.models.MaxPool2x2); anything else (GroupNorm, attention, a block whose forward is unknown) counts
+# as curved, and its residual is estimated.
+_PIECEWISE_LINEAR = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear, torch.nn.ReLU,
+                     torch.nn.LeakyReLU, torch.nn.MaxPool1d, torch.nn.MaxPool2d, torch.nn.AvgPool2d,
+                     torch.nn.AdaptiveAvgPool2d, torch.nn.Flatten, torch.nn.Identity, torch.nn.Dropout,
+                     torch.nn.Sequential)
+
+
+def piecewise_linear(model: torch.nn.Module) -> bool:
+    """Whether `model`, in its present mode, is piecewise linear in its input, so that the input Hessian of the
+    cross-entropy is exactly its Gauss-Newton part JᵀAJ: every module one of _PIECEWISE_LINEAR, a BatchNorm in eval
+    mode (an affine map of its running statistics), or a class that declares `piecewise_linear = True`."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            if module.training:
+                return False
+        elif not (type(module) in _PIECEWISE_LINEAR or getattr(type(module), "piecewise_linear", False)):
+            return False
+    return True
+
+
+def _trace(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor | None,
+           split: bool = True, exact: bool = False) -> dict[str, torch.Tensor]:
     """tr(H) of each example: tr(JᵀAJ) = tr(A JJᵀ) exactly, plus Hutchinson on the residual R = H - JᵀAJ with the
-    residual probes v, (B, R, *input_shape): vᵀRv = vᵀHv - (Jv)ᵀA(Jv).  Returns the trace and its exact part;
-    without the `split`, the trace is Hutchinson with v on H itself, and the exact part NaN."""
+    residual probes v, (B, R, *input_shape): vᵀRv = vᵀHv - (Jv)ᵀA(Jv); where the network is piecewise linear in its
+    input (`exact`), R is zero and the trace the exact part, with no residual probes spent. Returns the trace and its
+    exact part; without the `split`, the trace is Hutchinson with v on H itself, and the exact part NaN."""
+    if exact and split:
+        jac, a = gauss_newton(model, x)
+        gn = (a * (jac @ jac.transpose(1, 2))).sum((1, 2))
+        return {"trace": gn, "gauss_newton": gn}
     vflat = v.reshape(*v.shape[:2], -1)
     vhv = (vflat * hvp(model, x, y, v)).sum(-1)
     if not split:
@@ -194,6 +234,7 @@ def curvature_scores(
     ids = torch.arange(len(x)) if ids is None else ids
     was_training = model.training
     model.eval()
+    exact = piecewise_linear(model)
     out = {name: np.empty(len(x), dtype=np.float64) for name in SCORES}
     bar = tqdm(total=len(x), desc="curvature", disable=None if progress else True, leave=False)
 
@@ -201,9 +242,11 @@ def curvature_scores(
         xb, yb = x[sl].to(device), y[sl].to(device)
         shape = tuple(x.shape[1:])
         v = rademacher_probes(ids[sl], probes, shape, seed).to(device=device, dtype=xb.dtype)
-        scores = {name: terms.mean(1) for name, terms in probe_terms(model, xb, yb, v, h, method).items()}
-        v = rademacher_probes(ids[sl], residual_probes, shape, seed + _RESIDUAL_SEED).to(device=device, dtype=xb.dtype)
-        scores.update(_trace(model, xb, yb, v, split_trace))
+        terms = probe_terms(model, xb, yb, v, h, method, chunk=1 if xb.device.type == "cpu" else None)
+        scores = {name: values.mean(1) for name, values in terms.items()}
+        v = None if exact and split_trace else rademacher_probes(
+            ids[sl], residual_probes, shape, seed + _RESIDUAL_SEED).to(device=device, dtype=xb.dtype)
+        scores.update(_trace(model, xb, yb, v, split_trace, exact))
         for name, val in scores.items():
             out[name][sl] = val.detach().double().cpu().numpy()
         bar.update(sl.stop - sl.start)

@@ -9,10 +9,8 @@ committed ones (`paper/<study>.json`).
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -22,7 +20,6 @@ from memcurv.report import replication as report
 from memcurv.settings import StudyConfig
 
 ARCHIVE = Path("paper")
-VOLATILE = ("provenance", "generated")  # keys whose values differ between a run and its recomputation
 
 
 def archived_tables(cfg: StudyConfig) -> list[str]:
@@ -53,21 +50,6 @@ def reproduce(cfg: StudyConfig, tables: Path, out: Path) -> None:
     report.build(cfg, tables, figures, recomputed)
     committed = ARCHIVE / f"{cfg.study}.json"
     if committed.exists():
-        differences = compare(io.read_json(committed), io.read_json(recomputed.with_suffix(".json")))
+        differences = io.compare_numbers(io.read_json(committed), io.read_json(recomputed.with_suffix(".json")))
         print(f"{len(differences)} numbers differ from {committed}" + "".join(f"\n  {d}" for d in differences[:20])
               if differences else f"every number of {committed} recomputed from {tables}")
-
-
-def compare(committed: Any, recomputed: Any, path: str = "", rel: float = 1e-6) -> list[str]:
-    """Where two reports' numbers differ (beyond `rel` for floats), as key paths; provenance and dates aside."""
-    if isinstance(committed, dict) and isinstance(recomputed, dict):
-        keys = sorted(set(committed) | set(recomputed))
-        return [d for k in keys if k not in VOLATILE
-                for d in compare(committed.get(k), recomputed.get(k), f"{path}.{k}", rel)]
-    if isinstance(committed, list) and isinstance(recomputed, list) and len(committed) == len(recomputed):
-        return [d for i, (a, b) in enumerate(zip(committed, recomputed)) for d in compare(a, b, f"{path}[{i}]", rel)]
-    if isinstance(committed, float) and isinstance(recomputed, float | int):
-        same = (math.isnan(committed) and math.isnan(recomputed)) or math.isclose(committed, recomputed, rel_tol=rel,
-                                                                                   abs_tol=1e-12)
-        return [] if same else [f"{path}: {committed} != {recomputed}"]
-    return [] if committed == recomputed else [f"{path}: {committed!r} != {recomputed!r}"]

@@ -14,11 +14,12 @@ import torch
 from memcurv import io
 from memcurv.config import format_epsilon
 from memcurv.estimators import memorization
-from memcurv.jobs.toolkit import (check_spent, close_resume, dataset, device_of, fresh_model, grid_shard, load_shards,
-                                  model_scores, noise_for, open_resume, privacy_settings, resumable, write_table)
+from memcurv.jobs.toolkit import (check_spent, close_resume, dataset, device_of, experiment_train_size, fresh_model,
+                                  grid_shard, load_shards, model_scores, noise_for, open_resume, privacy_settings,
+                                  resumable, write_table)
 from memcurv.seeds import model_seed
 from memcurv.settings import StudyConfig
-from memcurv.training.train import evaluate, train
+from memcurv.training.train import dp_schedule, evaluate, train
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,14 @@ def _topk_shard(cfg: StudyConfig, models: list[tuple[float, int]], noise: Path |
     masks = memorization.topk_subset_masks(len(ds.y_train), top, [k for _, k in models], m.subset_ratio,
                                            m.seed if seeded else None, m.subsets)
 
+    # the Poisson rate and step count of the nominal subset size, as calibrated: fixed whatever size a subset drawn by
+    # Poisson sampling has, so that the accountant's epsilon holds between a subset with an example and one without
+    schedule = dp_schedule(experiment_train_size(cfg, "mem_vs_epsilon", len(ds.y_train)), cfg.train.batch_size,
+                           cfg.train.epochs)
+
     def run(epsilon: float, k: int, mask: np.ndarray, ckpt: Path | None) -> dict[str, np.ndarray]:
-        private = {} if noise is None else {"privacy_settings": privacy_settings(cfg, noise_for(noise, epsilon))}
+        private = {} if noise is None else {"privacy_settings": privacy_settings(cfg, noise_for(noise, epsilon)),
+                                            "schedule": schedule}
         settings = cfg.train if private else cfg.memorization.train
         name = "non-private" if not private else f"eps={format_epsilon(epsilon)}"
         seed = model_seed(m.seed, k)

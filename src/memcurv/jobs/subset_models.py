@@ -65,13 +65,13 @@ def train_subset_shard(cfg: StudyConfig, masks: Path, shard: int, out: Path,
         return {"correct": ev["correct"], "prob": ev["prob"], **curv, "test_acc": np.array(test_acc)}
 
     if m.stacked:
-        trained = train_ensemble(lambda: build_model(cfg.model, ds.input_shape, ds.num_classes), ds.x_train,
+        trained = train_ensemble(lambda: build_model(cfg.model, ds.input_shape, ds.num_classes, m.norm), ds.x_train,
                                  ds.y_train, subsets, seeds, settings, device=device)
         rows = [scores(k, model) for k, model in zip(models, trained)]
     else:
         def run(k: int, seed: int, idx: torch.Tensor, ckpt: Path | None) -> dict[str, np.ndarray]:
-            return scores(k, train(fresh_model(cfg, ds, seed), ds.x_train[idx], ds.y_train[idx], settings, seed=seed,
-                                   device=device, checkpoint_path=ckpt, desc=f"subset model {k}")[0])
+            return scores(k, train(fresh_model(cfg, ds, seed, m.norm), ds.x_train[idx], ds.y_train[idx], settings,
+                                   seed=seed, device=device, checkpoint_path=ckpt, desc=f"subset model {k}")[0])
 
         resume = open_resume(resume, cfg)
         rows = [resumable(resume, f"model{k}", partial(run, k, seed, idx))
@@ -84,8 +84,8 @@ def train_subset_shard(cfg: StudyConfig, masks: Path, shard: int, out: Path,
 def examples_table(cfg: StudyConfig, shards: list[Path], out: Path, models_out: Path,
                    scores_out: Path) -> None:
     """Per training example: memorization, inclusion counts and curvature over subset models; per subset model
-    (`models_out`): its training-set size, test accuracy and whether its curvature was scored; and the per-model
-    scores both are computed from (`scores_out`), which the claims' bootstrap resamples."""
+    (`models_out`): its normalisation, training-set size, test accuracy and whether its curvature was scored; and the
+    per-model scores both are computed from (`scores_out`), which the claims' bootstrap resamples."""
     ds, m = dataset(cfg), cfg.memorization
     per_model_curvature = {s: curvature_column(s) for s in SCORES}  # the shards' arrays, and the scores file's
     keys = ("models", "masks", "correct", "prob", "test_acc", *per_model_curvature.values())
@@ -97,9 +97,10 @@ def examples_table(cfg: StudyConfig, shards: list[Path], out: Path, models_out: 
                           "mem_unconditional": unc.mem, "n_in": mem.n_in, "n_out": mem.n_out,
                           "planted": _planted(ds)})
     scored = np.isfinite(z[per_model_curvature["trace"]]).all(axis=1)  # the models whose curvature was scored
-    write_table(pd.DataFrame({"study": cfg.study, "model": z["models"], "train_size": z["masks"].sum(1),
-                             "test_acc": z["test_acc"].astype(np.float64).round(6),  # float32 noise off
-                             "curvature_scored": scored}), models_out, cfg)
+    write_table(pd.DataFrame({"study": cfg.study, "model": z["models"], "norm": m.norm,
+                              "train_size": z["masks"].sum(1),
+                              "test_acc": z["test_acc"].astype(np.float64).round(6),  # float32 noise off
+                              "curvature_scored": scored}), models_out, cfg)
     io.write_npz(scores_out, masks=z["masks"], score=score.astype(np.float32), scored=scored,
                  released_batch_size=np.array(cfg.curvature.released_batch_size.memorization),
                  **{name: z[name][scored] for name in per_model_curvature.values()})

@@ -58,9 +58,11 @@ def dataset(cfg: StudyConfig, label_noise: bool = True) -> Dataset:
     return flip_labels(ds, d.label_noise.fraction, d.label_noise.seed) if label_noise else ds
 
 
-def fresh_model(cfg: StudyConfig, ds: Dataset, seed: int) -> torch.nn.Module:
+def fresh_model(cfg: StudyConfig, ds: Dataset, seed: int, norm: str = "group") -> torch.nn.Module:
+    """The study's model, initialised from `seed`, with `norm` normalisation (GroupNorm, which DP training needs,
+    unless a non-private role says otherwise: memorization.norm)."""
     torch.manual_seed(seed)
-    return build_model(cfg.model, ds.input_shape, ds.num_classes)
+    return build_model(cfg.model, ds.input_shape, ds.num_classes, norm)
 
 
 def model_from_state(cfg: StudyConfig, ds: Dataset, state: dict[str, torch.Tensor], device: torch.device
@@ -74,7 +76,9 @@ def model_from_state(cfg: StudyConfig, ds: Dataset, state: dict[str, torch.Tenso
 # --- Privacy: the calibration of an epsilon, and the check on what a model spent ---------------------
 
 def experiment_train_size(cfg: StudyConfig, experiment: str, n: int) -> int:
-    """Training-set size of one model of an experiment (the subset size for memorization vs epsilon)."""
+    """Training-set size of one model of an experiment, nominal where sizes vary (the audit's canaries, Poisson
+    subsets of memorization vs epsilon: their expected size): the size the noise is calibrated, and the DP schedule
+    fixed, for."""
     if experiment == "dp_models":
         return n
     if experiment == "audit":  # nominal: the canaries' originals left out, half the canaries (expected) drawn in

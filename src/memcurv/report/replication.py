@@ -254,7 +254,7 @@ def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[
     lines = [
         f"## Study `{study}`",
         "",
-        f"Dataset {_dataset(cfg)}, model `{cfg.model}`, fidelity **{fidelity}** "
+        f"Dataset {_dataset(cfg)}, model `{cfg.model}` ({_norms(tables_dir)}), fidelity **{fidelity}** "
         f"(defect settings: {', '.join(f'{k}={v}' for k, v in resolved.items())}). "
         f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by memcurv from `{tables_dir}` only.",
         "",
@@ -300,6 +300,26 @@ def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[
     return numbers
 
 
+NORM_NAMES = {"batch": "BatchNorm", "group": "GroupNorm", "none": "no normalisation"}
+LEGACY_NORM = "group"  # subset-model tables written before the normalisation was recorded: every model had GroupNorm
+
+
+def subset_norm(tables: Path) -> str | None:
+    """The subset models' normalisation (memorization.norm), as their table records it; None without the table."""
+    path = tables / SUBSET_MODELS.name
+    if not path.exists():
+        return None
+    models = pd.read_csv(path)
+    return str(models["norm"].iloc[0]) if "norm" in models else LEGACY_NORM
+
+
+def _norms(tables: Path) -> str:
+    """The normalisation of each role's models, in words."""
+    norm = subset_norm(tables)
+    subsets = f"non-private subset models with {NORM_NAMES[norm]}, " if norm else ""
+    return subsets + "DP models with GroupNorm (Opacus)"
+
+
 def _side(i: dict[str, Any]) -> str:
     """Where an interval lies with respect to 0, in words."""
     return "above 0" if i["low"] > 0 else "below 0" if i["high"] < 0 else "straddling 0"
@@ -336,7 +356,8 @@ def _accuracy(tables: Path) -> dict[str, Any]:
                                  .mean().reset_index().to_dict("records"))
     if subsets is not None:
         acc = subsets["test_acc"]
-        out["subset_models"] = {"models": len(subsets), "train_size": int(subsets["train_size"].iloc[0]),
+        out["subset_models"] = {"models": len(subsets), "norm": subset_norm(tables),
+                                "train_size": int(subsets["train_size"].iloc[0]),
                                 "curvature_scored": int(subsets["curvature_scored"].sum()),
                                 "test_acc_mean": float(acc.mean()), "test_acc_min": float(acc.min()),
                                 "test_acc_max": float(acc.max())}
@@ -356,7 +377,8 @@ def _accuracy_lines(accuracy: dict[str, Any]) -> list[str]:
         s = accuracy["subset_models"]
         lines += ["", "### Accuracy of the non-private subset models", "",
                   f"Test accuracy {s['test_acc_mean']:.4f} on average (min {s['test_acc_min']:.4f}, max "
-                  f"{s['test_acc_max']:.4f}) over {s['models']} models, each trained on {s['train_size']} examples; "
+                  f"{s['test_acc_max']:.4f}) over {s['models']} models with {NORM_NAMES[s['norm']]}, each trained on "
+                  f"{s['train_size']} examples; "
                   f"input curvature scored under {s['curvature_scored']} of them."]
     if "gap_at_largest_epsilon" in accuracy:
         g = accuracy["gap_at_largest_epsilon"]

@@ -65,12 +65,10 @@ def _readings(report: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
 def _same_as(reports: list[dict[str, Any]], j: int, key: str) -> str | None:
     """The earlier study whose claim `key` has every number of study j's (the same tables: a study that overlays
     another with an experiment of its own), or None."""
-    from memcurv.jobs.archive import compare  # numbers equal to a report's rounding
-
     mine = {c["key"]: c for c in reports[j]["claims"]}.get(key)
     for earlier in reports[:j]:
         theirs = {c["key"]: c for c in earlier["claims"]}.get(key)
-        if mine and theirs and mine["verdict"] != "not run" and not compare(theirs, mine):
+        if mine and theirs and mine["verdict"] != "not run" and not io.compare_numbers(theirs, mine):
             return earlier["study"]
     return None
 

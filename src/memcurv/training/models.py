@@ -1,13 +1,35 @@
-"""Architectures by name.  All use GroupNorm, never BatchNorm, so Opacus computes per-example
-gradients and a score never depends on which examples share a batch."""
+"""Architectures by name, each with its normalisation layers chosen by role (`norm`):
+
+- ``group``: GroupNorm, which Opacus needs for per-example gradients (every DP model; Opacus's ModuleValidator.fix
+  gives the same);
+- ``batch``: BatchNorm, as in the networks the paper measured link 1 on (Feldman and Zhang's SmallInception and
+  ResNet-50, scored by calc_curv_fz_models.py): non-private subset models only. Scored in eval mode, its statistics
+  are the running ones, so a score never depends on which examples share a batch, and the network is piecewise
+  linear in its input: the input Hessian under cross-entropy is exactly its Gauss-Newton part;
+- ``none``: no normalisation (an ablation arm; piecewise linear too).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 MODELS = ("small_cnn", "cifar_cnn", "resnet18", "resnet50")
+NORMS = ("group", "batch", "none")
+
+
+def norm_layer(norm: str, channels: int, groups: int) -> nn.Module:
+    """The normalisation of one block of `channels`: GroupNorm with `groups` groups, BatchNorm, or none."""
+    if norm == "group":
+        return nn.GroupNorm(groups, channels)
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown normalisation {norm!r}; choose one of {NORMS}")
 
 
 class MaxPool2x2(nn.Module):
@@ -17,6 +39,8 @@ class MaxPool2x2(nn.Module):
     strided corners, ties going to the first in row-major order as the kernel's do, and gathered from the input:
     so a gradient reaches exactly the element max_pool2d sends it to, and double backward (exact Hessian-vector
     products) works as for max_pool2d.  A NaN in a window need not propagate, unlike max_pool2d's."""
+
+    piecewise_linear = True  # memcurv.estimators.curvature.piecewise_linear: no curvature of its own
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":  # GPU kernels are fast: one launch, not seven
@@ -34,29 +58,30 @@ class MaxPool2x2(nn.Module):
         return x.flatten(-2).gather(-1, index.flatten(-2)).unflatten(-1, (h // 2, w // 2))
 
 
-def _small_cnn(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+def _small_cnn(input_shape: tuple[int, int, int], num_classes: int, norm: str) -> nn.Module:
     """About 10k parameters: small enough to train hundreds on a CPU, >= 95% on the 8x8 digit images."""
     c, h, w = input_shape
     return nn.Sequential(
-        nn.Conv2d(c, 16, 3, padding=1), nn.GroupNorm(4, 16), nn.ReLU(), MaxPool2x2(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.GroupNorm(8, 32), nn.ReLU(),
+        nn.Conv2d(c, 16, 3, padding=1), norm_layer(norm, 16, 4), nn.ReLU(), MaxPool2x2(),
+        nn.Conv2d(16, 32, 3, padding=1), norm_layer(norm, 32, 8), nn.ReLU(),
         nn.Flatten(), nn.Linear(32 * (h // 2) * (w // 2), num_classes),
     )
 
 
-def _cifar_cnn(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+def _cifar_cnn(input_shape: tuple[int, int, int], num_classes: int, norm: str) -> nn.Module:
     """Three conv blocks (16, 32, 64 channels, each halving the image), about 34k parameters on 32x32
     inputs: trains at about 2,400 images/s on one CPU core, and above 55% on 3,500 CIFAR-10 images."""
     c, h, w = input_shape
     blocks: list[nn.Module] = []
     for i, (cin, cout) in enumerate([(c, 16), (16, 32), (32, 64)]):
-        blocks += [nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(4 if i == 0 else 8, cout), nn.ReLU(),
+        blocks += [nn.Conv2d(cin, cout, 3, padding=1), norm_layer(norm, cout, 4 if i == 0 else 8), nn.ReLU(),
                    MaxPool2x2()]
     return nn.Sequential(*blocks, nn.Flatten(), nn.Linear(64 * (h // 8) * (w // 8), num_classes))
 
 
-def _group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(32, channels), channels)  # what opacus.validators.ModuleValidator.fix gives
+def _resnet_norm(norm: str) -> Any:
+    """The ResNets' norm_layer: GroupNorm(32) is what opacus.validators.ModuleValidator.fix gives."""
+    return lambda channels: norm_layer(norm, channels, min(32, channels))
 
 
 def _residual_blocks() -> tuple[type, type]:
@@ -80,20 +105,20 @@ def _residual_blocks() -> tuple[type, type]:
     return Basic, Bottle
 
 
-def _cifar_resnet18(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """The CIFAR ResNet-18 of the released code: 3x3 stride-1 stem, no max-pool, GroupNorm(32)."""
+def _cifar_resnet18(input_shape: tuple[int, int, int], num_classes: int, norm: str) -> nn.Module:
+    """The CIFAR ResNet-18 of the released code: 3x3 stride-1 stem, no max-pool, GroupNorm(32) where private."""
     from torchvision.models.resnet import ResNet
 
-    model = ResNet(_residual_blocks()[0], [2, 2, 2, 2], num_classes=num_classes, norm_layer=_group_norm)
+    model = ResNet(_residual_blocks()[0], [2, 2, 2, 2], num_classes=num_classes, norm_layer=_resnet_norm(norm))
     model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     return model
 
 
-def _resnet50(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+def _resnet50(input_shape: tuple[int, int, int], num_classes: int, norm: str) -> nn.Module:
     from torchvision.models.resnet import ResNet
 
-    model = ResNet(_residual_blocks()[1], [3, 4, 6, 3], num_classes=num_classes, norm_layer=_group_norm)
+    model = ResNet(_residual_blocks()[1], [3, 4, 6, 3], num_classes=num_classes, norm_layer=_resnet_norm(norm))
     if input_shape[0] != 3:
         model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=7, stride=2, padding=3, bias=False)
     return model
@@ -102,10 +127,12 @@ def _resnet50(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
 _BUILDERS = {"small_cnn": _small_cnn, "cifar_cnn": _cifar_cnn, "resnet18": _cifar_resnet18, "resnet50": _resnet50}
 
 
-def build_model(name: str, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+def build_model(name: str, input_shape: tuple[int, int, int], num_classes: int, norm: str = "group") -> nn.Module:
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
-    model = _BUILDERS[name](tuple(input_shape), num_classes)
+    if norm not in NORMS:
+        raise ValueError(f"unknown normalisation {norm!r}; choose one of {NORMS}")
+    model = _BUILDERS[name](tuple(input_shape), num_classes, norm)
     for module in model.modules():  # in-place ReLUs break Opacus hooks and double backward
         if isinstance(module, nn.ReLU):
             module.inplace = False
