@@ -110,3 +110,21 @@ def test_figure_and_report_jobs_do_not_import_torch(verb):
               "print(sorted(m for m in ('torch', 'opacus') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("text, says", [
+    ("", "is empty"),
+    ("foo: [1\n", "is not valid YAML (line 2)"),
+    ("- study\n- digits\n", "holds a YAML list, not a mapping"),
+    ("study: ..\n", "config key study"),
+    ("memorizaton: {}\n", "did you mean 'memorization'?"),
+    ("memorization: {num_modles: 3}\n", "did you mean 'num_models'?"),
+])
+def test_a_bad_config_file_is_one_line_naming_it_and_exit_2(tmp_path, capsys, text, says):
+    """Malformed YAML, an empty file, a list, a study name that is not a plain identifier (`..` would write into
+    the repository's root) and a misspelled key: each one line, naming the file or key, and exit 2."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert cli.main(["validate", "--config", str(path)]) == cli.BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err, err

@@ -71,3 +71,24 @@ def test_atomic_outputs_get_the_mode_the_umask_gives(tmp_path, umask, mode):
         os.umask(old)
     for name in ("a.json", "b.npz", "c.pt"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+def test_a_damaged_or_truncated_npz_is_named_with_the_fix(tmp_path):
+    """numpy's own errors name no file and suggest allow_pickle=True; read_npz names the file, says it is damaged
+    and how to rebuild it, for a truncated file, a file that is not one, and a table without a key asked for."""
+    from memcurv.jobs.toolkit import load_shards
+
+    good = tmp_path / "shard0.npz"
+    io.write_npz(good, masks=np.ones((2, 3), bool), correct=np.zeros((2, 3)))
+    assert set(io.read_npz(good)) == {"masks", "correct"}
+    truncated = tmp_path / "shard1.npz"
+    truncated.write_bytes(good.read_bytes()[:40])
+    junk = tmp_path / "shard2.npz"
+    junk.write_text("not an npz")
+    for path in (truncated, junk):
+        with pytest.raises(io.DamagedFile, match=f"{path} is damaged .*delete it and rerun"):
+            load_shards([good, path], ("masks",))
+    with pytest.raises(io.DamagedFile, match="shard0.npz is damaged \\(it has no topk\\)"):
+        io.read_npz(good, ("topk",))
+    with pytest.raises(FileNotFoundError):
+        io.read_npz(tmp_path / "missing.npz")

@@ -212,7 +212,8 @@ class _RunsCode:
 
 def test_loading_a_checkpoint_runs_no_code_it_holds_and_a_resume_still_works(digits, tmp_path, monkeypatch):
     """Checkpoints hold only tensors, numbers and dicts, so they are read with weights_only=True: a checkpoint handed
-    to a user, or left in a shared results folder, cannot run code; an honest one resumes as before."""
+    to a user, or left in a shared results folder, cannot run code (an epoch checkpoint that tries is set aside as
+    damaged and the model trained again); an honest one resumes as before."""
     import pickle
 
     from memcurv.jobs import toolkit
@@ -227,10 +228,27 @@ def test_loading_a_checkpoint_runs_no_code_it_holds_and_a_resume_still_works(dig
         torch.testing.assert_close(a, b)  # resumed at the last epoch: nothing more to train
     saved = torch.load(ckpt, weights_only=True)
     torch.save({**saved, "state": {**saved["state"], "note": _RunsCode()}}, ckpt)
-    with pytest.raises(pickle.UnpicklingError):
-        train(build_model("small_cnn", digits.input_shape, 10), x, y, settings, seed=0, checkpoint_path=ckpt)
+    _, metrics = train(build_model("small_cnn", digits.input_shape, 10), x, y, settings, seed=0, checkpoint_path=ckpt)
+    assert (tmp_path / "resume.pt.damaged").exists()  # refused unread, set aside, trained again from epoch 0
     evil = tmp_path / "seed0.pt"  # a shard's finished model, kept for a rerun after a kill
     torch.save({"state_dict": first.state_dict(), "metrics": _RunsCode(), "curvature": {}}, evil)
     with pytest.raises(pickle.UnpicklingError):
         toolkit.kept_results(evil)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_damaged_epoch_checkpoint_is_set_aside_and_the_model_trained_from_the_start(digits, tmp_path, caplog):
+    """A truncated epoch checkpoint (a job killed while the disk filled) would stop every rerun: it is moved to
+    <name>.damaged with a warning naming it, and the model trains from epoch 0 to what a fresh run gives."""
+    x, y = digits.x_train[:64], digits.y_train[:64]
+    settings = TrainSettings(epochs=2, batch_size=32, lr=0.05)
+    torch.manual_seed(0)
+    fresh, _ = train(build_model("small_cnn", digits.input_shape, 10), x, y, settings, seed=0)
+    ckpt = tmp_path / "model3_epoch.pt"
+    ckpt.write_bytes(b"PK\x03\x04 truncated")
+    torch.manual_seed(0)
+    with caplog.at_level("WARNING", logger="memcurv.training.train"):
+        again, _ = train(build_model("small_cnn", digits.input_shape, 10), x, y, settings, seed=0, checkpoint_path=ckpt)
+    assert "model3_epoch.pt is damaged" in caplog.text and (tmp_path / "model3_epoch.pt.damaged").exists()
+    for a, b in zip(fresh.state_dict().values(), again.state_dict().values()):
+        torch.testing.assert_close(a, b)

@@ -280,6 +280,18 @@ def test_grid_shards_take_the_epsilon_by_model_grid_in_order():
         grid_shard((1.0, 2.0, 5.0), 2, 4, 2)
 
 
+def test_a_damaged_kept_model_is_set_aside_and_computed_again(tmp_path, caplog):
+    """A finished model's file that cannot be read (truncated) is moved to <name>.pt.damaged with a warning naming
+    it, and the model computed again, instead of blocking every rerun of the job."""
+    from memcurv.jobs import toolkit
+
+    (tmp_path / "model0.pt").write_bytes(b"not a checkpoint")
+    with caplog.at_level("WARNING", logger="memcurv.jobs.toolkit"):
+        got = toolkit.resumable(tmp_path, "model0", lambda epoch: {"test_acc": np.array(0.5)})
+    assert got["test_acc"] == 0.5 and "model0.pt is damaged" in caplog.text
+    assert (tmp_path / "model0.pt.damaged").exists() and (tmp_path / "model0.pt").exists()
+
+
 def test_resumable_gives_back_what_it_kept(tmp_path):
     """A finished model's results read back from the resume folder equal what was computed: numpy arrays as numpy
     (0-d, bool, float32, a strided view), tensors as tensors, numbers and strings as they were (a numpy number as a

@@ -9,6 +9,7 @@ validates a config once, through `validate`, so its errors are this module's one
 from __future__ import annotations
 
 import copy
+import difflib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,16 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
 
+def _nearest(error: jsonschema.ValidationError) -> str:
+    """For an unknown key, the known key of its section nearest in spelling, as a hint; else nothing."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return ""
+    known = list(error.schema.get("properties", {}))
+    hints = [f"{key!r} -> did you mean {match[0]!r}?" for key in error.instance if key not in known
+             for match in [difflib.get_close_matches(key, known, n=1)] if match]
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
 def validate(config: dict[str, Any]) -> StudyConfig:
     """The study ``config`` describes, every default filled in and every defect switch resolved; the first
     invalid key raises a ConfigError that names it."""
@@ -86,7 +97,7 @@ def validate(config: dict[str, Any]) -> StudyConfig:
     errors = sorted(_validator_with_defaults()(schema()).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
-        raise ConfigError(f"config key {_key_path(e)}: {e.message}")
+        raise ConfigError(f"config key {_key_path(e)}: {e.message}{_nearest(e)}")
     cfg["resolved_defects"] = resolve_defects(cfg)
     study = StudyConfig.from_dict(cfg)
     _check_semantics(study)
@@ -107,15 +118,29 @@ def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 
 def study(path: str | Path, base: str | Path = BASE) -> StudyConfig:
     """The study `snakemake --configfile <path>` runs: `path` merged over the default config, validated."""
-    read = [yaml.safe_load(Path(p).read_text()) or {} for p in (base, path)]
-    return validate(merge(*read))
+    return validate(merge(*(read_yaml(p) for p in (base, path))))
 
 
-def load(path: str | Path) -> StudyConfig:
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping; a missing, unreadable, empty or non-mapping file is a ConfigError naming it."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
-    return validate(yaml.safe_load(path.read_text()) or {})
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML{line}: {getattr(e, 'problem', None) or e}") from None
+    if data is None:
+        raise ConfigError(f"config file {path} is empty: a study config is a mapping of keys (see config/config.yaml)")
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} holds a YAML {type(data).__name__}, not a mapping of config keys")
+    return data
+
+
+def load(path: str | Path) -> StudyConfig:
+    return validate(read_yaml(path))
 
 
 def show(cfg: StudyConfig) -> None:

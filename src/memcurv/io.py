@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import math
-
 import contextlib
 import errno
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
 import subprocess
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -77,6 +78,33 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
+
+
+class DamagedFile(ValueError):
+    """A file the workflow wrote cannot be read back: the message names it and says how to rebuild it."""
+
+
+def damaged(path: str | os.PathLike, cause: BaseException | str) -> DamagedFile:
+    return DamagedFile(f"{path} is damaged ({cause}): delete it and rerun, and the workflow rebuilds it (a job's "
+                       f"resume folder, results/<study>/resume/<job>, goes the same way)")
+
+
+def read_npz(path: str | os.PathLike, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an .npz table or shard (`keys`, or all), read at once without pickles; a damaged or truncated
+    file, or one without a key asked for, is a DamagedFile naming it (numpy's own message would suggest
+    allow_pickle=True, which would run code a file holds)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in keys or () if k not in z.files]
+            if missing:
+                raise damaged(path, f"it has no {', '.join(missing)}")
+            return {k: z[k] for k in (keys or z.files)}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        if isinstance(e, DamagedFile):
+            raise
+        raise damaged(path, f"{type(e).__name__}: {e}") from None
 
 
 def _jsonable(obj: Any) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from memcurv import io
 from memcurv.analysis import bootstrap, reliability, theory
 from memcurv.analysis.bootstrap import CORRELATION, R2, UNBOUNDED, Interval, interval, spearman
 from memcurv.analysis.readings import (AGGREGATION_NAMES, CORRECTED, describe, read_dp_models, read_examples,
@@ -169,10 +170,10 @@ def _link1_inputs(scores_file: Path, reduction: str
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """(masks, per-model memorization scores, which models scored curvature, each score's per-model curvature of the
     scored models under the loss `reduction`) from a study's subset-model scores (memcurv.tables.SUBSET_SCORES)."""
-    with np.load(scores_file) as z:
-        masks, score, scored = z["masks"], z["score"], z["scored"]
-        curv = {s: z[curvature_column(s)] for s in SCORES}
-        batch = int(z["released_batch_size"])
+    z = io.read_npz(scores_file)
+    masks, score, scored = z["masks"], z["score"], z["scored"]
+    curv = {s: z[curvature_column(s)] for s in SCORES}
+    batch = int(z["released_batch_size"])
     return masks, score, scored, reduce_scores(curv, reduction, batch)
 
 
@@ -562,8 +563,8 @@ def _share_above(per_example: np.ndarray, replicates: np.ndarray, bound: float) 
 
 def subset_design(models_file: Path) -> str:
     """How a memorization-vs-epsilon models file's subsets were drawn (theory.SUBSET_DESIGNS)."""
-    with np.load(models_file) as z:
-        return str(z["subsets"]) if "subsets" in z.files else LEGACY_DESIGN
+    z = io.read_npz(models_file)
+    return str(z["subsets"]) if "subsets" in z else LEGACY_DESIGN
 
 
 def _ci_columns(prefix: str, ci: Interval) -> dict[str, float]:
@@ -580,25 +581,25 @@ def topk_memorization_intervals(models_file: Path, estimator: str, score: str = 
     (at most 0 under (e', d')-DP between the two); and, where the study trained them, the same top-k's memorization
     under non-private models. `score` is defect 9 (correctness or probability)."""
     key, rows, design = TOPK_SCORES[score], [], subset_design(models_file)
-    with np.load(models_file) as z:
-        control = None
-        if "control_masks" in z.files:
-            control = _topk_memorization(z["control_masks"], z[f"control_{key}"], estimator, replicates).mem
-        for j, eps in enumerate(z["epsilons"]):
-            masks = z["masks"][j]
-            top = _topk_memorization(masks, z[key][j], estimator, replicates)
-            bound = float(theory.design_mem_bound(eps, delta, design))
-            e, d = (float(v) for v in theory.adjacent_privacy(eps, delta, design))
-            with np.errstate(over="ignore", invalid="ignore"):  # e^e' beyond floats: the test is vacuous there
-                gap = top.means["p_in"] - np.exp(e) * top.means["p_out"] - d
-            row = {"epsilon": float(eps), "mean": top.mem.estimate, "ci_low": top.mem.low, "ci_high": top.mem.high,
-                   "n": len(top.per_example), "models": len(masks), "design": design, "bound": bound,
-                   "share_above_bound": _share_above(top.per_example, top.per_example_replicates, bound),
-                   **_ci_columns("p_in", top.p_in), **_ci_columns("p_out", top.p_out),
-                   "can_fail": bool(top.p_in.high > bound), **_ci_columns("dp_gap", interval(gap[0], gap[1:]))}
-            if control is not None:
-                row.update(_ci_columns("nonprivate_mean", control))
-            rows.append(row)
+    z = io.read_npz(models_file)
+    control = None
+    if "control_masks" in z:
+        control = _topk_memorization(z["control_masks"], z[f"control_{key}"], estimator, replicates).mem
+    for j, eps in enumerate(z["epsilons"]):
+        masks = z["masks"][j]
+        top = _topk_memorization(masks, z[key][j], estimator, replicates)
+        bound = float(theory.design_mem_bound(eps, delta, design))
+        e, d = (float(v) for v in theory.adjacent_privacy(eps, delta, design))
+        with np.errstate(over="ignore", invalid="ignore"):  # e^e' beyond floats: the test is vacuous there
+            gap = top.means["p_in"] - np.exp(e) * top.means["p_out"] - d
+        row = {"epsilon": float(eps), "mean": top.mem.estimate, "ci_low": top.mem.low, "ci_high": top.mem.high,
+               "n": len(top.per_example), "models": len(masks), "design": design, "bound": bound,
+               "share_above_bound": _share_above(top.per_example, top.per_example_replicates, bound),
+               **_ci_columns("p_in", top.p_in), **_ci_columns("p_out", top.p_out),
+               "can_fail": bool(top.p_in.high > bound), **_ci_columns("dp_gap", interval(gap[0], gap[1:]))}
+        if control is not None:
+            row.update(_ci_columns("nonprivate_mean", control))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

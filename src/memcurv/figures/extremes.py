@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from memcurv import io
 from memcurv.analysis.readings import describe
 from memcurv.figures.style import new_figure, source
 from memcurv.tables import EXTREMES
@@ -33,8 +34,7 @@ def _show(ax: Any, image: np.ndarray, caption: str) -> None:
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    with np.load(tables[EXTREMES.name], allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
+    data = io.read_npz(tables[EXTREMES.name])
     names = data["class_names"]
     table = pd.DataFrame({"kind": data["kind"], "id": data["ids"], "label": data["labels"],
                           "class_name": names[data["labels"]], "curvature": data["curvature"], "mem": data["mem"]})

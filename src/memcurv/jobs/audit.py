@@ -82,8 +82,8 @@ def train_audit_shard(cfg: StudyConfig, arm: str, canaries: Path, noise: Path | 
     """Train one shard of an arm's models on the base set plus their canaries; keep each canary's scores."""
     a, ds, device = cfg.audit, dataset(cfg), device_of(cfg)
     eps = arm_epsilon(arm)
-    with np.load(canaries) as z:
-        ids, flipped, masks = z["ids"], torch.from_numpy(z["canary_labels"]), z["masks"]
+    z = io.read_npz(canaries, ("ids", "canary_labels", "masks"))
+    ids, flipped, masks = z["ids"], torch.from_numpy(z["canary_labels"]), z["masks"]
     base = torch.from_numpy(np.setdiff1d(np.arange(len(ds.y_train)), ids))
     x_can = ds.x_train[torch.from_numpy(ids)]
     models = shard_range(a.num_models, a.models_per_job, shard)
@@ -131,8 +131,7 @@ def _load_arms(shard_files: list[Path]) -> dict[str, dict[str, np.ndarray]]:
     """Every arm's models, in model order, from its shards."""
     by_arm: dict[str, list[Path]] = {}
     for f in shard_files:
-        with np.load(f) as z:
-            by_arm.setdefault(str(z["arm"]), []).append(f)
+        by_arm.setdefault(str(io.read_npz(f, ("arm",))["arm"]), []).append(f)
     keys = ("models", "masks", "correct", "prob", "loss", "curvature", "test_acc", "epsilon_spent")
     loaded = {arm: load_shards(files, keys) for arm, files in by_arm.items()}
     for z in loaded.values():
@@ -153,8 +152,8 @@ def audit_tables(cfg: StudyConfig, canaries: Path, shards: list[Path], out: Path
     """One row per arm and attack score (the bound and how it was reached) and one per arm and canary (its
     memorization, against 1 - e^-eps)."""
     a, delta = cfg.audit, cfg.privacy.delta
-    with np.load(canaries) as c:
-        ids, labels, flipped = c["ids"], c["labels"], c["canary_labels"]
+    c = io.read_npz(canaries, ("ids", "labels", "canary_labels"))
+    ids, labels, flipped = c["ids"], c["labels"], c["canary_labels"]
     rows, canary_frames = [], []
     for arm, z in sorted(_load_arms(shards).items(), key=lambda kv: arm_epsilon(kv[0]) or math.inf):
         eps = arm_epsilon(arm)

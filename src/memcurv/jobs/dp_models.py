@@ -74,19 +74,19 @@ def dp_models_table(cfg: StudyConfig, shards: list[Path], out: Path) -> None:
     column = model_curvature_column(cfg.resolved_defects)
     rows = []
     for shard in shards:
-        with np.load(shard / "curvature.npz") as curv:
-            models = io.read_json(shard / "metrics.json")
-            in_metrics = [(m["target_epsilon"], m["seed"]) for m in models]
-            in_curvature = list(zip(curv["epsilons"].tolist(), curv["seeds"].tolist()))
-            if in_metrics != in_curvature:
-                raise ValueError(f"{shard}: metrics of (epsilon, seed) {in_metrics} but curvature of {in_curvature}; "
-                                 "rerun the shard")
-            for i, m in enumerate(models):
-                readings = every_reading(cfg, {s: curv[s][i] for s in SCORES}, "dp_models")
-                means = {curvature_column(s, r): float(v.mean()) for (s, r), v in readings.items()}
-                means.update({curvature_column(s, "sum", test=True): float(curv[f"test_{s}"][i].mean())
-                              for s in SCORES})
-                rows.append(_dp_row(cfg, m, means, column))
+        curv = io.read_npz(shard / "curvature.npz")
+        models = io.read_json(shard / "metrics.json")
+        in_metrics = [(m["target_epsilon"], m["seed"]) for m in models]
+        in_curvature = list(zip(curv["epsilons"].tolist(), curv["seeds"].tolist()))
+        if in_metrics != in_curvature:
+            raise ValueError(f"{shard}: metrics of (epsilon, seed) {in_metrics} but curvature of {in_curvature}; "
+                             "rerun the shard")
+        for i, m in enumerate(models):
+            readings = every_reading(cfg, {s: curv[s][i] for s in SCORES}, "dp_models")
+            means = {curvature_column(s, r): float(v.mean()) for (s, r), v in readings.items()}
+            means.update({curvature_column(s, "sum", test=True): float(curv[f"test_{s}"][i].mean())
+                          for s in SCORES})
+            rows.append(_dp_row(cfg, m, means, column))
     write_table(pd.DataFrame(rows).sort_values(["epsilon", "seed"]), out, cfg)
 
 

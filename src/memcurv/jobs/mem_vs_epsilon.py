@@ -89,8 +89,7 @@ def mem_vs_epsilon_table(cfg: StudyConfig, examples: Path, shards: list[Path], o
     baseline = pd.read_csv(examples).set_index("id")
     keys = ("epsilons", "models", "masks", "correct", "prob")
     everything = load_shards(shards, keys)
-    with np.load(shards[0]) as z:
-        topk = z["topk"]
+    topk = io.read_npz(shards[0], ("topk",))["topk"]
     frames, arrays = [], {}
     for eps in np.unique(everything["epsilons"]):  # sorted, the control's inf last
         rows = np.flatnonzero(everything["epsilons"] == eps)

@@ -47,8 +47,7 @@ def train_subset_shard(cfg: StudyConfig, masks: Path, shard: int, out: Path,
     m = cfg.memorization
     ds, device = dataset(cfg), device_of(cfg)
     models = shard_range(m.num_models, m.models_per_job, shard)
-    with np.load(masks) as f:
-        shard_masks = f["masks"][models.start:models.stop]
+    shard_masks = io.read_npz(masks, ("masks",))["masks"][models.start:models.stop]
     settings = m.train
     seeds = [model_seed(m.seed, k) for k in models]
     subsets = [torch.from_numpy(np.flatnonzero(row)) for row in shard_masks]

@@ -187,13 +187,26 @@ def resumable(resume: Path | None, name: str, run: Callable[[Path | None], Kept]
         return run(None)
     done, epoch = resume / f"{name}.pt", resume / f"{name}_epoch.pt"
     if done.exists():
-        log.info("%s: kept from an interrupted run", name)
-        return kept_results(done)
+        try:
+            result = kept_results(done)
+            log.info("%s: kept from an interrupted run", name)
+            return result
+        except Exception as e:  # noqa: BLE001 - any unreadable file: set aside, not a block on every rerun
+            set_aside(done, e)
     result = run(epoch)
     with io.atomic_path(done) as tmp:
         torch.save(_as_tensors(result), tmp)
     epoch.unlink(missing_ok=True)
     return result
+
+
+def set_aside(path: Path, cause: BaseException) -> None:
+    """Move a damaged resume file out of the way (`<name>.damaged`, kept for a look) and say so: the job then
+    recomputes what it held instead of failing on it at every rerun."""
+    aside = path.with_name(path.name + ".damaged")
+    os.replace(path, aside)
+    log.warning("%s is damaged (%s: %s): moved to %s; its model is trained again", path, type(cause).__name__, cause,
+                aside.name)
 
 
 def kept_results(path: Path) -> Kept:
@@ -234,11 +247,11 @@ def grid_shard(epsilons: tuple[float, ...], per_epsilon: int, per_job: int, shar
 
 
 def load_shards(files: list[Path], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The `keys` of every shard file, concatenated; a damaged shard is named (io.read_npz)."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for f in files:
-        with np.load(f) as z:
-            for k in keys:
-                parts[k].append(z[k])
+        for k, v in io.read_npz(f, keys).items():
+            parts[k].append(v)
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 

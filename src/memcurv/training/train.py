@@ -169,8 +169,8 @@ class _Resumable:
                         "scheduler": self.scheduler.state_dict(), "data_gen": self.data_gen.get_state(),
                         "noise_gen": self.noise_gen.get_state(), "state": asdict(self.state)}, tmp)
 
-    def load(self, path: Path, device: torch.device) -> None:
-        saved = torch.load(path, map_location=device, weights_only=True)  # runs no code a checkpoint holds
+    def load(self, saved: dict[str, Any]) -> None:
+        """Take the state of a checkpoint `read_checkpoint` read."""
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
@@ -352,6 +352,20 @@ def _metrics(s: TrainSettings, p: PrivacySettings | None, sample_rate: float, to
     return metrics
 
 
+def read_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
+    """An epoch checkpoint, read with weights_only (it runs no code a file holds); a damaged one (a job killed while
+    the disk filled, a truncated copy) is moved aside to `<name>.damaged` with a warning, and None returned: the
+    model trains from epoch 0 instead of failing at every rerun."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - whatever made it unreadable
+        aside = path.with_name(path.name + ".damaged")
+        os.replace(path, aside)
+        log.warning("epoch checkpoint %s is damaged (%s: %s): moved to %s; training starts from epoch 0", path,
+                    type(e).__name__, e, aside.name)
+        return None
+
+
 def train(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -397,8 +411,10 @@ def train(
     run = _Resumable(model, base_opt, lr_scheduler(base_opt, s), data_gen, noise_gen)
     ckpt = Path(checkpoint_path) if checkpoint_path else None
     if ckpt is not None and ckpt.exists():
-        run.load(ckpt, device)
-        log.info("resumed from %s at epoch %d/%d", ckpt, run.state.epoch, s.epochs)
+        saved = read_checkpoint(ckpt, device)
+        if saved is not None:
+            run.load(saved)
+            log.info("resumed from %s at epoch %d/%d", ckpt, run.state.epoch, s.epochs)
     with _fp32_kernels(arithmetic):
         skipped_empty = _epochs(step, draw, run, s.epochs, ckpt, progress, desc, on_epoch)
     if p is not None:
