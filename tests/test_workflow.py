@@ -174,6 +174,35 @@ def test_bad_config_stops_before_any_job_with_one_line_naming_the_key(tmp_path, 
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
+def test_a_second_invocation_cannot_change_the_config_a_running_study_reads(tmp_path):
+    """The resolved config is written by a rule, not while the workflow is parsed: a second `snakemake` on the same
+    study with another config (curvature.probes changed) while a job runs is refused Snakemake's lock and writes
+    nothing, and every table of the first run comes from the first run's own config; a dry run writes nothing."""
+    from memcurv import io
+
+    dry = snakemake(tmp_path / "dry", "--dry-run")
+    assert dry.returncode == 0 and not (tmp_path / "dry" / "results").exists()
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2",
+           "--configfile", str(SMOKE)]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resolved = tmp_path / "results" / "smoke" / "config.yaml"
+    deadline = time.time() + 600
+    while not (resolved.exists() and any((tmp_path / "logs" / "smoke").rglob("train_*/*.log"))):
+        assert first.poll() is None and time.time() < deadline, "the study ended before a training job started"
+        time.sleep(0.2)
+    before = resolved.read_text()
+    (tmp_path / "probes.yaml").write_text("curvature: {probes: 3}\n")
+    second = snakemake(tmp_path, "--configfile", str(SMOKE), str(tmp_path / "probes.yaml"))
+    assert second.returncode != 0 and "lock" in (second.stdout + second.stderr).lower()
+    assert resolved.read_text() == before
+    assert first.wait(timeout=900) == 0
+    assert resolved.read_text() == before
+    want = io.config_hash(validate(yaml.safe_load(before)))  # the first run's own config
+    provenance = list((tmp_path / "results" / "smoke" / "tables").glob("*.provenance.json"))
+    assert provenance and {json.loads(p.read_text())["config_hash"] for p in provenance} == {want}
+
+
 def test_killed_training_job_resumes_and_matches_uninterrupted_run(tmp_path):
     """A DP shard of two models (one seed at two epsilons) killed while training its second: the rerun keeps the
     first model and resumes the second from its epoch checkpoint, and writes what an uninterrupted run writes."""
@@ -384,6 +413,27 @@ mem_vs_epsilon: {{epsilons: [10], num_models: 2, models_per_job: 2, top_k: 10}}
     assert metrics["epsilon"] <= 1 and metrics["steps"] == 2  # 100 images, logical batch 50, one epoch
     assert (tmp_path / "figures/cifar10/curvature_vs_epsilon.png").stat().st_size > 0
     assert (tmp_path / "paper/cifar10.md").exists()
+
+
+def test_a_wrong_c_score_file_stops_the_study_before_any_job_with_its_config_key(tmp_path):
+    """The C-scores were checked only after every subset model had trained; the rule that writes the resolved config
+    checks every file the config names first: a file with the wrong md5 stops the study there, naming the key,
+    and no other job runs."""
+    from test_real_data import write_cifar10
+
+    write_cifar10(tmp_path / "data", per_batch=20)
+    wrong = tmp_path / "cscores.npz"
+    np.savez(wrong, labels=np.repeat(np.arange(10), 5000), scores=np.full(50000, 0.5))
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(f"dataset: {{root: {tmp_path / 'data'}, download: false}}\nmemorization: {{cscores: {wrong}}}\n")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2",
+           "--configfile", str(REPO / "config" / "cifar10.yaml"), str(tiny)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode != 0
+    log = (tmp_path / "logs" / "cifar10" / "resolved_config.log").read_text()
+    assert "config key memorization.cscores" in log and "md5" in log, log
+    assert not (tmp_path / "results" / "cifar10" / "config.yaml").exists()  # removed with the failed job
+    assert not any((tmp_path / "logs" / "cifar10").glob("train_*"))  # nothing trained
 
 
 def test_cli_help_lists_the_verbs():

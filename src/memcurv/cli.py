@@ -47,6 +47,8 @@ class Verb:
 
 VERBS = {
     "validate": Verb("Validate a config and print it with every default filled in.", "memcurv.config:show"),
+    "check-inputs": Verb("Check the files the config names (C-scores with their md5, published scores) before any "
+                         "job reads them.", "memcurv.jobs.inputs:check_inputs"),
     "download": Verb("Fetch the dataset into dataset.root where it comes from the internet (CIFAR, md5 checked).",
                      "memcurv.jobs.study:download", (OUT,)),
     "calibrate": Verb("Noise multipliers for target epsilons (once per epsilon, reused by every seed).",

@@ -93,17 +93,12 @@ REPORT_TABLES = report_tables(CFG)
 ARCHIVED_TABLES = archived_tables(CFG)  # the tables behind the report and figures, committed beside the report
 
 
-def write_resolved_config(path: str) -> str:
-    """The resolved config every job reads; rewritten only when it changes, so reruns stay no-ops."""
-    text = yaml.safe_dump(CFG.as_dict(), sort_keys=True)
-    if not os.path.exists(path) or open(path).read() != text:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-    return path
-
-
-RESOLVED_CONFIG = write_resolved_config(f"{RESULTS}/config.yaml")
+# The resolved config every job reads, written by the rule resolved_config (workflow/rules/data.smk), never while the
+# workflow is parsed: a dry run writes nothing, and a second invocation on the same study while one runs (Snakemake
+# refuses it its lock) cannot change what the running jobs read. Its text is the rule's parameter, so a changed
+# config rewrites it, and only then.
+RESOLVED_CONFIG = f"{RESULTS}/config.yaml"
+RESOLVED_TEXT = yaml.safe_dump(CFG.as_dict(), sort_keys=True)
 
 # A dataset from the internet (its module DOWNLOADS, and dataset.download: true) is fetched once by the local rule
 # download_data (workflow/rules/data.smk), where there is internet, before any job reads it: compute nodes often
@@ -118,7 +113,7 @@ DATASET_READY = [ancient(f"{RESULTS}/data/download.json")] if needs_download(CFG
 # SLOW_TO_DECODE, memcurv.data.datasets: thousands of JPEG files), noise calibration and subset masks, which only load
 # the dataset to count it. The heavy tables (examples_table, reading every subset model's scores; extremes) and
 # every training and scoring job are submitted.
-LOCAL_RULES = ["download_data"] if DATASET_READY else []
+LOCAL_RULES = ["resolved_config", *(["download_data"] if DATASET_READY else [])]
 LOCAL_RULES += ["dp_models_table", "top_k", "mem_vs_epsilon_table", "report", "archive_tables",
                 *(f"figure_{name}" for name in FIGURES)]
 if not dataset_spec(CFG.dataset.name).slow_to_decode:

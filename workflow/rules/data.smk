@@ -1,3 +1,25 @@
+# The resolved config of the study, and the dataset.
+
+
+rule resolved_config:
+    output:
+        RESOLVED_CONFIG,
+    params:
+        text=RESOLVED_TEXT,
+    log:
+        f"{LOGS}/resolved_config.log",
+    benchmark:
+        f"{BENCH}/resolved_config.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:  # the files the config names are checked before any job reads them (a failure removes the config)
+        "printf '%s' {params.text:q} > {output} && python -m memcurv check-inputs --config {output} > {log} 2>&1"
+
+
 # The dataset, fetched once from the internet where the study asks for it (its module DOWNLOADS, and dataset.download:
 # true), by a local job (common.smk's LOCAL_RULES) before any job reads it. Offline datasets have no such job.
 

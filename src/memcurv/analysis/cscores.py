@@ -30,7 +30,7 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _read(path: Path, verify_checksum: bool) -> tuple[np.ndarray, np.ndarray]:
+def read(path: Path, verify_checksum: bool) -> tuple[np.ndarray, np.ndarray]:
     """The file's labels and scores, each checked: the md5, 5,000 labels of each of the 10 classes, scores in [0, 1]."""
     fix = f"copy {FILE} (md5 {MD5}, from pluskid/structural-regularity) there or point memorization.cscores at it"
     if not path.is_file():
@@ -65,7 +65,7 @@ def within_class_rank(labels: np.ndarray) -> np.ndarray:
 def load_cscores(path: str | Path, labels: np.ndarray, verify_checksum: bool = True) -> np.ndarray:
     """The C-score of each training example, `labels` being the dataset's original (unflipped) training labels in id
     order, its ids following CIFAR-10's official order within each class."""
-    official_labels, scores = _read(Path(path), verify_checksum)
+    official_labels, scores = read(Path(path), verify_checksum)
     labels = np.asarray(labels, dtype=np.int64)
     rank = within_class_rank(labels)
     if labels.min(initial=0) < 0 or labels.max(initial=0) >= CLASSES or rank.max(initial=0) >= PER_CLASS:
