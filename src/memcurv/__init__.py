@@ -15,3 +15,24 @@ The package in layers, lowest first; a module imports only from its own layer an
 """
 
 __version__ = "0.1.0"
+
+# The estimators as a library (docs/library.md): importable from `memcurv`, loaded on first use, so that `import
+# memcurv` (which the workflow does while it parses) costs nothing and pulls in neither torch nor Opacus.
+API = {
+    "curvature_scores": "memcurv.estimators.curvature",  # per-example input curvature of a model on a batch
+    "piecewise_linear": "memcurv.estimators.curvature",  # whether a model's input Hessian is its Gauss-Newton part
+    "subset_masks": "memcurv.estimators.memorization",  # Feldman-Zhang membership masks of K subset models
+    "memorization": "memcurv.estimators.memorization",  # memorization from masks and per-model scores
+    "aggregate_by_membership": "memcurv.estimators.memorization",  # a per-model quantity averaged with/without
+    "epsilon_spent": "memcurv.estimators.privacy",  # epsilon of Poisson-subsampled Gaussian steps
+    "calibrate_noise": "memcurv.estimators.privacy",  # the noise multiplier that spends a target epsilon
+}
+__all__ = ["__version__", *API]
+
+
+def __getattr__(name: str) -> object:
+    if name in API:
+        import importlib
+
+        return getattr(importlib.import_module(API[name]), name)
+    raise AttributeError(f"module 'memcurv' has no attribute {name!r}")

@@ -156,17 +156,22 @@ _PIECEWISE_LINEAR = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn
                      torch.nn.LeakyReLU, torch.nn.MaxPool1d, torch.nn.MaxPool2d, torch.nn.AvgPool2d,
                      torch.nn.AdaptiveAvgPool2d, torch.nn.Flatten, torch.nn.Identity, torch.nn.Dropout,
                      torch.nn.Sequential)
+# torchvision's ResNets chain only these (and add a block's input to its output): named, not imported, here
+_PIECEWISE_LINEAR_NAMES = {"torchvision.models.resnet.ResNet", "torchvision.models.resnet.BasicBlock",
+                           "torchvision.models.resnet.Bottleneck"}
 
 
 def piecewise_linear(model: torch.nn.Module) -> bool:
     """Whether `model`, in its present mode, is piecewise linear in its input, so that the input Hessian of the
     cross-entropy is exactly its Gauss-Newton part JᵀAJ: every module one of _PIECEWISE_LINEAR, a BatchNorm in eval
-    mode (an affine map of its running statistics), or a class that declares `piecewise_linear = True`."""
+    mode (an affine map of its running statistics), torchvision's ResNet and its blocks, or a class that declares
+    `piecewise_linear = True`."""
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             if module.training:
                 return False
-        elif not (type(module) in _PIECEWISE_LINEAR or getattr(type(module), "piecewise_linear", False)):
+        elif not (type(module) in _PIECEWISE_LINEAR or getattr(type(module), "piecewise_linear", False)
+                  or f"{type(module).__module__}.{type(module).__qualname__}" in _PIECEWISE_LINEAR_NAMES):
             return False
     return True
 

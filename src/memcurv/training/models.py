@@ -90,12 +90,16 @@ def _residual_blocks() -> tuple[type, type]:
     from torchvision.models.resnet import BasicBlock, Bottleneck  # imported here: a second of start-up
 
     class Basic(BasicBlock):
+        piecewise_linear = True  # as torchvision's block: memcurv.estimators.curvature.piecewise_linear
+
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             identity = x if self.downsample is None else self.downsample(x)
             out = self.relu(self.bn1(self.conv1(x)))
             return self.relu(self.bn2(self.conv2(out)) + identity)
 
     class Bottle(Bottleneck):
+        piecewise_linear = True
+
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             identity = x if self.downsample is None else self.downsample(x)
             out = self.relu(self.bn1(self.conv1(x)))
