@@ -71,7 +71,8 @@ EXTREMES = Table(
     "extremes.npz", "extremes", "--out",
     "The images of the extremes figure: the lowest- and highest-curvature training examples of a few classes and the "
     "most memorized ones, with their labels and scores.",
-    ("images", "ids", "labels", "curvature", "mem", "kind", "class_names", "curvature_column"))
+    ("images", "ids", "labels", "curvature", "mem", "kind", "class_names", "curvature_column",
+     "memorized_at_least_shown (optional)"))
 AUDIT = Table(
     "audit.csv", "audit-table", "--out",
     "The empirical DP audit's bounds: one row per arm (epsilon, or the non-private control) and attack score.",

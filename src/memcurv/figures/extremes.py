@@ -33,6 +33,16 @@ def _show(ax: Any, image: np.ndarray, caption: str) -> None:
     ax.set_xlabel(caption, fontsize=5, labelpad=1)
 
 
+def _memorized_title(shown: pd.Series, data: dict[str, np.ndarray]) -> str:
+    """The most memorized row's title: how many examples are as memorized as the last one shown, where more are
+    than the row holds, and which of them it shows."""
+    tied = int(data["memorized_at_least_shown"]) if "memorized_at_least_shown" in data else len(shown)
+    if tied <= len(shown):
+        return "most memorized (label, score) →"
+    return (f"most memorized (label, score): {tied} examples score {shown.min():.2f} or more; "
+            f"the {len(shown)} of highest curvature →")
+
+
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
     data = io.read_npz(tables[EXTREMES.name])
     names = data["class_names"]
@@ -62,11 +72,12 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
         axes[0, 0].set_title("lowest curvature →", fontsize=6, loc="left")
         axes[0, per_class].set_title("highest curvature →", fontsize=6, loc="left")
     if len(memorized):
-        axes[len(classes), 0].set_title("most memorized (label, score) →", fontsize=6, loc="left")
+        axes[len(classes), 0].set_title(_memorized_title(table.loc[memorized, "mem"], data), fontsize=6, loc="left")
     column = str(data["curvature_column"])
-    signed = "trace" in column or "hutchinson" in column
-    note = "\n(lowest: the most negative; the trace's residual estimate, or a Hutchinson trace, can be negative)"
+    negative = (table.loc[table["kind"] == "low_curvature", "curvature"] < 0).any()
+    note = ("\nnegative values: the trace's residual estimate (the network's own curvature) or a Hutchinson "
+            "estimate outweighs its exact part, not a flat loss")
     fig.suptitle(f"Extremes of curvature and memorization ({source(study, options)}, "
                  f"{options.get('fidelity', 'corrected')})\n"
-                 f"curvature: {describe(column)}{note if signed else ''}", fontsize=8)
+                 f"curvature: {describe(column)}{note if negative else ''}", fontsize=8)
     return fig, table
