@@ -136,3 +136,82 @@ def test_extremes_row_labels_are_wrapped_to_a_row_and_digits_named_as_classes():
     wrapped = _class("European fire salamander")
     assert wrapped.replace("\n", " ") == "European fire salamander"
     assert max(len(line) for line in wrapped.splitlines()) <= 14
+
+
+def _drawn_text(fig, monkeypatch) -> list:
+    """(text, its box in pixels) of every text the figure draws (not the ones matplotlib keeps undrawn)."""
+    from matplotlib.text import Text
+
+    drawn, draw = [], Text.draw
+
+    def record(self, renderer):
+        if self.get_visible() and self.get_text().strip():
+            drawn.append((self, self.get_window_extent(renderer)))
+        return draw(self, renderer)
+
+    monkeypatch.setattr(Text, "draw", record)
+    fig.canvas.draw()
+    monkeypatch.setattr(Text, "draw", draw)
+    return drawn
+
+
+def _overlaps(drawn: list) -> list[tuple[str, str]]:
+    from itertools import combinations
+
+    return [(a.get_text(), b.get_text()) for (a, ba), (b, bb) in combinations(drawn, 2)
+            if min(ba.x1, bb.x1) - max(ba.x0, bb.x0) > 1 and min(ba.y1, bb.y1) - max(ba.y0, bb.y0) > 1]
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_no_text_of_a_figure_overlaps_another(tables, tmp_path, monkeypatch, name):
+    """Every figure as a study draws it (both readings side by side, the dataset in the title): no two texts it
+    draws overlap (a label run into a neighbouring panel's, a note over the axis labels)."""
+    import matplotlib.pyplot as plt
+
+    from memcurv.analysis.readings import DEFECTS, READABLE
+    from memcurv.figures import table_paths
+
+    figure = catalogue()[name]
+    views = {"corrected": {}, "read faithful": {k: DEFECTS[k][1] for k in READABLE}}
+    fig, _ = figure.plot(table_paths(figure, files(tables, name)), "imagenet_cpu",
+                         {"fidelity": "corrected", "readings": views, "dataset": "Tiny ImageNet-200"})
+    try:
+        assert _overlaps(_drawn_text(fig, monkeypatch)) == []
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("name", ["curvature_vs_epsilon", "loss_vs_epsilon"])
+def test_a_failed_fit_says_so_inside_its_panel(tmp_path, monkeypatch, name):
+    """Three epsilons are too few for a three-parameter loss curve: the figure says the fit failed, wrapped inside
+    its panel, over no axis label."""
+    import matplotlib.pyplot as plt
+
+    from memcurv.figures import table_paths
+
+    write_dp_models(tmp_path, lambda e: 1 - np.exp(-e), lambda e: 0.3 + np.exp(-0.2 * e))
+    dp = pd.read_csv(tmp_path / "dp_models.csv")
+    dp[dp["epsilon"].isin([0.5, 1.0, 2.0])].to_csv(tmp_path / "dp_models.csv", index=False)
+    figure = catalogue()[name]
+    fig, _ = figure.plot(table_paths(figure, files(tmp_path, name)), "unit", {"fidelity": "corrected"})
+    try:
+        drawn = _drawn_text(fig, monkeypatch)
+        failed = [(t, box) for t, box in drawn if "fit failed" in t.get_text()]
+        assert failed and _overlaps(drawn) == []
+        for text, box in failed:
+            panel = text.axes.get_window_extent()
+            assert panel.x0 <= box.x0 and box.x1 <= panel.x1, text.get_text()
+    finally:
+        plt.close(fig)
+
+
+def test_accuracy_intervals_stay_within_0_and_100_percent(tmp_path):
+    write_dp_models(tmp_path, lambda e: 1.0, lambda e: 1.0)
+    dp = pd.read_csv(tmp_path / "dp_models.csv")
+    rng = np.random.default_rng(0)
+    dp.assign(test_acc=np.clip(0.02 + 0.05 * rng.standard_normal(len(dp)), 0, 1)).to_csv(tmp_path / "dp_models.csv",
+                                                                                      index=False)
+    outs = [tmp_path / f"a.{ext}" for ext in ("pdf", "png", "csv")]
+    render("accuracy_vs_epsilon", files(tmp_path, "accuracy_vs_epsilon"), *outs, study="unit", options={})
+    drawn = pd.read_csv(outs[2])
+    assert (drawn["ci_low"] >= 0).all() and (drawn["ci_high"] <= 1).all()

@@ -21,6 +21,7 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
     frames = []
     for color, split in zip(PALETTE, ("train", "test")):
         acc = theory.per_epsilon(dp, f"{split}_acc", intervals=True)
+        acc[["ci_low", "ci_high"]] = acc[["ci_low", "ci_high"]].clip(0.0, 1.0)  # an accuracy stays in [0, 1]
         interval_errorbar(ax, acc, scale=100, fmt="o-", color=color, label=split)
         frames.append(acc.assign(split=split))
     epsilon_axis(ax)

@@ -4,6 +4,7 @@ lack-of-fit test's p-value (memcurv.analysis.claims: a small one says eq. 16 mis
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
         ax.plot(grid, fit.predict(grid), color=PALETTE[1], label=f"eq. 16 fit (lack of fit $p$={test.p_value:.2g})")
         data["fit"] = fit.predict(curv["epsilon"])
     except (RuntimeError, ValueError) as e:
-        ax.text(0.5, 0.05, f"eq. 16 fit failed: {e}", transform=ax.transAxes, ha="center", fontsize=6)
+        ax.text(0.5, 0.05, textwrap.fill(f"eq. 16 fit failed: {e}", 50), transform=ax.transAxes, ha="center",
+                va="bottom", fontsize=5, clip_on=True)  # wrapped inside the panel, off the axis labels
     epsilon_axis(ax)
     column = dp["curvature_column"].iloc[0]
     faithful = "\nseeds summed, divided by the number of ε (released)" if seed_average == "faithful" else ""

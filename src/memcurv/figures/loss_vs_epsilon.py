@@ -3,6 +3,7 @@ p-value (memcurv.analysis.claims: a small one says the curve misses the data's s
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
                       rf"$p$={claims.loss_lack_of_fit(dp).p_value:.2g})")
         data["fit"] = fit.predict(loss["epsilon"])
     except (RuntimeError, ValueError) as e:
-        ax.text(0.5, 0.05, f"fit failed: {e}", transform=ax.transAxes, ha="center", fontsize=6)
+        ax.text(0.5, 0.05, textwrap.fill(f"fit failed: {e}", 50), transform=ax.transAxes, ha="center", va="bottom",
+                fontsize=5, clip_on=True)
     epsilon_axis(ax)
     ax.set_ylabel("test cross-entropy loss")
     ax.legend(fontsize=6)
