@@ -290,6 +290,13 @@ def test_link3_holds_fails_and_is_inconclusive(tmp_path):
     write_mem_vs_epsilon(tmp_path, lambda e: 0.09, k=20, models=8, eps=eps, subsets="poisson")
     claim = _judged(tmp_path, "epsilon_memorization")
     assert claim.verdict == claims.INCONCLUSIVE, claim.numbers["conditions"]
+    assert claim.numbers["models_to_decide"]["0.1"] > 8  # the report says how many models would decide it
+
+
+def test_models_to_decide_link3():
+    mem = Interval(0.035, -0.035, 0.105, 0.95, 400)  # half-width 0.07, 0.06 below the bound 0.095, at 20 models
+    assert claims.models_to_decide(mem, 20, 0.095) == pytest.approx(20 * (0.07 / 0.06) ** 2)
+    assert claims.models_to_decide(Interval(0.095, 0.0, 0.19, 0.95, 400), 20, 0.095) == float("inf")
 
 
 def test_the_direct_dp_test_is_at_most_zero_under_dp_and_positive_where_memorization_breaks_it(tmp_path):

@@ -634,10 +634,23 @@ def claim_epsilon_bounds_memorization(models_file: Path, estimator: str, score: 
                             Interval(r.mean, r.ci_low, r.ci_high, bootstrap.CONFIDENCE, bootstrap.REPLICATES),
                             "<", r.bound) for r in per.itertuples() if r.can_fail]
     if conditions:
-        return _conclude(claim, conditions)
+        claim = _conclude(claim, conditions)
+        if claim.verdict == INCONCLUSIVE:
+            claim.numbers["models_to_decide"] = {
+                f"{r.epsilon:g}": models_to_decide(c.interval, int(r.models), c.threshold)
+                for c, r in zip(conditions, per[per["can_fail"]].itertuples()) if not (c.passes() or c.fails())}
+        return claim
     claim.numbers.update(conditions=[], deciding=CANNOT_FAIL)
     claim.verdict = INCONCLUSIVE
     return claim
+
+
+def models_to_decide(mem: Interval, models: int, bound: float) -> float:
+    """How many DP subset models an epsilon would need for the interval of its mean top-k memorization to clear the
+    bound: the interval narrows like 1 / sqrt(models) (the examples held as they are), so models * (half-width /
+    |estimate - bound|)^2; an estimate at the bound needs more than any study has."""
+    half, gap = (mem.high - mem.low) / 2, abs(mem.estimate - bound)
+    return float(models * (half / gap) ** 2) if gap else float("inf")
 
 
 def check_claims(tables: Path, defects: dict[str, str] | None = None, judging: Judging = Judging()) -> list[Claim]:

@@ -57,7 +57,9 @@ LINK1_READINGS = (
     "not noise. The headline verdict is the configured reading's, not the best of these.")
 CURVATURE_SCORES = (
     "The trace is computed by the Hessian's structure: its Gauss-Newton part JᵀAJ exactly (one backward pass per "
-    "class) plus the rest, the network's own curvature, by Hutchinson with exact Hessian-vector products. The "
+    "class) plus the rest, the network's own curvature, by Hutchinson with exact Hessian-vector products; where "
+    "the models are piecewise linear in their input (ReLU, max-pooling, BatchNorm in eval mode) the rest is zero, "
+    "and the trace is its Gauss-Newton part exactly (their rows agree). The "
     "paper's estimator (Hutchinson on finite differences at h = 1e-3) is listed as the Hutchinson trace: on a ReLU "
     "network its step crosses activation kinks, whose gradient jumps divided by h swamp the Hessian, so it and the "
     "two norms (also finite differences) measure how much the gradient jumps (memcurv.estimators.curvature).")
@@ -199,6 +201,11 @@ def _numbers(claim: claims.Claim) -> list[str]:
                      f"of interest with about {n['examples_to_decide']:,.0f} examples (this run: {n['examples']:,}), "
                      f"the interval narrowing like 1/sqrt(examples); benchmarks/curvature_reliability.py gives the "
                      f"subset models a reliability would take")
+    if "models_to_decide" in n:
+        lines += [f"- cost to decide: at ε = {eps}, an interval this wide around this estimate would clear the bound "
+                  f"with about {m:,.0f} DP subset models (this run: {n['per_epsilon'][0]['models']}), the interval "
+                  f"narrowing like 1/sqrt(models); benchmarks/design_power.py simulates designs"
+                  for eps, m in n["models_to_decide"].items()]
     if "memorization_vs_cscore" in n:
         lines.append(f"- this run's memorization against 1 - C-score: Spearman ρ "
                      f"{_interval(n['memorization_vs_cscore'])} (how well a few subset models agree with a reference "
