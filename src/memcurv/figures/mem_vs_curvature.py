@@ -65,6 +65,9 @@ def binned_panel(ax: Any, examples: pd.DataFrame, sources: dict[str, str], xlabe
                 label = "linear fit" if name == "linear" else f"eq. 15 fit ({eq15}'s form), per bin"
                 ax.plot(data["mem"], data[f"{name}_fit"], style, color=PALETTE[2 * i + 1],
                         label=f"{label} ($R^2$={data[f'{name}_r2'].iloc[0]:.2f}){source}")
+            else:  # said, not silently left out: the report gives why (theory.Fit.degenerate, or the fit's error)
+                ax.plot([], [], style, color=PALETTE[2 * i + 1],
+                        label=f"{'linear' if name == 'linear' else 'eq. 15'} fit: degenerate, not drawn{source}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("mean input curvature\n" + describe(examples["curvature_column"].iloc[0]).replace(", ", ",\n", 1),
                   fontsize=7)
