@@ -10,7 +10,7 @@ import torch
 
 from memcurv import config
 from memcurv.estimators import audit_bound
-from memcurv.jobs import audit
+from memcurv.jobs import audit, reads
 from memcurv.jobs.study import calibrate
 from memcurv.report import audit_section, replication
 from memcurv.settings import TrainSettings
@@ -101,13 +101,16 @@ def tiny_audit(tmp_path_factory):
         "privacy": {"accountant": "prv"},
         "audit": {"enabled": True, "epsilons": [1], "canaries": 50, "num_models": 8, "models_per_job": 8}})
     torch.set_num_threads(1)
-    calibrate(cfg, "audit", [1], out / "noise.json")
-    audit.write_canaries(cfg, out / "canaries.npz")
+    # each job sees the config as its verb does (memcurv.jobs.reads): reading an undeclared section fails
+    calibrate(reads.restrict(cfg, "calibrate", "audit"), "audit", [1], out / "noise.json")
+    audit.write_canaries(reads.restrict(cfg, "audit-canaries"), out / "canaries.npz")
     shards = [out / f"{arm}.npz" for arm in audit.arms(cfg)]
     for arm, shard in zip(audit.arms(cfg), shards):
-        audit.train_audit_shard(cfg, arm, out / "canaries.npz", out / "noise.json", 0, shard)
+        audit.train_audit_shard(reads.restrict(cfg, "train-audit"), arm, out / "canaries.npz", out / "noise.json", 0,
+                                shard)
     tables = out / "tables"
-    audit.audit_tables(cfg, out / "canaries.npz", shards, tables / "audit.csv", tables / "audit_canaries.csv")
+    audit.audit_tables(reads.restrict(cfg, "audit-table"), out / "canaries.npz", shards, tables / "audit.csv",
+                       tables / "audit_canaries.csv")
     return cfg, tables
 
 

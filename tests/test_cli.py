@@ -128,3 +128,32 @@ def test_a_bad_config_file_is_one_line_naming_it_and_exit_2(tmp_path, capsys, te
     assert cli.main(["validate", "--config", str(path)]) == cli.BAD_INPUT
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err, err
+
+
+@pytest.mark.parametrize("epsilons, warns", [([1, 2, 4], True), ([1, 2, 4, 8], False)])
+def test_validate_warns_when_the_trend_claims_have_too_few_epsilons(tmp_path, capsys, epsilons, warns):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"dp_models: {{epsilons: {epsilons}}}\n")
+    assert cli.main(["validate", "--config", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert ("dp_models.epsilons has 3 epsilon(s)" in err and "at least 4" in err and "not run" in err) == warns, err
+
+
+def _write_a_table_then_fail(cfg, out: Path) -> None:
+    import pandas as pd
+
+    from memcurv.jobs.toolkit import write_table
+
+    write_table(pd.DataFrame({"a": [1]}), out, cfg)
+    raise RuntimeError("the job fails after writing one of its tables")
+
+
+def test_a_failed_job_leaves_no_provenance_beside_the_outputs_snakemake_deletes(tmp_path, monkeypatch):
+    from memcurv import io
+
+    monkeypatch.setitem(cli.VERBS, "boom", cli.Verb("fails", "test_cli:_write_a_table_then_fail", (cli.OUT,)))
+    config = tmp_path / "c.yaml"
+    config.write_text("dataset: {name: synthetic}\n")
+    out = tmp_path / "table.csv"
+    assert cli.main(["boom", "--config", str(config), "--out", str(out)]) == cli.JOB_FAILED
+    assert out.exists() and not io.provenance_path(out).exists()  # Snakemake deletes the table; nothing is left

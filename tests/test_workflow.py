@@ -47,9 +47,8 @@ def test_smoke_study_builds_every_figure(smoke_run):
     metrics = json.loads((smoke_run / "results" / "smoke" / "dp" / "shard0" / "metrics.json").read_text())[0]
     assert metrics["seed"] == 0
     assert 0 < metrics["epsilon"] <= 1 and metrics["provenance"]["config_hash"]
-    for table in ("dp_models.csv", "examples.csv", "mem_vs_epsilon.csv"):
-        provenance = json.loads((smoke_run / "results" / "smoke" / "tables" / f"{table}.provenance.json").read_text())
-        assert provenance["config_hash"] == metrics["provenance"]["config_hash"] and provenance["git"]["commit"]
+    dp_table = json.loads((smoke_run / "results" / "smoke" / "tables" / "dp_models.csv.provenance.json").read_text())
+    assert dp_table["config_hash"] == metrics["provenance"]["config_hash"]  # DP models and their table read alike
     assert not any((smoke_run / "results" / "smoke" / "resume").glob("*"))  # progress dropped once written
 
 
@@ -148,6 +147,56 @@ def test_rerun_is_a_no_op_and_a_deleted_figure_rebuilds_alone(smoke_run):
     assert "total" in res.stdout and "train_" not in res.stdout
 
 
+# The verb whose job writes each table with provenance (memcurv.jobs.reads declares what each verb reads).
+TABLE_VERBS = {"dp_models.csv": "dp-table", "examples.csv": "examples", "subset_models.csv": "examples",
+               "mem_vs_epsilon.csv": "mem-eps-table"}
+
+
+def assert_tables_name_their_settings(workdir: Path) -> None:
+    """Every table's provenance hash is the hash of the settings its verb's jobs read, as their settings file holds
+    them (results/<study>/settings/<verb>.yaml)."""
+    from memcurv import io
+
+    provenance = sorted((workdir / "results" / "smoke" / "tables").glob("*.provenance.json"))
+    assert {p.name.removesuffix(".provenance.json") for p in provenance} == set(TABLE_VERBS)
+    for path in provenance:
+        verb = TABLE_VERBS[path.name.removesuffix(".provenance.json")]
+        settings = yaml.safe_load((workdir / "results" / "smoke" / "settings" / f"{verb}.yaml").read_text())
+        assert json.loads(path.read_text())["config_hash"] == io.config_hash(settings), path.name
+
+
+def test_every_table_names_the_settings_that_made_it(smoke_run):
+    assert_tables_name_their_settings(smoke_run)
+
+
+def planned_jobs(workdir: Path, *configfiles: Path) -> set[str]:
+    res = snakemake(workdir, "--dry-run", "--configfile", str(SMOKE), *map(str, configfiles))
+    assert res.returncode == 0, res.stderr[-2000:]
+    return {line.split()[1].rstrip(":") for line in res.stdout.splitlines() if line.startswith("rule ")}
+
+
+FIGURE_RULES = {f"figure_{name}" for name in study_figures(validate(yaml.safe_load(SMOKE.read_text())))}
+ALWAYS = {"resolved_config", "report", "archive_tables"}  # the report and its archive read all
+
+
+@pytest.mark.parametrize(
+    "change, reruns",
+    [
+        ("figures: {most_memorized: 4}", {"job_settings", *FIGURE_RULES, "extremes"}),  # extremes picks the examples
+        ("claims: {min_effect: 0.2}", set()),
+        ("mem_vs_epsilon: {seed: 7}", {"job_settings", "calibrate_noise", "top_k", "train_dp_subset_models",
+                                       "train_topk_control_models", "mem_vs_epsilon_table",
+                                       "figure_memorization_vs_epsilon"}),
+    ],
+)
+def test_a_changed_setting_reruns_only_the_jobs_that_read_it(smoke_run, tmp_path, change, reruns):
+    """A figure option reruns figures, a claim threshold the report alone, a memorization-vs-epsilon setting its
+    models and what reads them: the jobs a dry run plans beyond those it plans unchanged."""
+    (tmp_path / "change.yaml").write_text(change + "\n")
+    unchanged = planned_jobs(smoke_run)
+    assert planned_jobs(smoke_run, tmp_path / "change.yaml") - unchanged - {"all"} == (reruns | ALWAYS) - unchanged
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -179,7 +228,7 @@ def test_a_second_invocation_cannot_change_the_config_a_running_study_reads(tmp_
     """The resolved config is written by a rule, not while the workflow is parsed: a second `snakemake` on the same
     study with another config (curvature.probes changed) while a job runs is refused Snakemake's lock and writes
     nothing, and every table of the first run comes from the first run's own config; a dry run writes nothing."""
-    from memcurv import io
+    from memcurv.jobs import reads
 
     dry = snakemake(tmp_path / "dry", "--dry-run")
     assert dry.returncode == 0 and not (tmp_path / "dry" / "results").exists()
@@ -198,9 +247,10 @@ def test_a_second_invocation_cannot_change_the_config_a_running_study_reads(tmp_
     assert resolved.read_text() == before
     assert first.wait(timeout=900) == 0
     assert resolved.read_text() == before
-    want = io.config_hash(validate(yaml.safe_load(before)))  # the first run's own config
-    provenance = list((tmp_path / "results" / "smoke" / "tables").glob("*.provenance.json"))
-    assert provenance and {json.loads(p.read_text())["config_hash"] for p in provenance} == {want}
+    assert_tables_name_their_settings(tmp_path)
+    for verb in set(TABLE_VERBS.values()):  # and those are the first run's own
+        settings = yaml.safe_load((tmp_path / "results" / "smoke" / "settings" / f"{verb}.yaml").read_text())
+        assert settings == reads.restrict(validate(yaml.safe_load(before)), verb).as_dict()
 
 
 def test_killed_training_job_resumes_and_matches_uninterrupted_run(tmp_path):

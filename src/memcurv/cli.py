@@ -1,9 +1,9 @@
 """Command line: `python -m memcurv <verb> ...`, the interface every workflow rule calls.
 
-It only parses and dispatches: each verb names a job, a function of the validated study config whose other
-parameters are the verb's options, by name.  Bad input (an invalid config or argument, a missing file) exits
-with status 2 and one line naming it and the fix; a failure inside a job (a CUDA error, a bug) prints its
-traceback and exits with status 1.
+It only parses and dispatches: each verb names a job, a function of the validated study config (restricted to the
+sections the job reads, memcurv.jobs.reads) whose other parameters are the verb's options, by name.  Bad input (an
+invalid config or argument, a missing file) exits with status 2 and one line
+naming it and the fix; a failure inside a job (a CUDA error, a bug) prints its traceback and exits with status 1.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from memcurv import config as config_mod
+from memcurv import io
+from memcurv.jobs import reads
 
 JOB_FAILED, BAD_INPUT = 1, 2
 BAD_INPUT_ERRORS = (config_mod.ConfigError, ValueError, FileNotFoundError)
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr,
                         force=True)  # Opacus configures the root logger on import
     try:
-        cfg = config_mod.load(config_path)
+        cfg = reads.restrict(config_mod.load(config_path), name, args.get("experiment"))
         job = _job(VERBS[name])
         if "torch" in sys.modules:  # a job that computes with torch; the others (figures) never pay for its import
             from memcurv.jobs.toolkit import configure_torch
@@ -144,9 +146,11 @@ def main(argv: list[str] | None = None) -> int:
             configure_torch(threads, cfg.deterministic)
         job(cfg, **args)
     except BAD_INPUT_ERRORS as e:
+        io.discard_provenance()
         print(f"memcurv {name}: error: {e}", file=sys.stderr)
         return BAD_INPUT
     except Exception:  # noqa: BLE001 - a job's failure: the whole traceback, for the job's log
+        io.discard_provenance()
         traceback.print_exc()
         print(f"memcurv {name}: failed (traceback above)", file=sys.stderr)
         return JOB_FAILED

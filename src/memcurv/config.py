@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import yaml
 
 from memcurv.analysis.readings import resolve_defects
 from memcurv.data import datasets
-from memcurv.settings import DatasetConfig, StudyConfig, check_arithmetic
+from memcurv.settings import MIN_TREND_EPSILONS, DatasetConfig, StudyConfig, check_arithmetic
+from memcurv.training import architectures
 
 # The experiments that train DP models, each a config section with its target epsilons.
 EXPERIMENTS = ("dp_models", "mem_vs_epsilon", "audit")
@@ -56,9 +58,11 @@ class ConfigError(ValueError):
 
 
 def schema() -> dict[str, Any]:
-    """The schema, with the dataset names it accepts filled in from the modules of memcurv.data.datasets."""
+    """The schema, with the dataset and model names it accepts filled in from the modules of memcurv.data.datasets
+    and memcurv.training.architectures."""
     sch = yaml.safe_load(resources.files("memcurv").joinpath("config.schema.yaml").read_text())
     sch["properties"]["dataset"]["properties"]["name"]["enum"] = list(datasets.catalogue())
+    sch["properties"]["model"]["enum"] = list(architectures.catalogue())
     return sch
 
 
@@ -144,8 +148,19 @@ def load(path: str | Path) -> StudyConfig:
 
 
 def show(cfg: StudyConfig) -> None:
-    """Print a validated config, every default filled in (the `validate` verb)."""
+    """Print a validated config, every default filled in (the `validate` verb), and its warnings to stderr."""
     print(yaml.safe_dump(cfg.as_dict(), sort_keys=False), end="")
+    for warning in warnings(cfg):
+        print(f"memcurv validate: warning: {warning}", file=sys.stderr)
+
+
+def warnings(cfg: StudyConfig) -> list[str]:
+    """What a valid config will not do that a user may expect: a claim it cannot judge."""
+    n = len(cfg.dp_models.epsilons)
+    if n < MIN_TREND_EPSILONS:
+        return [f"config key dp_models.epsilons has {n} epsilon(s): the trends with epsilon (link 2, the loss) need "
+                f"at least {MIN_TREND_EPSILONS}, and the report will mark them not run"]
+    return []
 
 
 def train_size(dataset: DatasetConfig) -> int | None:

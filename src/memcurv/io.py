@@ -119,9 +119,11 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def config_hash(config: StudyConfig) -> str:
-    """Short stable hash of a resolved configuration (key order does not matter)."""
-    text = json.dumps(config.as_dict(), sort_keys=True, default=_jsonable)
+def config_hash(config: StudyConfig | Mapping[str, Any]) -> str:
+    """Short stable hash of a resolved configuration, or of its plain data as a settings file holds it (key order
+    does not matter): of a job's config, the settings the job reads (memcurv.jobs.reads)."""
+    plain = config.as_dict() if isinstance(config, StudyConfig) else config
+    text = json.dumps(plain, sort_keys=True, default=_jsonable)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -161,6 +163,23 @@ def provenance_path(result: str | os.PathLike) -> Path:
     """Where the provenance of a result file is written: beside it, `<name>.provenance.json`."""
     result = Path(result)
     return result.with_name(result.name + ".provenance.json")
+
+
+_WRITTEN_PROVENANCE: list[Path] = []  # this process's, so that a failed job takes them back (discard_provenance)
+
+
+def write_provenance(result: str | os.PathLike, record: dict[str, Any]) -> None:
+    """The provenance of `result`, written after it."""
+    path = provenance_path(result)
+    write_json(path, record)
+    _WRITTEN_PROVENANCE.append(path)
+
+
+def discard_provenance() -> None:
+    """Remove the provenance this process wrote: its job failed, and Snakemake deletes the job's outputs (the files
+    they describe), which must not leave their provenance behind as if the results existed."""
+    while _WRITTEN_PROVENANCE:
+        _WRITTEN_PROVENANCE.pop().unlink(missing_ok=True)
 
 
 def provenance(config: StudyConfig | None = None, seed: int | None = None, device: str | None = None) -> dict[str, Any]:

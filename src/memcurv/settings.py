@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+# The claims of a trend with epsilon (link 2, the loss) need the DP models at this many epsilons at least: fewer
+# cannot tell a curve's shape from noise (memcurv.analysis.claims; `memcurv validate` warns of fewer).
+MIN_TREND_EPSILONS = 4
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 # hooks, ew, functorch: per-example gradients are materialised, then clipped by the optimizer.  ghost:
 # per-example gradient norms (computed without the gradients for Linear layers; conv and GroupNorm layers
@@ -238,10 +241,27 @@ def _build(cls: type, data: Mapping[str, Any]) -> Any:
     return cls(**values)
 
 
+class UnreadSection:
+    """A config section that a job declared it does not read (memcurv.jobs.reads): it stands in for the section, so
+    that a job reading it anyway fails at once instead of letting a change of that section go unnoticed by the
+    workflow (which reruns a job only when the settings it declares it reads change)."""
+
+    def __init__(self, section: str, verb: str) -> None:
+        self.section, self.verb = section, verb
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy, pickle and friends probe for dunders: not a read of the section
+            raise AttributeError(name)
+        raise RuntimeError(f"`memcurv {self.verb}` read config section {self.section}.{name}, which memcurv.jobs.reads"
+                           f" declares it does not read: add {self.section!r} to the verb's sections there")
+
+
 def _plain(value: Any) -> Any:
-    """Settings as the plain data of a config file: dataclasses and mappings as dicts, tuples as lists."""
+    """Settings as the plain data of a config file: dataclasses and mappings as dicts, tuples as lists; a section a
+    job does not read is left out."""
     if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not isinstance(getattr(value, f.name), UnreadSection)}
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, tuple | list):

@@ -4,7 +4,8 @@
 
 rule audit_canaries:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("audit-canaries"),
     output:
         f"{RESULTS}/audit/canaries.npz",
     log:
@@ -23,7 +24,8 @@ rule audit_canaries:
 
 rule train_audit_models:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("train-audit"),
         canaries=f"{RESULTS}/audit/canaries.npz",
         noise=audit_noise,
     output:
@@ -53,7 +55,8 @@ rule train_audit_models:
 
 rule audit_table:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("audit-table"),
         canaries=f"{RESULTS}/audit/canaries.npz",
         shards=audit_shards(),
     output:

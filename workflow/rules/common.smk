@@ -11,6 +11,7 @@ from memcurv.data.datasets import spec as dataset_spec
 from memcurv.data.loading import needs_download
 from memcurv.figures import OUTPUTS as FIGURE_OUTPUTS
 from memcurv.figures import study_figures
+from memcurv.jobs import reads
 from memcurv.jobs import resources as gpu_resources
 from memcurv.jobs.archive import archived_tables
 from memcurv.report.replication import tables as report_tables
@@ -19,6 +20,8 @@ try:
     CFG = memcurv_config.validate(config)
 except memcurv_config.ConfigError as error:
     raise WorkflowError(str(error)) from None
+for _warning in memcurv_config.warnings(CFG):
+    print(f"memcurv: warning: {_warning}", file=sys.stderr)
 # Snakemake's own `config` becomes the validated one, every default filled in and every defect switch resolved: the
 # report's captions (workflow/report/*.rst) read it, and must say what the study ran, not what its file spelled out.
 config.update(CFG.as_dict())
@@ -100,6 +103,23 @@ ARCHIVED_TABLES = archived_tables(CFG)  # the tables behind the report and figur
 RESOLVED_CONFIG = f"{RESULTS}/config.yaml"
 RESOLVED_TEXT = yaml.safe_dump(CFG.as_dict(), sort_keys=True)
 
+
+# Every job reads the resolved config, but only some of its sections (memcurv.jobs.reads): its rule takes the file as
+# an ancient input (rewritten on any change, its time alone reruns nothing) and, as a second input, the settings file
+# of its verb: the sections its job reads, written by the rule job_settings (workflow/rules/data.smk) when they change,
+# and only then. So a figure option reruns figures and the report, a claim threshold the report, a
+# memorization-vs-epsilon setting its models and what reads them; nothing else. The report and the archive read it all.
+def settings_file(verb: str) -> str:
+    """The settings file of the jobs of `python -m memcurv <verb>` (`calibrate-<experiment>` for calibrate)."""
+    return f"{RESULTS}/settings/{verb}.yaml"
+
+
+def settings_text(name: str) -> str:
+    """The settings a verb's jobs read (memcurv.jobs.reads), as the YAML text of their settings file."""
+    verb, _, experiment = name.partition("-") if name.startswith("calibrate-") else (name, "", "")
+    return yaml.safe_dump(reads.restrict(CFG, verb, experiment or None).as_dict(), sort_keys=True)
+
+
 # A dataset from the internet (its module DOWNLOADS, and dataset.download: true) is fetched once by the local rule
 # download_data (workflow/rules/data.smk), where there is internet, before any job reads it: compute nodes often
 # have none, and jobs starting together would each download it. The rules that read the dataset first
@@ -113,7 +133,7 @@ DATASET_READY = [ancient(f"{RESULTS}/data/download.json")] if needs_download(CFG
 # SLOW_TO_DECODE, memcurv.data.datasets: thousands of JPEG files), noise calibration and subset masks, which only load
 # the dataset to count it. The heavy tables (examples_table, reading every subset model's scores; extremes) and
 # every training and scoring job are submitted.
-LOCAL_RULES = ["resolved_config", *(["download_data"] if DATASET_READY else [])]
+LOCAL_RULES = ["resolved_config", "job_settings", *(["download_data"] if DATASET_READY else [])]
 LOCAL_RULES += ["dp_models_table", "top_k", "mem_vs_epsilon_table", "report", "archive_tables",
                 *(f"figure_{name}" for name in FIGURES)]
 if not dataset_spec(CFG.dataset.name).slow_to_decode:

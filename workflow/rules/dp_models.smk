@@ -3,7 +3,8 @@
 
 rule calibrate_noise:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=f"{RESULTS}/settings/calibrate-{{experiment}}.yaml",
         data=DATASET_READY,
     output:
         f"{RESULTS}/noise/{{experiment}}.json",
@@ -28,7 +29,8 @@ rule calibrate_noise:
 
 rule train_dp_models:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("train-dp"),
         noise=f"{RESULTS}/noise/dp_models.json",
     output:
         models=f"{RESULTS}/dp/shard{{shard}}/models.pt",
@@ -58,7 +60,8 @@ rule train_dp_models:
 
 rule dp_models_table:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("dp-table"),
         metrics=dp_shards("metrics.json"),
         curvature=dp_shards("curvature.npz"),
     output:

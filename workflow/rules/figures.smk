@@ -6,7 +6,8 @@ for _figure in FIGURES:
         name:
             f"figure_{_figure}"
         input:
-            config=RESOLVED_CONFIG,
+            config=ancient(RESOLVED_CONFIG),
+            settings=settings_file("figure"),
             tables=[table_file(name) for name in FIGURES[_figure].tables],
         output:
             pdf=f"figures/{STUDY}/{_figure}.pdf",

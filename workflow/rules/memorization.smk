@@ -3,7 +3,8 @@
 
 rule subset_masks:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("masks"),
         data=DATASET_READY,
     output:
         f"{RESULTS}/subsets/masks.npz",
@@ -24,7 +25,8 @@ rule subset_masks:
 
 rule train_subset_models:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("train-subsets"),
         masks=f"{RESULTS}/subsets/masks.npz",
     output:
         f"{RESULTS}/subsets/shard{{shard}}.npz",
@@ -50,7 +52,8 @@ rule train_subset_models:
 
 rule examples_table:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("examples"),
         shards=subset_shards(),
         published=published_inputs(),
     output:
@@ -75,7 +78,8 @@ rule examples_table:
 
 rule top_k:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("topk"),
         examples=table_file(catalogue.EXAMPLES),
     output:
         f"{RESULTS}/mem_vs_epsilon/topk.json",
@@ -96,7 +100,8 @@ rule top_k:
 
 rule train_dp_subset_models:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("train-dp-subsets"),
         noise=f"{RESULTS}/noise/mem_vs_epsilon.json",
         topk=f"{RESULTS}/mem_vs_epsilon/topk.json",
     output:
@@ -124,7 +129,8 @@ rule train_dp_subset_models:
 
 rule train_topk_control_models:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("train-topk-control"),
         topk=f"{RESULTS}/mem_vs_epsilon/topk.json",
     output:
         f"{RESULTS}/mem_vs_epsilon/nonprivate/shard{{shard}}.npz",
@@ -150,7 +156,8 @@ rule train_topk_control_models:
 
 rule mem_vs_epsilon_table:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("mem-eps-table"),
         examples=table_file(catalogue.EXAMPLES),
         shards=dp_subset_shards(),
     output:
@@ -173,7 +180,8 @@ rule mem_vs_epsilon_table:
 
 rule extremes:
     input:
-        config=RESOLVED_CONFIG,
+        config=ancient(RESOLVED_CONFIG),
+        settings=settings_file("extremes"),
         examples=table_file(catalogue.EXAMPLES),
     output:
         table_file(catalogue.EXTREMES),

@@ -3,7 +3,7 @@
 
 rule report:
     input:
-        config=RESOLVED_CONFIG,
+        config=RESOLVED_CONFIG,  # the report and the archive read every setting
         tables=[table_file(name) for name in REPORT_TABLES],
     output:
         md=f"paper/{STUDY}.md",

@@ -28,11 +28,11 @@ from memcurv.analysis.readings import (AGGREGATION_NAMES, CORRECTED, describe, r
                                       read_table)
 from memcurv.estimators.score_reduction import SCORES, reduce_scores
 from memcurv.estimators.memorization import resampled_membership
+from memcurv.settings import MIN_TREND_EPSILONS
 from memcurv.tables import DP_MODELS, EXAMPLES, MEM_VS_EPSILON_MODELS, SUBSET_SCORES, curvature_column
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_RUN = "holds", "does not hold", "inconclusive", "not run"
 LINK1_REPLICATES = 200  # each replicate re-aggregates every example over the resampled models
-MIN_EPSILONS = 4
 CLEARS, NOT_AGAINST = "clears", "not against"  # Condition.rule
 
 
@@ -433,8 +433,8 @@ def loss_lack_of_fit(dp: pd.DataFrame) -> theory.LackOfFit:
 
 
 def _enough_epsilons(dp: pd.DataFrame | None) -> bool:
-    """A trend with epsilon needs a table and at least MIN_EPSILONS epsilons."""
-    return dp is not None and dp["epsilon"].nunique() >= MIN_EPSILONS
+    """A trend with epsilon needs a table and at least MIN_TREND_EPSILONS epsilons."""
+    return dp is not None and dp["epsilon"].nunique() >= MIN_TREND_EPSILONS
 
 
 def _seed_intervals(dp: pd.DataFrame, statistic: Any, limits: tuple[tuple[float, float], ...]) -> list[Interval]:

@@ -88,7 +88,7 @@ def render(name: str, tables: Sequence[Path], out_pdf: Path, out_png: Path, out_
     with io.atomic_path(out_csv) as tmp:
         data.to_csv(tmp, index=False)
     if provenance is not None:
-        io.write_json(io.provenance_path(out_csv), {**provenance, "figure": name, "options": options})
+        io.write_provenance(out_csv, {**provenance, "figure": name, "options": options})
 
 
 def draw(cfg: StudyConfig, name: str, tables: Sequence[Path], out_pdf: Path, out_png: Path,

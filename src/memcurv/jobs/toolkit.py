@@ -264,6 +264,5 @@ def write_table(df: pd.DataFrame, out: Path, cfg: StudyConfig) -> None:
     """A table and, beside it, the provenance that makes its numbers citable."""
     with io.atomic_path(out) as tmp:
         df.to_csv(tmp, index=False)
-    io.write_json(io.provenance_path(out), {**io.provenance(cfg), "dataset": dataset_title(cfg),
-                                            "fidelity": cfg.fidelity, "resolved_defects": cfg.resolved_defects,
-                                            "rows": len(df)})
+    io.write_provenance(out, {**io.provenance(cfg), "dataset": dataset_title(cfg), "fidelity": cfg.fidelity,
+                              "resolved_defects": cfg.resolved_defects, "rows": len(df)})

@@ -405,5 +405,6 @@ def _provenance_lines(tables: Path) -> list[str]:
     if not rows:
         return ["No provenance files found beside the tables."]
     versions = io.read_json(sorted(tables.glob("*.provenance.json"))[0])["versions"]
-    return ["| table | git commit | config hash | host |", "|---|---|---|---|", *rows, "",
+    return ["| table | git commit | config hash (of the settings its job read) | host |", "|---|---|---|---|", *rows,
+            "",
             "Package versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."]
