@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from memcurv.data.loading import load_dataset
 from memcurv.jobs import resources
-from memcurv.training.models import MODELS, build_model
+from memcurv.training.architectures import catalogue as architectures
+from memcurv.training.models import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 GPU_RULES = ("train_dp_models", "train_subset_models", "train_dp_subset_models")
@@ -32,7 +33,7 @@ def _saved_mb_per_input(model: torch.nn.Module, shape: tuple[int, int, int]) -> 
     return (saved(6) - saved(2)) / 4 / resources.MB
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", list(architectures()))
 def test_model_sizes_match_the_models(name):
     for shape, classes in (((3, 32, 32), 10), ((1, 8, 8), 7), ((3, 64, 64), 100)):
         model = build_model(name, shape, classes)

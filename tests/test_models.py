@@ -110,3 +110,18 @@ def test_max_pool_2x2_keeps_hessian_vector_products_and_vmap():
     assert torch.equal(hvp(MaxPool2x2()), hvp(torch.nn.MaxPool2d(2)))
     stacked = torch.randn(3, 5, 4, 8, 8)
     assert torch.equal(torch.func.vmap(MaxPool2x2())(stacked), torch.func.vmap(torch.nn.MaxPool2d(2))(stacked))
+
+
+def test_the_architectures_registry_is_what_the_config_accepts_and_refuses_an_incomplete_module():
+    from types import SimpleNamespace
+
+    from memcurv.config import schema
+    from memcurv.training import architectures
+
+    assert schema()["properties"]["model"]["enum"] == list(architectures.catalogue()) == sorted(
+        ["small_cnn", "cifar_cnn", "resnet18", "resnet50"])
+    with pytest.raises(TypeError, match=r"does not declare \['SAVED_MB_PER_PIXEL'\]"):
+        architectures._architecture("half", SimpleNamespace(__name__="half", build=None, parameter_count=None,
+                                                            TITLE="half"))
+    with pytest.raises(ValueError, match="unknown model 'vgg'"):
+        build_model("vgg", (3, 32, 32), 10)

@@ -18,26 +18,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from memcurv.data import datasets
+from memcurv.training.architectures import architecture
 from memcurv.settings import StudyConfig
 
 MB = 1e6
-# MB autograd saves for the backward pass per input image and input pixel (H x W), in fp32: measured on a CPU
-# with torch.autograd.graph.saved_tensors_hooks (tests/test_gpu_jobs.py measures them again).
-SAVED_MB_PER_PIXEL = {"small_cnn": 2.5e-4, "cifar_cnn": 3.2e-4, "resnet18": 4.6e-3, "resnet50": 1.72e-3}
 # GPU memory per saved MB: the backward pass's own buffers, the caching allocator's slack, cuDNN workspaces.
 # Calibrated on the one measurement there is (GPU.md): ResNet-18 curvature at batch 256 x 10 probes took about
 # 25 GB per job, i.e. 1000 MB + 2560 inputs x 4.7 MB x 2.
 OVERHEAD = 2.0
 CONTEXT_MB = 1000  # CUDA context and kernels, before any tensor
 HEADROOM = 0.95  # share of a GPU's memory that jobs may claim together; the rest absorbs estimation error
-
-# Plain CNNs (memcurv.training.models): conv widths, and how much the image shrinks before the linear layer.
-_CNNS = {"small_cnn": ((16, 32), 2), "cifar_cnn": ((16, 32, 64), 8)}
-# ResNets: parameters apart from the first convolution and the last linear layer.
-_BODY_PARAMS = {"resnet18": 11_167_104, "resnet50": 23_498_624}
-_STEM = {"resnet18": (64, 3), "resnet50": (64, 7)}  # first conv: output channels, kernel size
-_FEATURES = {"resnet18": 512, "resnet50": 2048}  # inputs of the last linear layer
-
 
 def input_dims(name: str, options: Mapping[str, Any]) -> tuple[tuple[int, int, int], int]:
     """(input shape C x H x W, number of classes) of dataset `name` under its options, without loading it."""
@@ -49,22 +39,13 @@ def input_dims(name: str, options: Mapping[str, Any]) -> tuple[tuple[int, int, i
 
 def parameter_count(model: str, input_shape: tuple[int, int, int], num_classes: int) -> int:
     """Number of parameters of memcurv.training.models.build_model(model, input_shape, num_classes)."""
-    c, h, w = input_shape
-    if model in _CNNS:  # 3x3 convs, each with a bias and a GroupNorm, then one linear layer
-        widths, shrink = _CNNS[model]
-        convs = sum(cin * cout * 9 + 3 * cout for cin, cout in zip((c, *widths), widths))
-        return convs + (widths[-1] * (h // shrink) * (w // shrink) + 1) * num_classes
-    if model not in _BODY_PARAMS:
-        raise ValueError(f"no parameter count known for model {model!r}")
-    out, k = _STEM[model]
-    return _BODY_PARAMS[model] + c * out * k * k + (_FEATURES[model] + 1) * num_classes
+    return architecture(model).parameter_count(input_shape, num_classes)
 
 
 def activation_mb(model: str, input_shape: tuple[int, int, int]) -> float:
-    """GPU memory (MB) one input image takes in a forward and backward pass."""
-    if model not in SAVED_MB_PER_PIXEL:
-        raise ValueError(f"no activation size known for model {model!r}")
-    return SAVED_MB_PER_PIXEL[model] * input_shape[1] * input_shape[2] * OVERHEAD
+    """GPU memory (MB) one input image takes in a forward and backward pass: what autograd saves per pixel (the
+    architecture's measured SAVED_MB_PER_PIXEL) times OVERHEAD."""
+    return architecture(model).saved_mb_per_pixel * input_shape[1] * input_shape[2] * OVERHEAD
 
 
 def weights_mb(model: str, input_shape: tuple[int, int, int], num_classes: int) -> float:

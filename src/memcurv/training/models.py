@@ -1,4 +1,5 @@
-"""Architectures by name, each with its normalisation layers chosen by role (`norm`):
+"""The layers the architectures (memcurv.training.architectures) are built of, and `build_model`, which builds one
+by name with its normalisation layers chosen by role (`norm`):
 
 - ``group``: GroupNorm, which Opacus needs for per-example gradients (every DP model; Opacus's ModuleValidator.fix
   gives the same);
@@ -17,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODELS = ("small_cnn", "cifar_cnn", "resnet18", "resnet50")
+from memcurv.training.architectures import architecture
+
 NORMS = ("group", "batch", "none")
 
 
@@ -58,33 +60,12 @@ class MaxPool2x2(nn.Module):
         return x.flatten(-2).gather(-1, index.flatten(-2)).unflatten(-1, (h // 2, w // 2))
 
 
-def _small_cnn(input_shape: tuple[int, int, int], num_classes: int, norm: str) -> nn.Module:
-    """About 10k parameters: small enough to train hundreds on a CPU, >= 95% on the 8x8 digit images."""
-    c, h, w = input_shape
-    return nn.Sequential(
-        nn.Conv2d(c, 16, 3, padding=1), norm_layer(norm, 16, 4), nn.ReLU(), MaxPool2x2(),
-        nn.Conv2d(16, 32, 3, padding=1), norm_layer(norm, 32, 8), nn.ReLU(),
-        nn.Flatten(), nn.Linear(32 * (h // 2) * (w // 2), num_classes),
-    )
-
-
-def _cifar_cnn(input_shape: tuple[int, int, int], num_classes: int, norm: str) -> nn.Module:
-    """Three conv blocks (16, 32, 64 channels, each halving the image), about 34k parameters on 32x32
-    inputs: trains at about 2,400 images/s on one CPU core, and above 55% on 3,500 CIFAR-10 images."""
-    c, h, w = input_shape
-    blocks: list[nn.Module] = []
-    for i, (cin, cout) in enumerate([(c, 16), (16, 32), (32, 64)]):
-        blocks += [nn.Conv2d(cin, cout, 3, padding=1), norm_layer(norm, cout, 4 if i == 0 else 8), nn.ReLU(),
-                   MaxPool2x2()]
-    return nn.Sequential(*blocks, nn.Flatten(), nn.Linear(64 * (h // 8) * (w // 8), num_classes))
-
-
-def _resnet_norm(norm: str) -> Any:
+def resnet_norm(norm: str) -> Any:
     """The ResNets' norm_layer: GroupNorm(32) is what opacus.validators.ModuleValidator.fix gives."""
     return lambda channels: norm_layer(norm, channels, min(32, channels))
 
 
-def _residual_blocks() -> tuple[type, type]:
+def residual_blocks() -> tuple[type, type]:
     """torchvision's ResNet blocks with the residual sum out of place: Opacus's backward hooks forbid
     modifying a hooked module's output in place (``out += identity``)."""
     from torchvision.models.resnet import BasicBlock, Bottleneck  # imported here: a second of start-up
@@ -109,34 +90,11 @@ def _residual_blocks() -> tuple[type, type]:
     return Basic, Bottle
 
 
-def _cifar_resnet18(input_shape: tuple[int, int, int], num_classes: int, norm: str) -> nn.Module:
-    """The CIFAR ResNet-18 of the released code: 3x3 stride-1 stem, no max-pool, GroupNorm(32) where private."""
-    from torchvision.models.resnet import ResNet
-
-    model = ResNet(_residual_blocks()[0], [2, 2, 2, 2], num_classes=num_classes, norm_layer=_resnet_norm(norm))
-    model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
-    model.maxpool = nn.Identity()
-    return model
-
-
-def _resnet50(input_shape: tuple[int, int, int], num_classes: int, norm: str) -> nn.Module:
-    from torchvision.models.resnet import ResNet
-
-    model = ResNet(_residual_blocks()[1], [3, 4, 6, 3], num_classes=num_classes, norm_layer=_resnet_norm(norm))
-    if input_shape[0] != 3:
-        model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=7, stride=2, padding=3, bias=False)
-    return model
-
-
-_BUILDERS = {"small_cnn": _small_cnn, "cifar_cnn": _cifar_cnn, "resnet18": _cifar_resnet18, "resnet50": _resnet50}
-
-
 def build_model(name: str, input_shape: tuple[int, int, int], num_classes: int, norm: str = "group") -> nn.Module:
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
+    """Architecture `name` (a module of memcurv.training.architectures) with `norm` normalisation layers."""
     if norm not in NORMS:
         raise ValueError(f"unknown normalisation {norm!r}; choose one of {NORMS}")
-    model = _BUILDERS[name](tuple(input_shape), num_classes, norm)
+    model = architecture(name).build(tuple(input_shape), num_classes, norm)
     for module in model.modules():  # in-place ReLUs break Opacus hooks and double backward
         if isinstance(module, nn.ReLU):
             module.inplace = False
