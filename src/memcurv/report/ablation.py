@@ -71,7 +71,7 @@ def page(arms: dict[str, dict[str, Any]], judging: claims.Judging) -> str:
         r = a["residual"]
         lines.append(f"| {name} | {a['models']} with {NORM_NAMES[a['norm']]}, {a['scored']} scored | "
                      f"{a['test_acc']:.3f} | {a['verdict']} | {r['sd']:.3g} ({r['gauss_newton_sd']:.3g}) | "
-                     f"{r['median_abs']:.3g} | {r['spearman_with_mem']:.3f} | {r['negative_traces']} of "
+                     f"{r['median_abs']:.3g} | {_residual_rank(r)} | {r['negative_traces']} of "
                      f"{r['examples']} |")
     cscore = all("cscore" in row for a in arms.values() for row in a["readings"] if "spearman" in row)
     lines += ["", "| curvature score | aggregation | arm | reliability | ρ with memorization [95% CI] | corrected | "
@@ -129,6 +129,13 @@ def figure(arms: dict[str, dict[str, Any]], judging: claims.Judging, out: Path) 
         plt.close(fig)
     with io.atomic_path(out.with_suffix(".csv")) as tmp:
         data.to_csv(tmp, index=False)
+
+
+def _residual_rank(residual: dict[str, float]) -> str:
+    """The residual's Spearman with memorization; none where the residual is zero everywhere (nothing to rank)."""
+    if residual["sd"] == 0:
+        return "none (zero everywhere)"
+    return f"{residual['spearman_with_mem']:.3f}"
 
 
 def main(argv: list[str] | None = None) -> None:
