@@ -33,14 +33,15 @@ def _show(ax: Any, image: np.ndarray, caption: str) -> None:
     ax.set_xlabel(caption, fontsize=5, labelpad=1)
 
 
-def _memorized_title(shown: pd.Series, data: dict[str, np.ndarray]) -> str:
-    """The most memorized row's title: how many examples are as memorized as the last one shown, where more are
-    than the row holds, and which of them it shows."""
+def _memorized_note(shown: pd.Series, data: dict[str, np.ndarray]) -> str:
+    """For the title: how many examples are as memorized as the last one shown, where more are than the most
+    memorized row holds, and which of them it shows (a line of the figure's title: as the row's own title, its
+    width would widen the first column)."""
     tied = int(data["memorized_at_least_shown"]) if "memorized_at_least_shown" in data else len(shown)
     if tied <= len(shown):
-        return "most memorized (label, score) →"
-    return (f"most memorized (label, score): {tied} examples score {shown.min():.2f} or more; "
-            f"the {len(shown)} of highest curvature →")
+        return ""
+    return (f"\nmost memorized: {tied} examples score {shown.min():.2f} or more; the row shows the {len(shown)} of "
+            f"highest curvature")
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
@@ -72,12 +73,13 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
         axes[0, 0].set_title("lowest curvature →", fontsize=6, loc="left")
         axes[0, per_class].set_title("highest curvature →", fontsize=6, loc="left")
     if len(memorized):
-        axes[len(classes), 0].set_title(_memorized_title(table.loc[memorized, "mem"], data), fontsize=6, loc="left")
+        axes[len(classes), 0].set_title("most memorized (label, score) →", fontsize=6, loc="left")
     column = str(data["curvature_column"])
     negative = (table.loc[table["kind"] == "low_curvature", "curvature"] < 0).any()
     note = ("\nnegative values: the trace's residual estimate (the network's own curvature) or a Hutchinson "
             "estimate outweighs its exact part, not a flat loss")
     fig.suptitle(f"Extremes of curvature and memorization ({source(study, options)}, "
                  f"{options.get('fidelity', 'corrected')})\n"
-                 f"curvature: {describe(column)}{note if negative else ''}", fontsize=8)
+                 f"curvature: {describe(column)}{note if negative else ''}"
+                 f"{_memorized_note(table.loc[memorized, 'mem'], data) if len(memorized) else ''}", fontsize=8)
     return fig, table
