@@ -53,7 +53,7 @@ def _decided(c: dict[str, Any] | None) -> str:
 def _claim_cell(claim: dict[str, Any], other: dict[str, Any]) -> str:
     """A claim's verdict, the condition that decided it, and the other reading's verdict."""
     decided = _decided(claim["numbers"].get("deciding"))
-    return f"**{claim['verdict']}**" + (f": {decided}" if decided else "") + f" ({other['verdict']})"
+    return f"**{claim['verdict']}**" + (f": {decided}" if decided else "") + f"; read faithful: {other['verdict']}"
 
 
 def _readings(report: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -87,7 +87,8 @@ def _audit_cell(report: dict[str, Any]) -> str:
 
 def results_table(reports: list[dict[str, Any]]) -> str:
     """Verdicts of every claim in every committed study, corrected reading first with the condition that decided it,
-    the released code's verdict in brackets; a study whose claim has another's numbers (same tables) says so."""
+    then the verdict of the same tables read the released code's way; a study whose claim has another's numbers (same
+    tables) says so."""
     titles = {}
     for r in reports:
         for c in r["claims"]:
@@ -108,8 +109,9 @@ def results_table(reports: list[dict[str, Any]]) -> str:
 
 
 CELLS = ("Each cell: the verdict under the corrected reading, the condition that decided it (the one that failed or "
-         "could go either way; for a claim that holds, its first) with its 95% interval and what it had to be, and in "
-         "brackets the verdict when the same tables are read the released code's way. Every number comes from "
+         "could go either way; for a claim that holds, its first) with its 95% interval and what it had to be, and "
+         "after \"read faithful\" the verdict when the same tables are read the released code's way. Every number "
+         "comes from "
          "`paper/<study>.json`.")
 
 
