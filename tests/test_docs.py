@@ -55,7 +55,7 @@ def test_the_summary_shows_the_deciding_condition_and_merges_a_study_with_the_sa
                 "audit": {"verdict": "audit consistent with the accountant", "max_ratio_lb_to_accountant": 0.03,
                           "control_verdict": "negative control detected", "control_best_eps_lb": 6.0}}]
     table = summary.results_table(reports)
-    assert "**does not hold**: ρ 0.05 [0.02, 0.09], needs > 0.3 (holds)" in table
+    assert "**does not hold**: ρ 0.05 [0.02, 0.09], needs > 0.3; read faithful: holds" in table
     assert "as `a` (the same tables)" in table and "**audit consistent with the accountant**" in table
     reports[1]["claims"] = [{**claim, "numbers": {**claim["numbers"], "deciding": {
         **claim["numbers"]["deciding"], "estimate": 0.06}}}]
