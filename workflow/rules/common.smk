@@ -186,9 +186,11 @@ wildcard_constraints:
 
 
 def all_outputs() -> list[str]:
-    """Every figure of the study, its replication report, and the tables behind them archived beside it."""
+    """Every figure of the study, its replication report, and the tables behind them archived beside it; and the
+    resolved config of the run, so that a fresh clone, whose committed figures and report exist but were not made
+    here, runs the study (the report follows the resolved config) instead of finding nothing to do."""
     figures = expand("figures/{study}/{figure}.{ext}", study=STUDY, figure=list(FIGURES), ext=FIGURE_OUTPUTS)
-    return [*figures, f"paper/{STUDY}.md", f"paper/{STUDY}/config.yaml"]
+    return [*figures, f"paper/{STUDY}.md", f"paper/{STUDY}/config.yaml", RESOLVED_CONFIG]
 
 
 def experiment_epsilons(wildcards) -> str:
