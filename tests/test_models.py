@@ -120,6 +120,8 @@ def test_the_architectures_registry_is_what_the_config_accepts_and_refuses_an_in
 
     assert schema()["properties"]["model"]["enum"] == list(architectures.catalogue()) == sorted(
         ["small_cnn", "cifar_cnn", "resnet18", "resnet50"])
+    description = schema()["properties"]["model"]["description"]
+    assert all(a.title in description for a in architectures.catalogue().values())
     with pytest.raises(TypeError, match=r"does not declare \['SAVED_MB_PER_PIXEL'\]"):
         architectures._architecture("half", SimpleNamespace(__name__="half", build=None, parameter_count=None,
                                                             TITLE="half"))

@@ -31,11 +31,13 @@ def _one_number_changed(section: str):
 @pytest.mark.parametrize("verb", sorted(reads.READS))
 def test_every_declared_verb_is_a_verb_and_its_hash_follows_only_what_it_reads(verb):
     assert verb in cli.VERBS
-    before = reads.settings_hash(CFG, verb)
+    before = io.config_hash(reads.restrict(CFG, verb))
     for section in reads.OPTIONAL:
-        changed = reads.settings_hash(dataclasses.replace(CFG, **{section: _one_number_changed(section)}), verb)
+        changed = io.config_hash(reads.restrict(dataclasses.replace(CFG, **{section: _one_number_changed(section)}),
+                                                verb))
         assert (changed != before) == (section in reads.sections_read(verb)), section
-    assert reads.settings_hash(dataclasses.replace(CFG, model="resnet18"), verb) != before  # shared: every verb
+    other_model = dataclasses.replace(CFG, model="resnet18")
+    assert io.config_hash(reads.restrict(other_model, verb)) != before  # a shared section: every verb reads it
 
 
 def test_calibrate_reads_the_section_of_the_experiment_it_calibrates():

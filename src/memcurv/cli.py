@@ -2,8 +2,8 @@
 
 It only parses and dispatches: each verb names a job, a function of the validated study config (restricted to the
 sections the job reads, memcurv.jobs.reads) whose other parameters are the verb's options, by name.  Bad input (an
-invalid config or argument, a missing file) exits with status 2 and one line
-naming it and the fix; a failure inside a job (a CUDA error, a bug) prints its traceback and exits with status 1.
+invalid config or argument, a missing file) exits with status 2 and one line naming it and the fix; a failure
+inside a job (a CUDA error, a bug) prints its traceback and exits with status 1.
 """
 
 from __future__ import annotations

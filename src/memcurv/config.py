@@ -62,7 +62,10 @@ def schema() -> dict[str, Any]:
     and memcurv.training.architectures."""
     sch = yaml.safe_load(resources.files("memcurv").joinpath("config.schema.yaml").read_text())
     sch["properties"]["dataset"]["properties"]["name"]["enum"] = list(datasets.catalogue())
-    sch["properties"]["model"]["enum"] = list(architectures.catalogue())
+    archs = architectures.catalogue()
+    sch["properties"]["model"]["enum"] = list(archs)
+    sch["properties"]["model"]["description"] = ("Architecture by name, a module of memcurv.training.architectures: "
+                                                 + "; ".join(a.title for a in archs.values()) + ".")
     return sch
 
 

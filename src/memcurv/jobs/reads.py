@@ -2,18 +2,18 @@
 
 Every job reads the shared sections (the dataset, model, device, training, privacy and curvature settings, the
 fidelity and its defects); of the rest, an experiment's section, the figures' and the claims' options, a verb
-reads only those named in READS (a verb not named reads them all).  The workflow gives each rule the hash of the
-settings its job reads as a parameter, which Snakemake's rerun triggers compare; the job itself gets the config
-with every other section replaced by a stand-in that fails when read (memcurv.settings.UnreadSection), so a wrong
-declaration here fails the job rather than leaving a stale table.  The hash is the table's provenance
-`config_hash`: the settings that made it.
+reads only those named in READS (a verb not named reads them all).  The workflow writes what a verb reads to its
+settings file (results/<study>/settings/<verb>.yaml, rewritten only when it changes), an input of the verb's rules,
+so a change reruns the jobs that read it; the job itself gets the config with every other section replaced by a
+stand-in that fails when read (memcurv.settings.UnreadSection), so a wrong declaration here fails the job rather
+than leaving a stale table.  The hash of what a job reads is its tables' provenance `config_hash`: the settings
+that made them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from memcurv import io
 from memcurv.settings import StudyConfig, UnreadSection
 
 OPTIONAL = ("dp_models", "memorization", "mem_vs_epsilon", "audit", "figures", "claims")
@@ -52,7 +52,3 @@ def restrict(cfg: StudyConfig, verb: str, experiment: str | None = None) -> Stud
     read = sections_read(verb, experiment)
     return dataclasses.replace(cfg, **{s: UnreadSection(s, verb) for s in OPTIONAL if s not in read})
 
-
-def settings_hash(cfg: StudyConfig, verb: str, experiment: str | None = None) -> str:
-    """The hash of the settings the job of `verb` reads (the provenance `config_hash` of what it writes)."""
-    return io.config_hash(restrict(cfg, verb, experiment))

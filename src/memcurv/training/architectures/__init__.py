@@ -9,7 +9,7 @@ An architecture module (its file name is the model's config name) declares:
   with the built network's);
 - `SAVED_MB_PER_PIXEL`: MB autograd saves for the backward pass per input image and input pixel (H x W) in fp32,
   measured with torch.autograd.graph.saved_tensors_hooks (tests/test_gpu_jobs.py measures it again);
-- `TITLE`: one line on what it is and what it is for (the config's documentation of `model` lists them).
+- `TITLE`: one line on what it is and what it is for (the schema's description of `model` lists them).
 
 Adding an architecture is adding its module here, nothing else.  Nothing here imports torch at import time (a
 module's `build` imports it): the workflow reads the catalogue while it parses the Snakefile.
