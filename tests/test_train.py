@@ -252,3 +252,27 @@ def test_a_damaged_epoch_checkpoint_is_set_aside_and_the_model_trained_from_the_
     assert "model3_epoch.pt is damaged" in caplog.text and (tmp_path / "model3_epoch.pt.damaged").exists()
     for a, b in zip(fresh.state_dict().values(), again.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_a_sampled_curvature_is_the_whole_sets_scores_of_a_fixed_sample():
+    """curvature.train_examples scores a fixed seeded sample of the training set, the same for every model and not
+    the test sample's indices: each value is the whole set's score of that example, so a sample changes which
+    examples a DP model's mean curvature is over, never a score."""
+    from memcurv import config
+    from memcurv.jobs import toolkit
+
+    cfg = config.validate({"study": "sampled", "dataset": {"name": "digits"}, "device": "cpu",
+                           "curvature": {"probes": 2, "train_examples": 40}})
+    ds = toolkit.dataset(cfg)
+    model = toolkit.fresh_model(cfg, ds, 0).eval()
+    cpu = torch.device("cpu")
+    chosen = toolkit.scored_ids(cfg, len(ds.y_train), 40, "train")
+    assert len(np.unique(chosen)) == 40 and np.array_equal(chosen, toolkit.scored_ids(cfg, len(ds.y_train), 40,
+                                                                                       "train"))
+    assert not np.array_equal(chosen, toolkit.scored_ids(cfg, len(ds.y_train), 40, "test"))
+    full = toolkit.dataset_curvature(cfg, model, ds, cpu)
+    part = toolkit.dataset_curvature(cfg, model, ds, cpu, sample=cfg.curvature.train_examples)
+    assert full.keys() == part.keys()
+    for score, values in part.items():
+        assert values.shape == (40,)
+        np.testing.assert_allclose(values, full[score][chosen], rtol=1e-4, atol=1e-6, err_msg=score)

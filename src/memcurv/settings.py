@@ -106,11 +106,12 @@ class ReleasedBatchSize:
 
 @dataclass(frozen=True)
 class CurvatureConfig:
-    """Probes of the input loss curvature (memcurv.estimators.curvature), and the test examples each DP model is
-    scored on."""
+    """Probes of the input loss curvature (memcurv.estimators.curvature), and the training and test examples each
+    DP model is scored on."""
     probes: int
     residual_probes: int
     split_trace: bool
+    train_examples: int | None
     test_examples: int | None
     method: str
     h: float

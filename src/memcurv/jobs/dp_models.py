@@ -50,8 +50,9 @@ def train_dp_shard(cfg: StudyConfig, shard: int, noise: Path, out_dir: Path, res
 def _dp_model(cfg: StudyConfig, ds: Dataset, device: torch.device, epsilon: float, seed: int,
               calibration: dict[str, Any], epoch: Path | None) -> dict[str, Any]:
     """One DP model's `state_dict`, `metrics` (accuracy and loss on both splits, the epsilon spent) and `curvature`
-    (of every training example, and of the scored test examples as `test_<score>`, whether a trend with epsilon is
-    the training set's or any input's is one test of link 2's explanation); `epoch` is its epoch checkpoint."""
+    (of the scored training examples, and of the scored test examples as `test_<score>`: whether a trend with
+    epsilon is the training set's or any input's is one test of link 2's explanation); `epoch` is its epoch
+    checkpoint."""
     model, metrics = train(fresh_model(cfg, ds, seed), ds.x_train, ds.y_train, cfg.train,
                            privacy_settings=privacy_settings(cfg, calibration), seed=seed, device=device,
                            checkpoint_path=epoch, progress=True, desc=f"eps={format_epsilon(epsilon)} seed={seed}")
@@ -63,9 +64,10 @@ def _dp_model(cfg: StudyConfig, ds: Dataset, device: torch.device, epsilon: floa
                    provenance=io.provenance(cfg, seed=seed, device=str(device)))
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     scored = model_from_state(cfg, ds, state, device)  # scored as saved: a plain module, whatever training left
-    curvature = {**dataset_curvature(cfg, scored, ds, device, progress=True),
+    c = cfg.curvature
+    curvature = {**dataset_curvature(cfg, scored, ds, device, progress=True, sample=c.train_examples),
                  **{f"test_{s}": v for s, v in dataset_curvature(cfg, scored, ds, device, progress=True,
-                                                                 split="test").items()}}
+                                                                 split="test", sample=c.test_examples).items()}}
     return {"state_dict": state, "metrics": metrics, "curvature": curvature}
 
 

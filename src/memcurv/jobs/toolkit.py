@@ -112,14 +112,15 @@ def check_spent(spent: float, epsilon: float) -> None:
 # --- Curvature with the study's settings ----------------------------------------------------------
 
 def dataset_curvature(cfg: StudyConfig, model: torch.nn.Module, ds: Dataset, device: torch.device,
-               progress: bool = False, split: str = "train") -> dict[str, np.ndarray]:
-    """Per-example curvature of the training examples, or of the scored test examples (`scored_test_ids`); test
-    examples get probe ids after the training ids, so no test probe repeats a training one."""
-    if split == "train":
-        x, y, ids = ds.x_train, ds.y_train, ds.ids
-    else:
-        test = torch.from_numpy(scored_test_ids(cfg, len(ds.y_test)))
-        x, y, ids = ds.x_test[test], ds.y_test[test], test + len(ds.y_train)
+                      progress: bool = False, split: str = "train", sample: int | None = None
+                      ) -> dict[str, np.ndarray]:
+    """Per-example curvature of the training or the test examples: all of them, or `sample` of them
+    (`scored_ids`); test examples get probe ids after the training ids, so no test probe repeats a training one."""
+    x, y, ids = (ds.x_train, ds.y_train, ds.ids) if split == "train" else (
+        ds.x_test, ds.y_test, torch.arange(len(ds.y_test)) + len(ds.y_train))
+    if sample is not None and sample < len(y):
+        index = torch.from_numpy(scored_ids(cfg, len(y), sample, split))
+        x, y, ids = x[index], y[index], ids[index]
     return score_curvature(cfg, model, x, y, ids, device, progress)
 
 
@@ -132,13 +133,14 @@ def score_curvature(cfg: StudyConfig, model: torch.nn.Module, x: torch.Tensor, y
                             device=device, progress=progress)
 
 
-def scored_test_ids(cfg: StudyConfig, n_test: int) -> np.ndarray:
-    """The test examples whose curvature DP models are scored on: all, or `curvature.test_examples` of them drawn
-    once by the curvature seed (sorted), the same for every model."""
-    k = cfg.curvature.test_examples
-    if k is None or k >= n_test:
-        return np.arange(n_test)
-    return np.sort(stream(cfg.curvature.seed, n_test).choice(n_test, size=k, replace=False))
+def scored_ids(cfg: StudyConfig, n: int, sample: int | None, split: str) -> np.ndarray:
+    """The examples of a split (of n) that a DP model's mean curvature is taken over: all, or `sample` of them drawn
+    once by the curvature seed (sorted), the same for every model, so that models are compared on the same inputs
+    (curvature.train_examples, curvature.test_examples)."""
+    if sample is None or sample >= n:
+        return np.arange(n)
+    path = () if split == "test" else (1,)  # the training sample is not the test sample's indices again
+    return np.sort(stream(cfg.curvature.seed, n, *path).choice(n, size=sample, replace=False))
 
 
 def every_reading(cfg: StudyConfig, scores: dict[str, np.ndarray], experiment: str
