@@ -3,6 +3,7 @@
 import html
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -87,6 +88,24 @@ def test_smoke_report_gives_a_verdict_for_every_claim(smoke_run):
 
 
 @pytest.mark.slow
+def test_a_failing_report_job_keeps_the_last_good_report(smoke_run, tmp_path):
+    """The report is written under results/ and copied to paper/: a report job that fails on a damaged table leaves
+    the committed report and its numbers as they were, and its log names the file and the fix."""
+    from memcurv.tables import MEM_VS_EPSILON_MODELS
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run, symlinks=True)
+    report, numbers = run / "paper" / "smoke.md", run / "paper" / "smoke.json"
+    before = report.read_text(), numbers.read_text()
+    table = run / "results" / "smoke" / "tables" / MEM_VS_EPSILON_MODELS.name
+    table.write_bytes(b"not an npz")
+    res = snakemake(run, "paper/smoke.md")
+    assert res.returncode != 0
+    assert (report.read_text(), numbers.read_text()) == before
+    log = (run / "logs" / "smoke" / "report.log").read_text()
+    assert f"{table.relative_to(run)} is damaged" in log and "delete it and rerun" in log
+
+
 def test_archived_tables_recompute_every_figure_and_number_of_the_report(smoke_run, tmp_path):
     """The tables behind the report are archived beside it; `reproduce` redraws every figure from them without
     training and finds the report's numbers; a changed table is found out."""
@@ -176,7 +195,7 @@ def planned_jobs(workdir: Path, *configfiles: Path) -> set[str]:
 
 
 FIGURE_RULES = {f"figure_{name}" for name in study_figures(validate(yaml.safe_load(SMOKE.read_text())))}
-ALWAYS = {"resolved_config", "report", "archive_tables"}  # the report and its archive read all
+ALWAYS = {"resolved_config", "report", "publish_report", "archive_tables"}  # the report and its archive read all
 
 
 @pytest.mark.parametrize(

@@ -134,7 +134,7 @@ DATASET_READY = [ancient(f"{RESULTS}/data/download.json")] if needs_download(CFG
 # the dataset to count it. The heavy tables (examples_table, reading every subset model's scores; extremes) and
 # every training and scoring job are submitted.
 LOCAL_RULES = ["resolved_config", "job_settings", *(["download_data"] if DATASET_READY else [])]
-LOCAL_RULES += ["dp_models_table", "top_k", "mem_vs_epsilon_table", "report", "archive_tables",
+LOCAL_RULES += ["dp_models_table", "top_k", "mem_vs_epsilon_table", "report", "publish_report", "archive_tables",
                 *(f"figure_{name}" for name in FIGURES)]
 if not dataset_spec(CFG.dataset.name).slow_to_decode:
     LOCAL_RULES += ["calibrate_noise", "subset_masks"]
