@@ -69,23 +69,72 @@ def test_every_relative_link_resolves(page):
             assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
 
 
-def _snakemake_commands() -> list[tuple[str, list[str]]]:
+SETUP = 2  # the README's first two blocks: the set-up commands, which CI runs itself (.ci/run)
+COMMAND = r"(?:snakemake|memcurv |python -m memcurv|python benchmarks/|export )"
+
+
+def _shown_commands() -> list[tuple[str, str]]:
+    """Every command the docs show: each line of a ```bash block (past the README's set-up blocks) and each inline
+    code span that starts like one."""
     found = []
     for page in PAGES:
-        for line in re.findall(r"^\s*(snakemake [^\n#]*)", page.read_text(), re.M):
-            found.append((page.name, shlex.split(line)))
+        text = page.read_text()
+        blocks = re.findall(r"^```bash\n(.*?)^```", text, re.S | re.M)[SETUP if page.name == "README.md" else 0:]
+        lines = [shlex.join(shlex.split(line, comments=True)) for b in blocks for line in b.splitlines()]
+        prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+        found += [(page.name, c) for c in [*lines, *re.findall(rf"`({COMMAND}[^`]*)`", prose)] if c]
     return found
 
 
-@pytest.mark.parametrize("page, command", _snakemake_commands(), ids=lambda c: c if isinstance(c, str) else " ".join(c))
-def test_the_docs_snakemake_commands_dry_run(page, command, tmp_path):
-    """Each `snakemake ...` line of the docs is real: it parses and plans (a dry run from the repository), except
-    what needs a cluster or a GPU, which is checked elsewhere (tests/test_slurm.py)."""
-    if "--workflow-profile" in command or any("report" in c for c in command):
-        pytest.skip("the SLURM profile and the HTML report are tested in test_slurm.py and test_workflow.py")
-    cmd = [sys.executable, "-m", *command, "--dry-run", "--quiet", "rules"]
-    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, f"{page}: {' '.join(command)}\n{res.stderr[-2000:]}"
+def _in_workflow(variable: str) -> bool:
+    """The variable is read by the workflow (a line of workflow/ that is not a comment names it)."""
+    return any(variable in line and not line.lstrip().startswith("#")
+               for path in (REPO / "workflow").rglob("*") if path.is_file() for line in path.read_text().splitlines())
+
+
+def _run(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.mark.parametrize("page, command", _shown_commands(), ids=lambda c: c)
+def test_every_command_the_docs_show_runs(page, command, tmp_path):
+    """Each command a page shows is real, run as far as a test can: `snakemake` lines plan (a dry run), except
+    what needs a cluster or a GPU or the HTML report, which test_slurm.py and test_workflow.py run; memcurv verbs run
+    (with a placeholder, their --help; `reproduce` into a temporary folder); the summary checks the committed pages
+    (--check); the ablation rewrites the committed page, in a temporary folder, to the same text; a benchmark exists
+    and takes the options shown (its --help); an exported variable is one the workflow reads."""
+    argv = shlex.split(command)
+    where = f"{page}: {command}"
+    if argv[0] == "export":
+        assert _in_workflow(argv[1].split("=")[0]), where
+    elif argv[0] == "snakemake":
+        if "--workflow-profile" in argv or any("report" in a for a in argv):
+            return  # the SLURM profile (test_slurm.py) and the HTML report (test_workflow.py)
+        res = _run("-m", *argv, "--dry-run", "--quiet", "rules")
+        assert res.returncode == 0, f"{where}\n{res.stderr[-2000:]}"
+    elif argv[0] == "python" and argv[1].startswith("benchmarks/"):
+        script, options = REPO / argv[1], [a for a in argv[2:] if a.startswith("--")]
+        assert script.is_file(), where
+        if options:  # a script without options may have no --help: it would run
+            help_text = _run(str(script), "--help").stdout
+            assert all(o in help_text for o in options), where
+    else:
+        module = argv[2] if argv[0] == "python" else "memcurv"
+        args = argv[3:] if argv[0] == "python" else argv[1:]
+        if module == "memcurv.report.summary":
+            args = [*args, "--check"]
+        elif any("<" in a for a in args) or not any(a.startswith("--") for a in args):  # a placeholder, or a bare
+            args = [a for a in args[:1] if "<" not in a] + ["--help"]  # verb or module named: it is there
+        elif module == "memcurv" and args[0] == "reproduce":
+            args[args.index("--out") + 1] = str(tmp_path)
+        elif module == "memcurv.report.ablation":
+            committed = REPO / args[args.index("--out") + 1]
+            args[args.index("--out") + 1] = str(tmp_path / committed.name)
+            args[args.index("--figure") + 1] = str(tmp_path / "figure")
+        res = _run("-m", module, *args)
+        assert res.returncode == 0, f"{where}\n{res.stderr[-2000:]}"
+        if module == "memcurv.report.ablation":
+            assert (tmp_path / committed.name).read_text() == committed.read_text(), where
 
 
 def test_numbers_quoted_from_benchmarks_are_in_their_committed_outputs():

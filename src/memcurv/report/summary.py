@@ -2,12 +2,15 @@
 the README's results table and docs/results.md. Every number a reader sees there is a report's, so none can drift
 from the run that made it; tests/test_docs.py fails when the committed pages differ from what this generates.
 
-    python -m memcurv.report.summary     # rewrite both from paper/*.json
+    python -m memcurv.report.summary           # rewrite both from paper/*.json
+    python -m memcurv.report.summary --check   # write nothing; exit 1 naming the pages that are out of date
 """
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -212,11 +215,20 @@ def page(reports: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Write the README's results table and docs/results.md from paper/*.json.")
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if either page is out of date")
+    check = ap.parse_args(argv).check
     reports = studies()
-    README.write_text(readme(README.read_text(), reports))
+    pages = {README: readme(README.read_text(), reports), RESULTS: page(reports)}
+    stale = [str(path) for path, text in pages.items() if not path.exists() or path.read_text() != text]
+    if check:
+        if stale:
+            sys.exit(f"out of date with paper/*.json: {', '.join(stale)}; run python -m memcurv.report.summary")
+        return
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(page(reports))
+    for path, text in pages.items():
+        path.write_text(text)
 
 
 if __name__ == "__main__":
