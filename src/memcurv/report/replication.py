@@ -13,7 +13,7 @@ from memcurv import io
 from memcurv.analysis import bootstrap, claims
 from memcurv.analysis.readings import (AGGREGATION_NAMES, SCORE_NAMES, describe, example_curvature_column,
                                       model_curvature_column, study_readings)
-from memcurv.config import dataset_as_run
+from memcurv.config import dataset_as_run, train_size
 from memcurv.report import audit_section, coverage
 from memcurv.settings import StudyConfig
 from memcurv.tables import (AUDIT_TABLES, DP_MODELS, EXAMPLES, MEM_VS_EPSILON_MODELS, SUBSET_MODELS, SUBSET_SCORES,
@@ -271,7 +271,8 @@ def build(cfg: StudyConfig, tables_dir: Path, figures: Path, out: Path) -> dict[
         "",
         f"Judged on the configured reading: per-example curvature is the "
         f"{describe(example_curvature_column(own_reading))}, the DP models' the "
-        f"{describe(model_curvature_column(own_reading))}; smallest effect of interest ρ = "
+        f"{describe(model_curvature_column(own_reading))}, averaged over {_dp_scored(cfg)}; smallest effect of "
+        f"interest ρ = "
         f"{judging.min_effect:g}, lack-of-fit tests at p < {judging.alpha:g}. Every other reading's own verdict is "
         f"in its claim's section.",
         "",
@@ -325,6 +326,13 @@ def _norms(tables: Path) -> str:
     norm = subset_norm(tables)
     subsets = f"non-private subset models with {NORM_NAMES[norm]}, " if norm else ""
     return subsets + "DP models with GroupNorm (Opacus)"
+
+
+def _dp_scored(cfg: StudyConfig) -> str:
+    """The training examples a DP model's mean curvature is over, in words."""
+    n, size = cfg.curvature.train_examples, train_size(cfg.dataset)
+    return ("every training example" if n is None or (size is not None and n >= size) else
+            f"the same {n:,} training examples for every model (a seeded sample, curvature.train_examples)")
 
 
 def _side(i: dict[str, Any]) -> str:
