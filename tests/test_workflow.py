@@ -435,7 +435,7 @@ def test_progress_made_under_another_config_is_dropped(tmp_path, caplog):
     ("imagenet", {"train_dp_models": 210, "train_subset_models": 10,
                   "train_dp_subset_models": 24}),
     # real images on a CPU or a GPU: 6 epsilons x 3 seeds (a job per epsilon on the CPU), 40 or 64 subset models,
-    # 2 epsilons x 20 DP subsets (5 a job) and their non-private control on the CPU
+    # 2 epsilons x 28 DP subsets (7 a job) and their non-private control on the CPU
     ("cifar10_cpu", {"train_dp_models": 6, "train_subset_models": 10,
                      "train_dp_subset_models": 8, "train_topk_control_models": 4}),
     ("cifar10_gpu", {"train_dp_models": 18, "train_subset_models": 8,
