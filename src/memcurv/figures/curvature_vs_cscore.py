@@ -11,7 +11,8 @@ from typing import Any
 import pandas as pd
 
 from memcurv.analysis.readings import read_examples
-from memcurv.figures.mem_vs_curvature import binned_figure, binned_panel, spearman_with_interval
+from memcurv.figures.mem_vs_curvature import BINNED_HEIGHT, binned_panel, spearman_with_interval
+from memcurv.figures.style import side_by_side
 from memcurv.settings import StudyConfig
 from memcurv.tables import EXAMPLES, SUBSET_SCORES
 
@@ -30,4 +31,4 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
         rho = spearman_with_interval(examples, tables[SUBSET_SCORES.name], reading, target="cscore")
         return binned_panel(ax, examples, SOURCES, "1 - C-score (bin mean)", rho, reading["eq15_fit"])
 
-    return binned_figure("Curvature vs 1 - C-score", study, options, draw)
+    return side_by_side("Curvature vs 1 - C-score", study, options, draw, height=BINNED_HEIGHT)

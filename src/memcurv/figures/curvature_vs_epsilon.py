@@ -14,7 +14,7 @@ import pandas as pd
 
 from memcurv.analysis import claims, theory
 from memcurv.analysis.readings import describe, read_dp_models
-from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, seeds, side_by_side
+from memcurv.figures.style import BELOW_AXES, CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, seeds, side_by_side
 from memcurv.tables import DP_MODELS
 
 TABLES = (DP_MODELS.name,)  # what plot() reads
@@ -39,7 +39,7 @@ def _panel(ax: Any, dp: pd.DataFrame, seed_average: str) -> pd.DataFrame:
     column = dp["curvature_column"].iloc[0]
     faithful = "\nseeds summed, divided by the number of ε (released)" if seed_average == "faithful" else ""
     ax.set_ylabel("mean input curvature\n" + describe(column).replace(", ", ",\n", 1) + faithful, fontsize=7)
-    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3))  # below: inside, it hid intervals
+    ax.legend(fontsize=6, **BELOW_AXES)  # inside, it hid intervals
     return data.assign(curvature_column=column)
 
 
@@ -47,6 +47,4 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
     def draw(ax: Any, reading: dict[str, str]) -> pd.DataFrame:
         return _panel(ax, read_dp_models(tables[DP_MODELS.name], reading), reading["seed_average"])
 
-    fig, data = side_by_side("Curvature vs privacy budget", study, options, draw)
-    fig.set_figheight(3.3)  # room for the legend below the axes
-    return fig, data
+    return side_by_side("Curvature vs privacy budget", study, options, draw, height=3.3)

@@ -5,7 +5,7 @@ One panel per reading of the table (the run's fidelity and, side by side, the ot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,13 @@ import pandas as pd
 
 from memcurv.analysis import claims, theory
 from memcurv.analysis.readings import describe, read_examples
-from memcurv.figures.style import PALETTE, side_by_side
+from memcurv.figures.style import BELOW_AXES, PALETTE, side_by_side
 from memcurv.tables import EXAMPLES, SUBSET_SCORES
 
 TABLES = (EXAMPLES.name, SUBSET_SCORES.name)  # what plot() reads
 
 SOURCES = {"mem": "this run's scores", "mem_published": "published FZ scores"}
+BINNED_HEIGHT = 3.6  # a binned_panel figure's height: room for its legend below the axes
 
 
 def _binned(examples: pd.DataFrame, column: str, label: str, eq15: str) -> pd.DataFrame:
@@ -75,16 +76,8 @@ def binned_panel(ax: Any, examples: pd.DataFrame, sources: dict[str, str], xlabe
     ax.legend(fontsize=6, title_fontsize=6, title=f"Spearman ρ = {rho['spearman_rho']:.2f}, 95% CI "
               f"[{rho['spearman_ci_low']:.2f}, {rho['spearman_ci_high']:.2f}]\n(all examples, "
               f"{sources[columns[0]] if columns else ''})",
-              loc="upper center", bbox_to_anchor=(0.5, -0.3))  # below: inside, it hid bins
+              **BELOW_AXES)  # inside, it hid bins
     return pd.concat(frames, ignore_index=True).assign(curvature_column=examples["curvature_column"].iloc[0], **rho)
-
-
-def binned_figure(text: str, study: str, options: dict[str, Any],
-                  draw: Callable[[Any, dict[str, str]], pd.DataFrame]) -> tuple[Any, pd.DataFrame]:
-    """side_by_side panels of binned_panel, tall enough for its legend below the axes."""
-    fig, data = side_by_side(text, study, options, draw)
-    fig.set_figheight(3.6)
-    return fig, data
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
@@ -93,4 +86,4 @@ def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tup
         rho = spearman_with_interval(examples, tables[SUBSET_SCORES.name], reading)
         return binned_panel(ax, examples, SOURCES, "memorization score (bin mean)", rho, reading["eq15_fit"])
 
-    return binned_figure("Curvature vs memorization", study, options, draw)
+    return side_by_side("Curvature vs memorization", study, options, draw, height=BINNED_HEIGHT)

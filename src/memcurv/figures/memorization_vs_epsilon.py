@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from memcurv.analysis import claims, theory
-from memcurv.figures.style import CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, side_by_side
+from memcurv.figures.style import BELOW_AXES, CI_LABEL, PALETTE, epsilon_axis, interval_errorbar, side_by_side
 from memcurv.tables import MEM_VS_EPSILON_MODELS
 
 TABLES = (MEM_VS_EPSILON_MODELS.name,)  # what plot() reads
@@ -58,12 +58,11 @@ def _panel(ax: Any, models_file: Path, reading: dict[str, str], options: dict[st
     scored = "true-label probability" if score == "probability" else "correctness"
     ax.set_ylabel("memorization score\n(" + ("|unconditional|, " if estimator == "faithful" else "") + f"{scored})",
                   fontsize=7)
-    ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=2)
+    ax.legend(fontsize=5.5, ncols=2, **BELOW_AXES)
     return per.assign(estimator=estimator, score=score)
 
 
 def plot(tables: Mapping[str, Path], study: str, options: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
-    fig, data = side_by_side("Memorization vs privacy budget", study, options,
-                             lambda ax, reading: _panel(ax, tables[MEM_VS_EPSILON_MODELS.name], reading, options))
-    fig.set_figheight(3.4)  # room for the legend's three rows below the axes
-    return fig, data
+    return side_by_side("Memorization vs privacy budget", study, options,
+                        lambda ax, reading: _panel(ax, tables[MEM_VS_EPSILON_MODELS.name], reading, options),
+                        height=3.4)  # the legend's three rows below the axes

@@ -39,12 +39,17 @@ def panel_readings(options: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {name: {**CORRECTED, **d} for name, d in (options.get("readings") or {"corrected": {}}).items()}
 
 
+# A panel's legend below its axes, where it hides no data (side_by_side's `height` leaves it room)
+BELOW_AXES = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.3)}
+
+
 def side_by_side(text: str, study: str, options: dict[str, Any],
-                 draw: Callable[[Any, dict[str, str]], pd.DataFrame]) -> tuple[plt.Figure, pd.DataFrame]:
+                 draw: Callable[[Any, dict[str, str]], pd.DataFrame],
+                 height: float = 2.6) -> tuple[plt.Figure, pd.DataFrame]:
     """One column-wide panel per reading of the tables, each drawn by `draw(ax, reading)`, which returns the
     data it drew; the data of every panel comes back together, with a `reading` column naming the panel."""
     views = panel_readings(options)
-    fig, axes = new_figure(width=COLUMN_WIDTH * len(views), ncols=len(views), squeeze=False)
+    fig, axes = new_figure(width=COLUMN_WIDTH * len(views), height=height, ncols=len(views), squeeze=False)
     frames = []
     for ax, (name, reading) in zip(axes[0], views.items()):
         frames.append(draw(ax, reading).assign(reading=name))
